@@ -1,0 +1,229 @@
+// Package memstore is the embedded feature store: features, customer records
+// and the event log kept in process memory, behind the same interfaces as
+// redisstore. It is the default of `kairos serve` and `kairos demo`, so that
+// the whole loop runs with nothing installed.
+//
+// It applies the very same tile updates (features.Set.Plan, features.Apply)
+// and read computation (features.Set.Compute) as redisstore; the shared suite
+// in features/storetest holds both to one contract.
+//
+// Durability: data lives as long as the process. Use redisstore (kairos serve
+// --redis) for data that must survive a restart.
+//
+// memstore must not import redisstore.
+package memstore
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"kairos/features"
+)
+
+// Options configures a Store.
+type Options struct {
+	// LogMaxLen bounds the event log; the oldest entries are dropped beyond
+	// it. Default 1,000,000.
+	LogMaxLen int
+}
+
+const shards = 64
+
+// dedupHorizonDays is how many whole days after its arrival an event id is
+// remembered (the same horizon as redisstore).
+const dedupHorizonDays = 7
+
+// Store is the in-memory features.Store and features.EventLog.
+type Store struct {
+	set    *features.Set
+	seed   maphash.Seed
+	shards [shards]shard
+	log    eventLog
+}
+
+var (
+	_ features.Store    = (*Store)(nil)
+	_ features.EventLog = (*Store)(nil)
+)
+
+type shard struct {
+	mu        sync.Mutex
+	customers map[string]*customer
+}
+
+type customer struct {
+	record *features.Customer
+	keys   map[features.Key]map[string]string
+	// seen maps event hashes to their arrival day.
+	seen       map[string]int64
+	prunedDay  int64
+	prunedTile time.Time
+}
+
+// New returns an empty store computing features of set.
+func New(set *features.Set, opts Options) *Store {
+	if opts.LogMaxLen <= 0 {
+		opts.LogMaxLen = 1_000_000
+	}
+	s := &Store{set: set, seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].customers = map[string]*customer{}
+	}
+	s.log.init(opts.LogMaxLen)
+	return s
+}
+
+func (s *Store) shard(id string) *shard {
+	return &s.shards[maphash.String(s.seed, id)%shards]
+}
+
+func (sh *shard) get(id string) *customer {
+	c := sh.customers[id]
+	if c == nil {
+		c = &customer{keys: map[features.Key]map[string]string{}, seen: map[string]int64{}}
+		sh.customers[id] = c
+	}
+	return c
+}
+
+func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
+
+// Track implements features.Store.
+func (s *Store) Track(ctx context.Context, events []features.Event, now time.Time) ([]features.Status, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	statuses := make([]features.Status, len(events))
+	today := dayOf(now)
+	var ops []features.Op
+	var rec []byte
+	for i := range events {
+		e := &events[i]
+		sh := s.shard(e.CustomerID)
+		sh.mu.Lock()
+		c := sh.get(e.CustomerID)
+		c.pruneSeen(today)
+		h := features.EventHash(e.ID)
+		if _, dup := c.seen[h]; dup {
+			statuses[i] = features.Duplicate
+			sh.mu.Unlock()
+			continue
+		}
+		c.seen[h] = today
+		ops = s.set.Plan(ops[:0], e, now)
+		ops = append(ops, features.UpdatedOp(now))
+		for _, op := range ops {
+			c.apply(op)
+		}
+		c.pruneTiles(s.set, now)
+		// Appending under the customer's lock keeps each customer's events
+		// in log order.
+		rec = features.AppendLogRecord(rec[:0], e, now)
+		s.log.append(rec, now)
+		sh.mu.Unlock()
+		statuses[i] = features.Accepted
+	}
+	return statuses, nil
+}
+
+func (c *customer) apply(op features.Op) {
+	h := c.keys[op.Key]
+	if h == nil {
+		h = map[string]string{}
+		c.keys[op.Key] = h
+	}
+	old, ok := h[op.Field]
+	h[op.Field] = features.Apply(op, old, ok)
+}
+
+// pruneSeen forgets event ids older than the dedup horizon, once a day.
+func (c *customer) pruneSeen(today int64) {
+	if c.prunedDay == today {
+		return
+	}
+	c.prunedDay = today
+	for h, day := range c.seen {
+		if day < today-dedupHorizonDays {
+			delete(c.seen, h)
+		}
+	}
+}
+
+// pruneTiles drops tile buckets that left every window, at most once per
+// minute of store time, so memory per customer stays bounded.
+func (c *customer) pruneTiles(set *features.Set, now time.Time) {
+	if now.Sub(c.prunedTile) < time.Minute && !now.Before(c.prunedTile) {
+		return
+	}
+	c.prunedTile = now
+	for k := range c.keys {
+		if exp := set.ExpireAt(k); !exp.IsZero() && !exp.After(now) {
+			delete(c.keys, k)
+		}
+	}
+}
+
+// Profile implements features.Store.
+func (s *Store) Profile(ctx context.Context, id string, now time.Time) (features.Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return features.Profile{}, err
+	}
+	keys := s.set.ReadKeys(now)
+	hashes := make([]map[string]string, len(keys))
+	p := features.Profile{CustomerID: id}
+	sh := s.shard(id)
+	sh.mu.Lock()
+	if c := sh.customers[id]; c != nil {
+		for i, k := range keys {
+			if h := c.keys[k]; h != nil {
+				if exp := s.set.ExpireAt(k); exp.IsZero() || exp.After(now) {
+					hashes[i] = cloneMap(h)
+				}
+			}
+		}
+		if c.record != nil {
+			r := cloneCustomer(*c.record)
+			p.Customer = &r
+		}
+	}
+	sh.mu.Unlock()
+	p.Vector, p.UpdatedAt = s.set.Compute(now, keys, hashes)
+	return p, nil
+}
+
+// UpsertCustomer implements features.Store.
+func (s *Store) UpsertCustomer(ctx context.Context, rec features.Customer, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := cloneCustomer(rec)
+	sh := s.shard(rec.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.get(rec.ID)
+	c.record = &r
+	c.apply(features.UpdatedOp(now))
+	return nil
+}
+
+// Ping implements features.Store; the embedded store is always ready.
+func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneCustomer(c features.Customer) features.Customer {
+	c.Consents = cloneMap(c.Consents)
+	c.Attributes = cloneMap(c.Attributes)
+	return c
+}
