@@ -167,16 +167,18 @@ func (s *Set) Names() []string { return s.names }
 func (s *Set) Definitions() []Definition { return s.defs }
 
 // Longest is the longest window of the set (90 days when all are lifetime).
-// Events older than now-Longest update nothing online.
+// Events older than the start of that window update nothing online.
 func (s *Set) Longest() time.Duration { return s.longest }
 
 func (s *Set) knownType(t string) bool {
 	return slices.Contains(StandardTypes, t) || slices.Contains(s.custom, t)
 }
 
-// IsLate reports whether an event is too old to update features online.
+// IsLate reports whether an event is too old to update features online:
+// its time is before every window of the set (each window starting where the
+// tile rule puts it; see the package documentation).
 func (s *Set) IsLate(e *Event, now time.Time) bool {
-	return e.Time.Before(now.Add(-s.longest))
+	return e.Time.UnixMilli() < windowStart(now, s.longest)
 }
 
 // Plan appends to ops the storage updates of one accepted event. A late

@@ -44,12 +44,21 @@ func (o *oracle) track(events []features.Event, now time.Time, seq *int) []featu
 		ids[e.ID] = today
 		out[i] = features.Accepted
 		*seq++
-		// Late events reach the log but no feature.
-		if !e.Time.Before(now.Add(-o.set.Longest())) {
+		// Late events (before every window) reach the log but no feature.
+		if !e.Time.Before(o.earliest(now)) {
 			o.events[e.CustomerID] = append(o.events[e.CustomerID], arrived{e, now, *seq})
 		}
 	}
 	return out
+}
+
+// earliest is the start of the longest window at now.
+func (o *oracle) earliest(now time.Time) time.Time {
+	earliest := now.Add(-90 * 24 * time.Hour)
+	if o.set.Longest() > 0 {
+		earliest = from(now, o.set.Longest())
+	}
+	return earliest
 }
 
 // tileSize is the documented tile rule.

@@ -113,8 +113,8 @@ func (g *gen) event(now time.Time, customers []string) features.Event {
 		e.Time = now.Add(-time.Duration(g.r.Int64N(int64(2 * time.Hour))))
 	case k < 16: // out of order, up to 10 days old
 		e.Time = now.Add(-time.Duration(g.r.Int64N(int64(240 * time.Hour))))
-	case k < 17: // late: older than the longest window
-		e.Time = now.Add(-31*24*time.Hour - time.Duration(g.r.Int64N(int64(240*time.Hour))))
+	case k < 17: // late, or close to: around the start of the longest window
+		e.Time = now.Add(-29*24*time.Hour - time.Duration(g.r.Int64N(int64(240*time.Hour))))
 	case k < 18: // slightly in the future
 		e.Time = now.Add(time.Duration(g.r.Int64N(int64(features.MaxFutureSkew))))
 	default: // exactly now, on a tile edge
@@ -337,7 +337,7 @@ func testLateEvents(t *testing.T, newStores Factory) {
 		t.Fatal(err)
 	}
 	now := base()
-	late := features.Event{ID: "old", CustomerID: "c", Type: "purchase", Time: now.Add(-set.Longest() - time.Hour),
+	late := features.Event{ID: "old", CustomerID: "c", Type: "purchase", Time: now.Add(-set.Longest() - 48*time.Hour),
 		Properties: map[string]features.Value{"amount": features.Number(10)}}
 	st, err := store.Track(ctx, []features.Event{late}, now)
 	if err != nil || st[0] != features.Accepted {
