@@ -277,9 +277,12 @@ func (s *Set) ReadKeys(now time.Time) []Key {
 	return keys
 }
 
+// tileVal is one stored tile: its number parsed once, or for sketches the
+// raw hashes.
 type tileVal struct {
 	tile int64
-	v    string
+	f    float64
+	s    string
 }
 
 // Compute computes the feature vector at now from the stored hashes of keys
@@ -288,8 +291,18 @@ type tileVal struct {
 func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Vector, time.Time) {
 	meta := make([]string, len(s.slots))
 	hasMeta := make([]bool, len(s.slots))
-	tiles := make([][]tileVal, len(s.slots))
 	var updated time.Time
+	total := 0
+	for _, h := range hashes {
+		total += len(h)
+	}
+	// Parse every tile once, then group the tiles by slot (a counting sort)
+	// so that each feature scans only its own.
+	type slotTile struct {
+		slot int
+		tileVal
+	}
+	flat := make([]slotTile, 0, total)
 	for i, k := range keys {
 		h := hashes[i]
 		if k.Gran == metaGran {
@@ -314,9 +327,29 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 			if !ok || !known || err != nil {
 				continue // a slot of definitions no longer in use
 			}
-			tiles[idx] = append(tiles[idx], tileVal{k.Bucket*per + n, v})
+			tv := tileVal{tile: k.Bucket*per + n}
+			if s.slots[idx].kind == sKMV {
+				tv.s = v
+			} else if tv.f, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+			flat = append(flat, slotTile{idx, tv})
 		}
 	}
+	offsets := make([]int, len(s.slots)+1)
+	for _, t := range flat {
+		offsets[t.slot+1]++
+	}
+	for i := 1; i < len(offsets); i++ {
+		offsets[i] += offsets[i-1]
+	}
+	grouped := make([]tileVal, len(flat))
+	next := slices.Clone(offsets[:len(s.slots)])
+	for _, t := range flat {
+		grouped[next[t.slot]] = t.tileVal
+		next[t.slot]++
+	}
+	tiles := func(slot int) []tileVal { return grouped[offsets[slot]:offsets[slot+1]] }
 	nowMs := now.UnixMilli()
 	vals := make([]float64, len(s.feats))
 	for i, f := range s.feats {
@@ -333,7 +366,7 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 			continue
 		}
 		startTile := floorDiv(start, granularities[sl.gran].size.Milliseconds())
-		vals[i] = tileValue(sl.kind, tiles[f.slot], startTile, nowMs)
+		vals[i] = tileValue(sl.kind, tiles(f.slot), startTile, nowMs)
 	}
 	for i, f := range s.feats {
 		if f.isRate {
@@ -387,7 +420,6 @@ func metaValue(kind slotKind, v string, ok bool, start, nowMs int64) float64 {
 }
 
 func tileValue(kind slotKind, tiles []tileVal, startTile, nowMs int64) float64 {
-	var n int64
 	var sum float64
 	best := math.NaN()
 	var hashes []uint64
@@ -396,30 +428,22 @@ func tileValue(kind slotKind, tiles []tileVal, startTile, nowMs int64) float64 {
 			continue
 		}
 		switch kind {
-		case sCount:
-			c, _ := strconv.ParseInt(t.v, 10, 64)
-			n += c
-		case sSum:
-			f, _ := strconv.ParseFloat(t.v, 64)
-			sum += f
+		case sCount, sSum:
+			sum += t.f
 		case sMin, sFirstTS:
-			f, _ := strconv.ParseFloat(t.v, 64)
-			if math.IsNaN(best) || f < best {
-				best = f
+			if math.IsNaN(best) || t.f < best {
+				best = t.f
 			}
 		case sMax:
-			f, _ := strconv.ParseFloat(t.v, 64)
-			if math.IsNaN(best) || f > best {
-				best = f
+			if math.IsNaN(best) || t.f > best {
+				best = t.f
 			}
 		case sKMV:
-			hashes = sketchHashes(hashes, t.v)
+			hashes = sketchHashes(hashes, t.s)
 		}
 	}
 	switch kind {
-	case sCount:
-		return float64(n)
-	case sSum:
+	case sCount, sSum:
 		return sum
 	case sKMV:
 		return kmvEstimate(hashes)

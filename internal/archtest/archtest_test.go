@@ -1,0 +1,42 @@
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+var (
+	redisPkg  = "github.com/redis/go-redis"
+	pgxPkg    = "github.com/jackc/pgx"
+	leavesPkg = "github.com/dmitryikh/leaves"
+	grpcPkg   = "google.golang.org/grpc"
+)
+
+// rules maps a package (and, with "/...", its sub-packages) to the import
+// path prefixes it must not depend on, directly or indirectly.
+var rules = []struct {
+	pkg       string
+	forbidden []string
+}{
+	{"kairos/features", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg}},
+	{"kairos/features/storetest", []string{redisPkg, pgxPkg, grpcPkg}},
+	{"kairos/features/memstore", []string{"kairos/features/redisstore", redisPkg, pgxPkg, grpcPkg}},
+	{"kairos/features/redisstore", []string{"kairos/features/memstore", pgxPkg, grpcPkg}},
+}
+
+func TestImports(t *testing.T) {
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", r.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range r.forbidden {
+				if dep == f || strings.HasPrefix(dep, f+"/") {
+					t.Errorf("%s depends on %s; ARCHITECTURE.md forbids it (move that code to an adapter sub-package)", r.pkg, dep)
+				}
+			}
+		}
+	}
+}
