@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// command is one subcommand of kairos.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env environment, args []string) error
+}
+
+// environment is what a command gets from the process: its output streams
+// and its environment variables (injected so that tests need not set the
+// real ones).
+type environment struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
+		{"bench", "benchmark Track or GetProfile over loopback gRPC against an empty handler", benchCmd},
+	}
+}
+
+// run runs the subcommand named by args[0] with the rest of args.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, environment{stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv}, args)
+}
+
+func runEnv(ctx context.Context, env environment, args []string) error {
+	if len(args) == 0 {
+		usage(env.stderr)
+		return fmt.Errorf("no command given; run 'kairos help' to list the commands")
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(env.stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	return fmt.Errorf("unknown command %q; run 'kairos help' to list the commands", name)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Kairos is a real-time customer scoring and decisioning service.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: kairos <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(tw, "  %s\t%s\n", "help", "list the commands")
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'kairos <command> -h' for the flags of a command.")
+}
+
+// envName returns the environment variable mirroring a flag:
+// --grpc-addr is KAIROS_GRPC_ADDR.
+func envName(flag string) string {
+	return "KAIROS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}

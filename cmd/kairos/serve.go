@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"kairos/features"
+	"kairos/internal/server"
+)
+
+// shutdownTimeout bounds the graceful stop of each server; RPCs and
+// requests still running then are cut off.
+const shutdownTimeout = 10 * time.Second
+
+// serveConfig is the configuration of `kairos serve`.
+type serveConfig struct {
+	grpcAddr string
+	httpAddr string
+	redisURL string
+	features string
+	apiKeys  string
+	insecure bool
+}
+
+func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.StringVar(&cfg.grpcAddr, "grpc-addr", "127.0.0.1:7400", "`address` of the gRPC service (port 0: any free port)")
+	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:7401", "`address` of the admin HTTP endpoints /healthz, /readyz and /metrics")
+	fs.StringVar(&cfg.redisURL, "redis", "", "Redis `URL` of the feature store, e.g. redis://localhost:6379/0 (empty: the embedded in-memory store)")
+	fs.StringVar(&cfg.features, "features", "", "feature definitions YAML `file` (empty: the built-in definitions)")
+	fs.StringVar(&cfg.apiKeys, "api-keys", "", "API keys YAML `file`; when set, every RPC needs \"authorization: Bearer <key>\"")
+	fs.BoolVar(&cfg.insecure, "insecure", false, "allow serving gRPC on a non-loopback address without API keys")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: kairos serve [flags]")
+		fmt.Fprintln(fs.Output())
+		fmt.Fprintln(fs.Output(), "Each flag may also be set by an environment variable, KAIROS_ and the flag name")
+		fmt.Fprintln(fs.Output(), "in upper case with underscores (e.g. KAIROS_GRPC_ADDR); a flag given wins.")
+		fmt.Fprintln(fs.Output())
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseServe parses the flags of serve, falling back to the environment
+// for flags not given.
+func parseServe(env environment, args []string) (serveConfig, error) {
+	var cfg serveConfig
+	fs := serveFlags(&cfg, env)
+	// The flag package would print a parse error and then the usage; the
+	// error is reported once, by main, and the usage only when asked for.
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(env.stderr)
+			fs.Usage()
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w; run 'kairos serve -h' for the flags", err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("serve takes no arguments, got %q; run 'kairos serve -h' for the flags", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := env.lookupEnv(name); ok && v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("environment variable %s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return cfg, err
+}
+
+// serve runs the gRPC service and the admin HTTP endpoints until ctx ends.
+func serve(ctx context.Context, env environment, args []string) error {
+	cfg, err := parseServe(env, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
+	log := logger.With("component", "serve")
+
+	set := features.Default()
+	if cfg.features != "" {
+		if set, err = features.Load(cfg.features); err != nil {
+			return fmt.Errorf("serve: --features: %w", err)
+		}
+	}
+	var keys *server.Keys
+	if cfg.apiKeys != "" {
+		if keys, err = server.LoadKeys(cfg.apiKeys); err != nil {
+			return fmt.Errorf("serve: --api-keys: %w", err)
+		}
+	}
+	loopback, err := isLoopback(cfg.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("serve: --grpc-addr: %w", err)
+	}
+	switch {
+	case !loopback && keys == nil && !cfg.insecure:
+		return fmt.Errorf("serve: refusing to serve gRPC on non-loopback address %s without API keys: "+
+			"anyone who can reach it could read and write customer data; "+
+			"pass --api-keys FILE (or set KAIROS_API_KEYS) to require keys, "+
+			"or --insecure to serve without authentication anyway", cfg.grpcAddr)
+	case !loopback && keys == nil:
+		log.Warn("serving gRPC without authentication on a non-loopback address (--insecure)", "grpc_addr", cfg.grpcAddr)
+	}
+
+	st, err := openStore(ctx, cfg.redisURL, set, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		if cerr := st.close(); cerr != nil {
+			log.Error("close feature store", "err", cerr)
+		}
+	}()
+
+	var lc net.ListenConfig
+	grpcLn, err := lc.Listen(ctx, "tcp", cfg.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("serve: listen for gRPC: %w", err)
+	}
+	defer grpcLn.Close()
+	httpLn, err := lc.Listen(ctx, "tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("serve: listen for admin HTTP: %w", err)
+	}
+	defer httpLn.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Options{
+		Store:      st.store,
+		Set:        set,
+		Logger:     logger.With("component", "server"),
+		Registerer: reg,
+		Gatherer:   reg,
+		Keys:       keys,
+	})
+	gs := srv.GRPC()
+	hs := &http.Server{
+		Handler:           srv.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.With("component", "admin").Handler(), slog.LevelWarn),
+	}
+
+	fmt.Fprintf(env.stdout, "kairos: serving gRPC on %s, admin HTTP on %s (store: %s)\n", grpcLn.Addr(), httpLn.Addr(), st.kind)
+	log.Info("serving",
+		"grpc_addr", grpcLn.Addr().String(),
+		"http_addr", httpLn.Addr().String(),
+		"store", st.kind,
+		"features", len(set.Names()),
+		"auth", keys != nil)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		// ErrServerStopped: ctx ended before Serve began.
+		if err := gs.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := hs.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve admin HTTP: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		stopped := make(chan struct{})
+		go func() {
+			gs.GracefulStop()
+			close(stopped)
+		}()
+		timer := time.NewTimer(shutdownTimeout)
+		defer timer.Stop()
+		select {
+		case <-stopped:
+		case <-timer.C:
+			log.Warn("gRPC graceful stop timed out; closing remaining connections", "timeout", shutdownTimeout)
+			gs.Stop()
+			<-stopped
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			hs.Close()
+			return fmt.Errorf("shut down admin HTTP: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// isLoopback reports whether addr (host:port) names a loopback address:
+// "localhost" or a loopback IP. An empty host means every interface.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, err
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		// A host name other than localhost: it may resolve anywhere.
+		return false, nil
+	}
+	return ip.IsLoopback(), nil
+}

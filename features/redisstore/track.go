@@ -1,0 +1,411 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"time"
+
+	"kairos/features"
+)
+
+//go:embed track.lua
+var trackLua string
+
+// trackSource returns the Track script: a shebang, a generated line of
+// constants from package features, then track.lua.
+//
+// The shebang (Redis 7 script flags, none set) makes Redis refuse the whole
+// script before it runs when Redis is out of memory (maxmemory) or a
+// read-only replica. Without it, Redis checks memory only at a script's
+// first write command, and a write that frees memory (ZREMRANGEBYSCORE)
+// lets every later write of the script through.
+func trackSource() string {
+	return fmt.Sprintf("#!lua\nlocal OP_INCR, OP_ADDFLOAT, OP_MIN, OP_MAX, OP_LAST, OP_KMV, KMV_SIZE = %d, %d, %d, %d, %d, %d, %d\n",
+		features.OpIncr, features.OpAddFloat, features.OpMin, features.OpMax, features.OpLast, features.OpKMV,
+		features.KMVSize) + trackLua
+}
+
+const (
+	day = 24 * time.Hour
+	// dedupDays is how many full days after its arrival an event id is
+	// still recognised as a duplicate.
+	dedupDays = 7
+	// dedupDayField is the field of the meta hash holding the day number on
+	// which the customer's dedup set was last trimmed and its expiry moved:
+	// once a day, by the first batch that accepts an event of the customer.
+	dedupDayField = "d"
+	// expireNever and expireDelete are the expiry codes of a key that has
+	// no expiry and of one whose data has already expired.
+	expireNever  = 0
+	expireDelete = 1<<24 - 1
+)
+
+// Track appends events to the event log and applies their feature updates,
+// in one EVALSHA. See features.Store.
+//
+// A duplicate event id (earlier in the batch, or accepted for the same
+// customer within the dedup horizon of 7 full days after its arrival) is
+// reported as features.Duplicate and changes nothing. Day numbers come from
+// now, not from the Redis clock. If the call fails, nothing is reported as
+// accepted; the script is atomic and retrying the batch is safe, though an
+// event accepted by a call whose reply was lost is then reported as a
+// duplicate.
+func (s *Store) Track(ctx context.Context, events []features.Event, now time.Time) ([]features.Status, error) {
+	if len(events) == 0 {
+		return []features.Status{}, nil
+	}
+	if len(events) > features.MaxBatch {
+		return nil, fmt.Errorf("redisstore: track: batch of %d events exceeds the maximum of %d", len(events), features.MaxBatch)
+	}
+	b := s.getBatch()
+	defer s.putBatch(b)
+	b.reset(s.stream, now, len(events), s.logMaxLen)
+	for i := range events {
+		e := &events[i]
+		if e.ID == "" || len(e.ID) > features.MaxIDBytes {
+			return nil, fmt.Errorf("redisstore: track: event %d: event_id must be 1-%d bytes, got %d (validate events with Set.ValidateEvent)", i, features.MaxIDBytes, len(e.ID))
+		}
+		if err := features.ValidateCustomerID("customer_id", e.CustomerID); err != nil {
+			return nil, fmt.Errorf("redisstore: track: event %d: %w", i, err)
+		}
+		b.ops = s.set.Plan(b.ops[:0], e, now)
+		b.addEvent(e.CustomerID, features.EventHash(e.ID), e, b.ops)
+	}
+	reply, err := s.runTrack(ctx, b)
+	if err != nil {
+		return nil, s.fail(ctx, "track", err)
+	}
+	if len(reply) != len(events) {
+		return nil, fmt.Errorf("redisstore: track: script returned %d statuses for %d events", len(reply), len(events))
+	}
+	st := make([]features.Status, len(events))
+	for i := range len(reply) {
+		switch reply[i] {
+		case '1':
+			st[i] = features.Accepted
+		case '2':
+			st[i] = features.Duplicate
+		default:
+			return nil, fmt.Errorf("redisstore: track: script returned status %q", reply[i])
+		}
+	}
+	return st, nil
+}
+
+// runTrack runs the Track script over b with one EVALSHA, or EVAL when
+// Redis lost its script cache (a restart, SCRIPT FLUSH): what
+// redis.Script.Run does, but with arguments that need no allocation (see
+// argRef).
+func (s *Store) runTrack(ctx context.Context, b *batch) (string, error) {
+	args := b.finish("evalsha", s.trackSHA)
+	res, err := s.client.Do(ctx, args...).Text()
+	if err != nil && isNoScript(err) {
+		s.log.DebugContext(ctx, "Track script not in the Redis script cache; sending it with EVAL")
+		args[0], args[1] = "eval", s.trackSrc
+		res, err = s.client.Do(ctx, args...).Text()
+	}
+	return res, err
+}
+
+// argRef is a command argument that is a slice of a batch's buffers. go-redis
+// writes any encoding.BinaryMarshaler as a bulk string, and a pointer is
+// stored in an interface without allocating, so a batch of any size is sent
+// without one allocation per argument.
+type argRef struct{ b []byte }
+
+// MarshalBinary returns the argument's bytes.
+func (a *argRef) MarshalBinary() ([]byte, error) { return a.b, nil }
+
+// span is a byte range of one of a batch's buffers.
+type span struct {
+	start, end uint32
+	ev         bool // in ebuf, else sbuf
+}
+
+type custInfo struct{ zset, meta uint32 } // KEYS indexes
+
+type hashKey struct {
+	cid string
+	key features.Key
+}
+
+type keyInfo struct {
+	suffix   string
+	expireMs int64 // 0: never
+}
+
+// batch encodes one run of the Track script. It is reused through the
+// store's pool.
+//
+// KEYS[1] is the event stream; KEYS[2...] are the customers' keys in the
+// order the batch first needs them: a customer's dedup set and meta hash
+// when the customer first appears, tile buckets as ops name them. Keys are
+// never repeated.
+//
+// ARGV:
+//
+//	[1] approximate MAXLEN of the stream
+//	[2] today's day number (dedup score)
+//	[3] "(" + (today-7): dedup entries below it are forgotten
+//	[4] unix ms at which a dedup set expires (start of day today+8)
+//	[5] now in unix ms (the arg of features.UpdatedOp)
+//	[6] features.UpdatedField
+//	[7] number of events N
+//	[8] expiry table: 3 bytes per key KEYS[2...] in order: the ARGV index of
+//	    its PEXPIREAT time, 0 for none, 0xFFFFFF to delete the key
+//	[9] dedupDayField
+//	[10+3i], [11+3i], [12+3i] for event i (from 0): its ops, its dedup hash
+//	    (features.EventHash) and its log record (features.AppendLogRecord)
+//	[10+3N...] a dictionary of the distinct field names, op args and expiry
+//	    times the ops and the expiry table refer to.
+//
+// The ops of an event are 3 bytes (KEYS index of the customer's dedup set),
+// 3 bytes (KEYS index of its meta hash), then 10 bytes per op: the OpCode,
+// the KEYS index of the hash, the ARGV index of the field and the ARGV
+// index of the arg, each big-endian in 3 bytes. features.MaxBatch keeps
+// every index far below 2^24 (an event plans at most two ops per feature).
+type batch struct {
+	set       *features.Set
+	stream    string
+	now       time.Time
+	n         int    // events planned
+	nAdded    int    // events added
+	dictBase  int    // ARGV index of the first dictionary entry
+	sbuf      []byte // key names, header and dictionary strings
+	ebuf      []byte // event ops, hashes and records
+	hdr       [9]span
+	numKeys   span
+	keys      []span   // KEYS[2...]
+	expiry    []uint32 // per key: expiry code
+	events    []span
+	dict      []span
+	dictIdx   map[string]uint32
+	expIdx    map[int64]uint32
+	custs     map[string]custInfo
+	hkeys     map[hashKey]uint32
+	keyInfo   map[features.Key]keyInfo // per Set, kept across batches
+	ops       []features.Op
+	refs      []argRef
+	args      []any
+	streamArg any
+}
+
+// maxKeptBuffer is the largest buffer a batch keeps for reuse.
+const maxKeptBuffer = 1 << 20
+
+func newBatch(set *features.Set) *batch {
+	return &batch{
+		set:     set,
+		dictIdx: map[string]uint32{},
+		expIdx:  map[int64]uint32{},
+		custs:   map[string]custInfo{},
+		hkeys:   map[hashKey]uint32{},
+		keyInfo: map[features.Key]keyInfo{},
+	}
+}
+
+func (s *Store) getBatch() *batch { return s.batches.Get().(*batch) }
+
+func (s *Store) putBatch(b *batch) {
+	if cap(b.sbuf) > maxKeptBuffer || cap(b.ebuf) > maxKeptBuffer {
+		return
+	}
+	clear(b.refs) // drop references to the buffers held by interface values
+	clear(b.args)
+	s.batches.Put(b)
+}
+
+// reset starts a batch of n events at now.
+func (b *batch) reset(stream string, now time.Time, n int, maxLen int64) {
+	if b.stream != stream || b.streamArg == nil {
+		b.streamArg = stream // boxed once, not per batch
+	}
+	b.stream, b.now, b.n, b.nAdded = stream, now, n, 0
+	b.dictBase = 10 + 3*n
+	b.sbuf, b.ebuf = b.sbuf[:0], b.ebuf[:0]
+	b.keys, b.expiry, b.events, b.dict = b.keys[:0], b.expiry[:0], b.events[:0], b.dict[:0]
+	clear(b.dictIdx)
+	clear(b.expIdx)
+	clear(b.custs)
+	clear(b.hkeys)
+	if len(b.keyInfo) > 4096 {
+		clear(b.keyInfo)
+	}
+
+	ms := now.UnixMilli()
+	today := floorDiv(ms, day.Milliseconds())
+	b.hdr[0] = b.appendS(strconv.AppendInt(b.sbuf, maxLen, 10))
+	b.hdr[1] = b.appendS(strconv.AppendInt(b.sbuf, today, 10))
+	b.hdr[2] = b.appendS(strconv.AppendInt(append(b.sbuf, '('), today-dedupDays, 10))
+	b.hdr[3] = b.appendS(strconv.AppendInt(b.sbuf, (today+dedupDays+1)*day.Milliseconds(), 10))
+	b.hdr[4] = b.appendS(strconv.AppendInt(b.sbuf, ms, 10))
+	b.hdr[5] = b.appendS(append(b.sbuf, features.UpdatedField...))
+	b.hdr[6] = b.appendS(strconv.AppendInt(b.sbuf, int64(n), 10))
+	// hdr[7], the expiry table, is written by finish.
+	b.hdr[8] = b.appendS(append(b.sbuf, dedupDayField...))
+}
+
+// appendS records that sbuf grew to next and returns the span of the new bytes.
+func (b *batch) appendS(next []byte) span {
+	sp := span{start: uint32(len(b.sbuf)), end: uint32(len(next))}
+	b.sbuf = next
+	return sp
+}
+
+// addEvent adds an event of customer cid with dedup hash h and the ops the
+// set planned for it. The log record is that of e; a nil e (tests) writes
+// an empty object.
+func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
+	c, ok := b.custs[cid]
+	if !ok {
+		c.zset = b.addKey(cid, "s", expireNever)
+		c.meta = b.addKey(cid, features.MetaKey.Suffix(), expireNever)
+		b.custs[cid] = c
+	}
+	start := uint32(len(b.ebuf))
+	b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
+	for i := range ops {
+		op := &ops[i]
+		k := c.meta
+		if op.Key != features.MetaKey {
+			k = b.hashKey(cid, op.Key)
+		}
+		b.ebuf = append(b.ebuf, byte(op.Code))
+		b.ebuf = put3(b.ebuf, k)
+		b.ebuf = put3(b.ebuf, b.word(op.Field))
+		b.ebuf = put3(b.ebuf, b.word(op.Arg))
+	}
+	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
+	start = uint32(len(b.ebuf))
+	b.ebuf = append(b.ebuf, h...)
+	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
+	start = uint32(len(b.ebuf))
+	if e != nil {
+		b.ebuf = features.AppendLogRecord(b.ebuf, e, b.now)
+	} else {
+		b.ebuf = append(b.ebuf, "{}"...)
+	}
+	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
+	b.nAdded++
+}
+
+// hashKey returns the KEYS index of a customer's tile bucket, adding it.
+func (b *batch) hashKey(cid string, k features.Key) uint32 {
+	hk := hashKey{cid, k}
+	if i, ok := b.hkeys[hk]; ok {
+		return i
+	}
+	info, ok := b.keyInfo[k]
+	if !ok {
+		info.suffix = k.Suffix()
+		if t := b.set.ExpireAt(k); !t.IsZero() {
+			info.expireMs = t.UnixMilli()
+		}
+		b.keyInfo[k] = info
+	}
+	exp := uint32(expireNever)
+	switch {
+	case info.expireMs == 0:
+	case info.expireMs <= b.now.UnixMilli():
+		// A backfill into a bucket that has left every window.
+		exp = expireDelete
+	default:
+		var ok bool
+		if exp, ok = b.expIdx[info.expireMs]; !ok {
+			exp = b.addDict(strconv.AppendInt(b.sbuf, info.expireMs, 10))
+			b.expIdx[info.expireMs] = exp
+		}
+	}
+	i := b.addKey(cid, info.suffix, exp)
+	b.hkeys[hk] = i
+	return i
+}
+
+// addKey adds the key k:{cid}:suffix and returns its KEYS index.
+func (b *batch) addKey(cid, suffix string, exp uint32) uint32 {
+	next := append(b.sbuf, "k:{"...)
+	next = append(next, cid...)
+	next = append(next, "}:"...)
+	next = append(next, suffix...)
+	b.keys = append(b.keys, b.appendS(next))
+	b.expiry = append(b.expiry, exp)
+	return uint32(len(b.keys) + 1)
+}
+
+// word returns the ARGV index of the dictionary entry s, adding it.
+func (b *batch) word(s string) uint32 {
+	if i, ok := b.dictIdx[s]; ok {
+		return i
+	}
+	i := b.addDict(append(b.sbuf, s...))
+	b.dictIdx[s] = i
+	return i
+}
+
+// addDict adds the bytes appended to sbuf as a dictionary entry and
+// returns its ARGV index.
+func (b *batch) addDict(next []byte) uint32 {
+	b.dict = append(b.dict, b.appendS(next))
+	return uint32(b.dictBase + len(b.dict) - 1)
+}
+
+// finish encodes the expiry table and returns the command: name, script
+// (SHA or source), numkeys, KEYS, ARGV. The result is valid until the batch
+// is reused.
+func (b *batch) finish(name string, script any) []any {
+	if b.nAdded != b.n {
+		panic(fmt.Sprintf("redisstore: batch of %d events got %d", b.n, b.nAdded))
+	}
+	start := uint32(len(b.sbuf))
+	for _, e := range b.expiry {
+		b.sbuf = put3(b.sbuf, e)
+	}
+	b.hdr[7] = span{start, uint32(len(b.sbuf)), false}
+	b.numKeys = b.appendS(strconv.AppendInt(b.sbuf, int64(len(b.keys)+1), 10))
+
+	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict)
+	if cap(b.refs) < n {
+		b.refs = make([]argRef, n)
+	}
+	b.refs = b.refs[:n]
+	b.args = append(b.args[:0], name, script)
+	r := 0
+	ref := func(sp span) {
+		buf := b.sbuf
+		if sp.ev {
+			buf = b.ebuf
+		}
+		b.refs[r].b = buf[sp.start:sp.end:sp.end]
+		b.args = append(b.args, &b.refs[r])
+		r++
+	}
+	ref(b.numKeys)
+	b.args = append(b.args, b.streamArg)
+	for _, sp := range b.keys {
+		ref(sp)
+	}
+	for _, sp := range b.hdr {
+		ref(sp)
+	}
+	for _, sp := range b.events {
+		ref(sp)
+	}
+	for _, sp := range b.dict {
+		ref(sp)
+	}
+	return b.args
+}
+
+func put3(dst []byte, v uint32) []byte {
+	return append(dst, byte(v>>16), byte(v>>8), byte(v))
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,220 @@
+-- track.lua applies one Track batch atomically. The encoding of KEYS and
+-- ARGV is documented on (*batch) in track.go. Generated first lines (see
+-- trackSource) declare it a Redis 7 script (#!lua) and define OP_INCR ..
+-- OP_KMV and KMV_SIZE from package features.
+--
+-- Semantics of the ops are those of features.Apply. Updates of one field
+-- within a batch are combined first (all ops commute; see add), then
+-- written with as few commands as possible (see flush).
+
+local call, rpcall, byte, sub, fmt, find = redis.call, redis.pcall, string.byte, string.sub, string.format, string.find
+local stream, maxlen, today, trim, zexp = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local TODAY, NOW, UFIELD, DFIELD = 2, 5, 6, 9  -- ARGV indexes
+local N, EXP = tonumber(ARGV[7]), ARGV[8]
+local horizon = tonumber(sub(trim, 2))    -- ids that arrived before this day are forgotten
+local S = 16777216                        -- pending field id = KEYS index * S + ARGV index of the field
+local DEL = 16777215                      -- expiry code: delete the key
+local OP_DAY = 255                        -- internal op: the dedup set's daily trim (see flush)
+
+-- Pending updates of this batch.
+local order, nk = {}, 0                   -- hash KEYS indexes in first-touch order
+local fields = {}                         -- KEYS index -> list of pending field ids
+local code, val, num, cnt = {}, {}, {}, {}
+local zsetOf = {}                         -- meta hash KEYS index -> dedup set KEYS index
+local fresh = {}                          -- KEYS index -> true if the hash may have been created
+
+-- lastms is the time of an OpLast "ms|value" pair (features.lastTime).
+local function lastms(s)
+  local i = find(s, '|', 1, true)
+  if not i then return -math.huge end
+  return tonumber(sub(s, 1, i - 1)) or 0
+end
+
+-- kmvinsert inserts the 8-byte big-endian hash h into the sorted sketch s
+-- (features.kmvInsert). Chunks are compared byte by byte: Lua's string
+-- comparison uses strcoll, which is locale dependent.
+local function kmvinsert(s, h)
+  if #h ~= 8 then return s end
+  local n = math.floor(#s / 8)
+  local h1, h2, h3, h4, h5, h6, h7, h8 = byte(h, 1, 8)
+  local hhi, hlo = ((h1 * 256 + h2) * 256 + h3) * 256 + h4, ((h5 * 256 + h6) * 256 + h7) * 256 + h8
+  local lo, hi = 0, n                     -- first chunk >= h, in [0, n]
+  while lo < hi do
+    local m = math.floor((lo + hi) / 2)
+    local c1, c2, c3, c4, c5, c6, c7, c8 = byte(s, m * 8 + 1, m * 8 + 8)
+    local chi = ((c1 * 256 + c2) * 256 + c3) * 256 + c4
+    if chi < hhi or (chi == hhi and ((c5 * 256 + c6) * 256 + c7) * 256 + c8 < hlo) then
+      lo = m + 1
+    else
+      hi = m
+    end
+  end
+  if lo < n and sub(s, lo * 8 + 1, lo * 8 + 8) == h then return s end
+  if lo >= KMV_SIZE then return s end
+  s = sub(s, 1, lo * 8) .. h .. sub(s, lo * 8 + 1)
+  if #s > KMV_SIZE * 8 then s = sub(s, 1, KMV_SIZE * 8) end
+  return s
+end
+
+-- flush writes the pending updates ids of hash KEYS[k]. A hash none of
+-- whose fields existed may be new; it is marked fresh, to get its expiry.
+local function flush(k, ids)
+  local key = KEYS[k]
+  local existed = false
+  local rf, rid, nr = {}, {}, 0           -- fields whose old value is needed
+  for _, id in ipairs(ids) do
+    local c, f = code[id], ARGV[id - k * S]
+    if c == OP_INCR then
+      if call('HINCRBY', key, f, cnt[id] == 1 and val[id] or fmt('%d', num[id])) ~= num[id] then
+        existed = true
+      end
+    elseif c == OP_ADDFLOAT then
+      local r = rpcall('HINCRBYFLOAT', key, f, cnt[id] == 1 and val[id] or fmt('%.17g', num[id]))
+      if type(r) == 'table' and r.err then
+        -- The old value is not a number Redis can parse (Redis adds in
+        -- long double, so finite inputs do not overflow): store what
+        -- features.Apply computes, in IEEE doubles, rather than fail.
+        local old = call('HGET', key, f)
+        call('HSET', key, f, fmt('%.17g', (old and tonumber(old) or 0) + num[id]))
+      end
+    else
+      nr = nr + 1
+      rf[nr], rid[nr] = f, id
+    end
+  end
+  local out, no = {}, 0
+  local cur = nr > 0 and call('HMGET', key, unpack(rf)) or {}
+  for i = 1, nr do
+    local id, old = rid[i], cur[i]
+    local c, new = code[id], nil
+    if old then existed = true end
+    if c == OP_MIN or c == OP_MAX then
+      if not old then
+        new = val[id]
+      else
+        local o = tonumber(old) or 0
+        if (c == OP_MIN and num[id] < o) or (c == OP_MAX and num[id] > o) then new = val[id] end
+      end
+    elseif c == OP_LAST then
+      if not old or num[id] >= lastms(old) then new = val[id] end
+    elseif c == OP_KMV then
+      local l, s, j = val[id], old, 1
+      if not s then s, j = l[1], 2 end
+      for x = j, #l do s = kmvinsert(s, l[x]) end
+      if s ~= old then new = s end
+    elseif c == OP_DAY then
+      -- First accepted event of the customer today: forget ids from
+      -- before the horizon, and keep the set 8 days past its newest id.
+      if old ~= val[id] then
+        new = val[id]
+        local z = KEYS[zsetOf[k]]
+        call('ZREMRANGEBYSCORE', z, '-inf', trim)
+        call('PEXPIREAT', z, zexp)
+      end
+    end
+    if new then
+      out[no + 1], out[no + 2] = rf[i], new
+      no = no + 2
+    end
+  end
+  if no > 0 then call('HSET', key, unpack(out)) end
+  if not existed then fresh[k] = true end
+end
+
+-- add records op c(field ARGV[f] of KEYS[k], arg ARGV[a]), combined with
+-- earlier updates of the same field in this batch.
+local function add(c, k, f, a)
+  local id = k * S + f
+  local have = code[id]
+  if have == nil then
+    local l = fields[k]
+    if not l then
+      l = {}
+      fields[k] = l
+      nk = nk + 1
+      order[nk] = k
+    end
+    l[#l + 1] = id
+  elseif have ~= c then
+    flush(k, {id})                        -- never from Plan: a field has one op code
+    have = nil
+  end
+  local arg = ARGV[a]
+  if have == nil then
+    code[id], cnt[id] = c, 1
+    if c == OP_KMV then
+      val[id] = {arg}
+    else
+      val[id] = arg
+      if c == OP_LAST then num[id] = lastms(arg) else num[id] = tonumber(arg) or 0 end
+    end
+    return
+  end
+  cnt[id] = cnt[id] + 1
+  if c == OP_INCR or c == OP_ADDFLOAT then
+    num[id] = num[id] + (tonumber(arg) or 0)
+  elseif c == OP_MIN or c == OP_MAX then
+    local x = tonumber(arg) or 0
+    if (c == OP_MIN and x < num[id]) or (c == OP_MAX and x > num[id]) then val[id], num[id] = arg, x end
+  elseif c == OP_LAST then
+    local x = lastms(arg)
+    if x >= num[id] then val[id], num[id] = arg, x end
+  elseif c == OP_KMV then
+    local l = val[id]
+    l[#l + 1] = arg
+  end
+end
+
+local status = {}
+local custs, nc = {}, 0                   -- {zset index, meta index} of customers with an accepted event
+local accepted = {}
+for i = 1, N do
+  local p = 7 + 3 * i                     -- ARGV[p] ops, ARGV[p+1] dedup hash, ARGV[p+2] log record
+  local ops, h = ARGV[p], ARGV[p + 1]
+  local z1, z2, z3, m1, m2, m3 = byte(ops, 1, 6)
+  local zk = (z1 * 256 + z2) * 256 + z3
+  -- Dedup: new, or last accepted before the horizon (not trimmed yet).
+  local new = call('ZADD', KEYS[zk], 'NX', today, h) == 1
+  if not new and tonumber(call('ZSCORE', KEYS[zk], h)) < horizon then
+    call('ZADD', KEYS[zk], 'XX', today, h)
+    new = true
+  end
+  if new then
+    call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[p + 2])
+    for q = 7, #ops, 10 do
+      local c, k1, k2, k3, f1, f2, f3, a1, a2, a3 = byte(ops, q, q + 9)
+      add(c, (k1 * 256 + k2) * 256 + k3, (f1 * 256 + f2) * 256 + f3, (a1 * 256 + a2) * 256 + a3)
+    end
+    if not accepted[zk] then
+      accepted[zk] = true
+      nc = nc + 1
+      custs[nc] = {zk, (m1 * 256 + m2) * 256 + m3}
+    end
+    status[i] = '1'
+  else
+    status[i] = '2'
+  end
+end
+
+for i = 1, nc do
+  local c = custs[i]
+  add(OP_MAX, c[2], UFIELD, NOW)
+  add(OP_DAY, c[2], DFIELD, TODAY)
+  zsetOf[c[2]] = c[1]
+end
+
+-- Write, and give expiring hashes their expiry when they may be new (a
+-- hash with a field that existed got its expiry when it was created).
+for i = 1, nk do
+  local k = order[i]
+  flush(k, fields[k])
+  local e1, e2, e3 = byte(EXP, 3 * k - 5, 3 * k - 3)
+  local e = (e1 * 256 + e2) * 256 + e3
+  if e == DEL then
+    call('DEL', KEYS[k])
+  elseif e > 0 and fresh[k] then
+    call('PEXPIREAT', KEYS[k], ARGV[e])
+  end
+end
+
+return table.concat(status)

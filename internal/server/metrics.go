@@ -1,0 +1,65 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Prometheus metrics of the server.
+type metrics struct {
+	requests *prometheus.CounterVec   // method, code
+	latency  *prometheus.HistogramVec // method
+	events   *prometheus.CounterVec   // result: accepted, duplicate, rejected
+}
+
+// newMetrics builds the server's metrics and registers them with reg. A
+// collector already registered (a second Server on the same registry)
+// is shared rather than a reason to panic.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kairos",
+			Subsystem: "grpc",
+			Name:      "requests_total",
+			Help:      "gRPC requests handled, by full method and status code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "kairos",
+			Subsystem: "grpc",
+			Name:      "request_duration_seconds",
+			Help:      "Time to handle a gRPC request, by full method.",
+			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kairos",
+			Subsystem: "track",
+			Name:      "events_total",
+			Help:      "Events received by Track, by result: accepted, duplicate or rejected (invalid).",
+		}, []string{"result"}),
+	}
+	m.requests = register(reg, m.requests)
+	m.latency = register(reg, m.latency)
+	m.events = register(reg, m.events)
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic("server: register metrics: " + err.Error())
+	}
+	return c
+}
+
+// trackResult records the outcome of one Track call.
+func (m *metrics) trackResult(accepted, duplicates, rejected int) {
+	m.events.WithLabelValues("accepted").Add(float64(accepted))
+	m.events.WithLabelValues("duplicate").Add(float64(duplicates))
+	m.events.WithLabelValues("rejected").Add(float64(rejected))
+}
