@@ -46,7 +46,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzValidateEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./features -run '^$$' -fuzz '^FuzzDecodeLogRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./features -run '^$$' -fuzz '^FuzzDecodeLogEntry$$' -fuzztime $(FUZZTIME)
 
 build:
 	$(GO) build -o bin/kairos ./cmd/kairos

@@ -41,7 +41,8 @@ const (
 	KindBool
 )
 
-// Value is one property value: a string, a finite number or a bool.
+// Value is one property value: a string, a finite number or a bool. A Value
+// without a Kind (e.g. a JSON null) is rejected by Set.ValidateEvent.
 type Value struct {
 	Kind Kind
 	Str  string
@@ -126,6 +127,9 @@ func (s *Set) ValidateEvent(e *Event, now time.Time) *FieldError {
 	}
 	if len(e.ID) > MaxIDBytes {
 		return &FieldError{"event_id", fmt.Sprintf("must be at most %d bytes, got %d", MaxIDBytes, len(e.ID))}
+	}
+	if !utf8.ValidString(e.ID) {
+		return &FieldError{"event_id", "must be valid UTF-8"}
 	}
 	if err := ValidateCustomerID("customer_id", e.CustomerID); err != nil {
 		return err

@@ -120,7 +120,7 @@ func TestValidateCustomer(t *testing.T) {
 
 func TestLogRecordRoundTrip(t *testing.T) {
 	e := Event{ID: "e\"1", CustomerID: "ü{c}", Type: "purchase", Time: time.UnixMilli(1764331200123).UTC(),
-		Properties: map[string]Value{"amount": Number(-12.25), "currency": String("EUR"), "gift": Bool(false), "q": String("a\nb")}}
+		Properties: map[string]Value{"amount": Number(-12.25), "currency": String("EUR"), "gift": Bool(false), "q": String("a\nb\a\x01\u2028\\\"\U000e0001")}}
 	at := time.UnixMilli(1764331200999).UTC()
 	got, gotAt, err := DecodeLogRecord(AppendLogRecord(nil, &e, at))
 	if err != nil {
@@ -158,29 +158,33 @@ func FuzzValidateEvent(f *testing.F) {
 			t.Fatalf("accepted an invalid event: %+v", e)
 		}
 		_ = set.Plan(nil, &e, now)
-		got, _, derr := DecodeLogRecord(AppendLogRecord(nil, &e, now))
-		if derr != nil || got.ID != e.ID || got.CustomerID != e.CustomerID {
+		got, _, derr := DecodeLogEntry(AppendLogRecord(nil, &e, now))
+		if derr != nil || len(got) != 1 || got[0].ID != e.ID || got[0].CustomerID != e.CustomerID || got[0].Properties[k2] != e.Properties[k2] {
 			t.Fatalf("log round trip of an accepted event: %v, %+v", derr, got)
 		}
 	})
 }
 
-func FuzzDecodeLogRecord(f *testing.F) {
+func FuzzDecodeLogEntry(f *testing.F) {
 	e := Event{ID: "e", CustomerID: "c", Type: "click", Time: time.UnixMilli(1), Properties: map[string]Value{"a": Number(1)}}
-	f.Add(AppendLogRecord(nil, &e, time.UnixMilli(2)))
+	rec := AppendLogRecord(nil, &e, time.UnixMilli(2))
+	f.Add(rec)
+	f.Add(append(append(append([]byte{}, rec...), '\n'), rec...))
 	f.Add([]byte(`{"id":"x","cid":"y","type":"z","props":{"a":null}}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, _, err := DecodeLogRecord(b)
+		events, _, err := DecodeLogEntry(b)
 		if err != nil {
 			return
 		}
-		if e.ID == "" || e.CustomerID == "" || e.Type == "" {
-			t.Fatalf("decoded a record without id, cid or type: %+v", e)
-		}
-		for k, v := range e.Properties {
-			if v.Kind == 0 {
-				t.Fatalf("property %q decoded without a kind", k)
+		for _, e := range events {
+			if e.ID == "" || e.CustomerID == "" || e.Type == "" {
+				t.Fatalf("decoded a record without id, cid or type: %+v", e)
+			}
+			for k, v := range e.Properties {
+				if v.Kind == 0 {
+					t.Fatalf("property %q decoded without a kind", k)
+				}
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,16 +11,16 @@ import (
 )
 
 // AppendLogRecord appends the event log encoding of an accepted event to
-// dst: one JSON object {"id","cid","type","ts"(unix ms),"at"(arrival, unix
-// ms),"props"}. The archiver, reward joiner and dispatcher decode it with
-// DecodeLogRecord.
+// dst: one line of JSON, {"id","cid","type","ts"(unix ms),"at"(arrival,
+// unix ms),"props"}, without the newline. A log entry is the records of one
+// Track call joined by newlines; DecodeLogEntry decodes it.
 func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = strconv.AppendQuote(dst, e.ID)
+	dst = appendJSONString(dst, e.ID)
 	dst = append(dst, `,"cid":`...)
-	dst = strconv.AppendQuote(dst, e.CustomerID)
+	dst = appendJSONString(dst, e.CustomerID)
 	dst = append(dst, `,"type":`...)
-	dst = strconv.AppendQuote(dst, e.Type)
+	dst = appendJSONString(dst, e.Type)
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, e.Time.UnixMilli(), 10)
 	dst = append(dst, `,"at":`...)
@@ -32,11 +33,11 @@ func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = strconv.AppendQuote(dst, k)
+			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
 			switch v.Kind {
 			case KindString:
-				dst = strconv.AppendQuote(dst, v.Str)
+				dst = appendJSONString(dst, v.Str)
 			case KindNumber:
 				dst = strconv.AppendFloat(dst, v.Num, 'g', -1, 64)
 			case KindBool:
@@ -48,6 +49,61 @@ func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. s is valid UTF-8 (validated
+// on input), so only quotes, backslashes and control characters need
+// escaping; in particular a record never holds a raw newline.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// DecodeLogEntry decodes a log entry: the newline-separated records of one
+// Track call. Arrived is the arrival time of its events.
+func DecodeLogEntry(b []byte) (events []Event, arrived time.Time, err error) {
+	for n := 0; len(b) > 0; n++ {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		e, at, err := DecodeLogRecord(line)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("record %d: %w", n, err)
+		}
+		events = append(events, e)
+		arrived = at
+	}
+	if len(events) == 0 {
+		return nil, time.Time{}, fmt.Errorf("features: decode log entry: no records")
+	}
+	return events, arrived, nil
 }
 
 type logRecord struct {

@@ -74,11 +74,13 @@ func (v Vector) Get(name string) (float64, bool) {
 	return 0, false
 }
 
-// LogEntry is one event read from the event log.
+// LogEntry is one entry of the event log: the events one Track call
+// accepted, in request order. (One entry per call rather than per event
+// keeps the hot path to one log append per batch.)
 type LogEntry struct {
 	// ID is the log position; pass it to Ack.
 	ID      string
-	Event   Event
+	Events  []Event
 	Arrived time.Time
 }
 

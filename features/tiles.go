@@ -106,8 +106,9 @@ func (s *Set) ExpireAt(k Key) time.Time {
 	return end.Add(s.retention[k.Gran]).Add(g.size)
 }
 
-// OpCode is a tile update. Every op is idempotent-free (it is applied once
-// per accepted event) and commutative, so events may arrive in any order.
+// OpCode is a tile update, applied once per accepted event. Ops commute, so
+// events may arrive in any order, with one exception: OpLast on two events
+// of the same millisecond keeps the one applied last (the later arrival).
 type OpCode uint8
 
 // The tile updates. Values are strings, as Redis stores them.

@@ -74,11 +74,11 @@ func (l *eventLog) entry(seq uint64) (logEntry, bool) {
 
 func decode(e logEntry) (features.LogEntry, error) {
 	id := strconv.FormatInt(e.ms, 10) + "-" + strconv.FormatUint(e.seq, 10)
-	ev, at, err := features.DecodeLogRecord(e.record)
+	evs, at, err := features.DecodeLogEntry(e.record)
 	if err != nil {
 		return features.LogEntry{}, fmt.Errorf("memstore: log entry %s: %w", id, err)
 	}
-	return features.LogEntry{ID: id, Event: ev, Arrived: at}, nil
+	return features.LogEntry{ID: id, Events: evs, Arrived: at}, nil
 }
 
 func parseID(id string) (uint64, error) {

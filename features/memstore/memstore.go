@@ -118,12 +118,17 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 			c.apply(op)
 		}
 		c.pruneTiles(s.set, now)
-		// Appending under the customer's lock keeps each customer's events
-		// in log order.
-		rec = features.AppendLogRecord(rec[:0], e, now)
-		s.log.append(rec, now)
 		sh.mu.Unlock()
 		statuses[i] = features.Accepted
+		if len(rec) > 0 {
+			rec = append(rec, '\n')
+		}
+		rec = features.AppendLogRecord(rec, e, now)
+	}
+	if len(rec) > 0 {
+		// One log entry per call, as redisstore writes it. (Two concurrent
+		// calls for one customer may log in either order, as in Redis.)
+		s.log.append(rec, now)
 	}
 	return statuses, nil
 }

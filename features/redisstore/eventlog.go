@@ -138,12 +138,12 @@ func decodeEntries(op string, msgs []redis.XMessage) ([]features.LogEntry, error
 	var bad *DecodeError
 	for _, m := range msgs {
 		var (
-			e   features.Event
+			evs []features.Event
 			at  time.Time
 			err error
 		)
 		if raw, ok := m.Values["e"].(string); ok {
-			e, at, err = features.DecodeLogRecord([]byte(raw))
+			evs, at, err = features.DecodeLogEntry([]byte(raw))
 		} else {
 			err = errors.New(`no field "e"`)
 		}
@@ -154,7 +154,7 @@ func decodeEntries(op string, msgs []redis.XMessage) ([]features.LogEntry, error
 			bad.IDs = append(bad.IDs, m.ID)
 			continue
 		}
-		out = append(out, features.LogEntry{ID: m.ID, Event: e, Arrived: at})
+		out = append(out, features.LogEntry{ID: m.ID, Events: evs, Arrived: at})
 	}
 	if bad != nil {
 		return out, fmt.Errorf("redisstore: %s: %w", op, bad)

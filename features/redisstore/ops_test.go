@@ -234,11 +234,11 @@ func TestScriptErrorIsInternal(t *testing.T) {
 	s := New(client, features.Default(), Options{})
 	ctx := context.Background()
 	seq := 0
-	// HINCRBY of a field holding a non-integer fails inside the script.
-	ops := [][]features.Op{
-		{{Code: features.OpLast, Key: features.MetaKey, Field: "x", Arg: "1|2"}},
-		{{Code: features.OpIncr, Key: features.MetaKey, Field: "x", Arg: "1"}},
+	// A hash command on a key of another type fails inside the script.
+	if err := client.Set(ctx, customerKey("c", features.MetaKey.Suffix()), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
 	}
+	ops := [][]features.Op{{{Code: features.OpIncr, Key: features.MetaKey, Field: "x", Arg: "1"}}}
 	err := applyOps(ctx, s, "c", ops, time.Now(), &seq)
 	if err == nil {
 		t.Fatal("no error from a failing script")

@@ -51,6 +51,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -176,8 +177,15 @@ func customerKey(id, suffix string) string {
 // ended the call, features.ErrUnavailable if Redis could not be reached or
 // cannot serve.
 func (s *Store) fail(ctx context.Context, op string, err error) error {
-	if cerr := ctx.Err(); cerr != nil && causedByContext(err) {
-		return fmt.Errorf("redisstore: %s: %w", op, cerr)
+	if causedByContext(err) {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("redisstore: %s: %w", op, cerr)
+		}
+		// The socket deadline go-redis took from the context can fire a
+		// moment before the context's own timer.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d.Add(-time.Millisecond)) {
+			return fmt.Errorf("redisstore: %s: %w", op, context.DeadlineExceeded)
+		}
 	}
 	if unavailable(err) {
 		return fmt.Errorf("redisstore: %s: %w: %w", op, features.ErrUnavailable, err)

@@ -62,25 +62,12 @@ local function flush(k, ids)
   local key = KEYS[k]
   local existed = false
   local rf, rid, nr = {}, {}, 0           -- fields whose old value is needed
+  -- Every update reads the old values with one HMGET and writes the new
+  -- ones with one HSET per hash: two Redis calls per hash and batch, however
+  -- many fields change (calls from Lua cost far more than the arithmetic).
   for _, id in ipairs(ids) do
-    local c, f = code[id], ARGV[id - k * S]
-    if c == OP_INCR then
-      if call('HINCRBY', key, f, cnt[id] == 1 and val[id] or fmt('%d', num[id])) ~= num[id] then
-        existed = true
-      end
-    elseif c == OP_ADDFLOAT then
-      local r = rpcall('HINCRBYFLOAT', key, f, cnt[id] == 1 and val[id] or fmt('%.17g', num[id]))
-      if type(r) == 'table' and r.err then
-        -- The old value is not a number Redis can parse (Redis adds in
-        -- long double, so finite inputs do not overflow): store what
-        -- features.Apply computes, in IEEE doubles, rather than fail.
-        local old = call('HGET', key, f)
-        call('HSET', key, f, fmt('%.17g', (old and tonumber(old) or 0) + num[id]))
-      end
-    else
-      nr = nr + 1
-      rf[nr], rid[nr] = f, id
-    end
+    nr = nr + 1
+    rf[nr], rid[nr] = ARGV[id - k * S], id
   end
   local out, no = {}, 0
   local cur = nr > 0 and call('HMGET', key, unpack(rf)) or {}
@@ -88,7 +75,12 @@ local function flush(k, ids)
     local id, old = rid[i], cur[i]
     local c, new = code[id], nil
     if old then existed = true end
-    if c == OP_MIN or c == OP_MAX then
+    if c == OP_INCR then
+      new = (old or cnt[id] > 1) and fmt('%d', (tonumber(old) or 0) + num[id]) or val[id]
+    elseif c == OP_ADDFLOAT then
+      -- IEEE double addition, as features.Apply does; %.17g round-trips.
+      new = (old or cnt[id] > 1) and fmt('%.17g', (tonumber(old) or 0) + num[id]) or val[id]
+    elseif c == OP_MIN or c == OP_MAX then
       if not old then
         new = val[id]
       else
@@ -168,19 +160,55 @@ end
 local status = {}
 local custs, nc = {}, 0                   -- {zset index, meta index} of customers with an accepted event
 local accepted = {}
+
+-- Dedup, one customer at a time: one ZMSCORE for all of the customer's ids
+-- in the batch, one ZADD for the new ones. An id is new when unknown, or
+-- last accepted before the horizon (not trimmed yet), and not earlier in
+-- this batch.
+local groups, gorder, ng = {}, {}, 0      -- dedup set KEYS index -> event numbers
+for i = 1, N do
+  local z1, z2, z3 = byte(ARGV[7 + 3 * i], 1, 3)
+  local zk = (z1 * 256 + z2) * 256 + z3
+  local g = groups[zk]
+  if not g then
+    g = {}
+    groups[zk] = g
+    ng = ng + 1
+    gorder[ng] = zk
+  end
+  g[#g + 1] = i
+end
+local isnew = {}
+for gi = 1, ng do
+  local zk = gorder[gi]
+  local g = groups[zk]
+  local hs = {}
+  for j = 1, #g do hs[j] = ARGV[8 + 3 * g[j]] end
+  local scores = call('ZMSCORE', KEYS[zk], unpack(hs))
+  local seen, za, nza = {}, {}, 0
+  for j = 1, #g do
+    local h, sc = hs[j], scores[j]
+    if not seen[h] and (not sc or tonumber(sc) < horizon) then
+      isnew[g[j]] = true
+      za[nza + 1], za[nza + 2] = today, h
+      nza = nza + 2
+    end
+    seen[h] = true
+  end
+  if nza > 0 then call('ZADD', KEYS[zk], unpack(za)) end
+end
+
+-- Apply the accepted events' ops in request order, and log them as one
+-- stream entry: their records, one per line.
+local recs, nrec = {}, 0
 for i = 1, N do
   local p = 7 + 3 * i                     -- ARGV[p] ops, ARGV[p+1] dedup hash, ARGV[p+2] log record
-  local ops, h = ARGV[p], ARGV[p + 1]
-  local z1, z2, z3, m1, m2, m3 = byte(ops, 1, 6)
-  local zk = (z1 * 256 + z2) * 256 + z3
-  -- Dedup: new, or last accepted before the horizon (not trimmed yet).
-  local new = call('ZADD', KEYS[zk], 'NX', today, h) == 1
-  if not new and tonumber(call('ZSCORE', KEYS[zk], h)) < horizon then
-    call('ZADD', KEYS[zk], 'XX', today, h)
-    new = true
-  end
-  if new then
-    call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[p + 2])
+  if isnew[i] then
+    local ops = ARGV[p]
+    local z1, z2, z3, m1, m2, m3 = byte(ops, 1, 6)
+    local zk = (z1 * 256 + z2) * 256 + z3
+    nrec = nrec + 1
+    recs[nrec] = ARGV[p + 2]
     for q = 7, #ops, 10 do
       local c, k1, k2, k3, f1, f2, f3, a1, a2, a3 = byte(ops, q, q + 9)
       add(c, (k1 * 256 + k2) * 256 + k3, (f1 * 256 + f2) * 256 + f3, (a1 * 256 + a2) * 256 + a3)
@@ -194,6 +222,9 @@ for i = 1, N do
   else
     status[i] = '2'
   end
+end
+if nrec > 0 then
+  call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', table.concat(recs, '\n'))
 end
 
 for i = 1, nc do

@@ -197,7 +197,9 @@ func testOracle(t *testing.T, newStores Factory) {
 					break
 				}
 				for _, e := range entries {
-					logged = append(logged, e.Event.CustomerID+"/"+e.Event.ID)
+					for _, ev := range e.Events {
+						logged = append(logged, ev.CustomerID+"/"+ev.ID)
+					}
 				}
 			}
 			slices.Sort(accepted)
@@ -348,7 +350,7 @@ func testLateEvents(t *testing.T, newStores Factory) {
 		t.Fatalf("a late event changed revenue_life to %v", v)
 	}
 	entries, err := log.Read(ctx, "g", "x", 10, 0)
-	if err != nil || len(entries) != 1 || entries[0].Event.ID != "old" {
+	if err != nil || len(entries) != 1 || len(entries[0].Events) != 1 || entries[0].Events[0].ID != "old" {
 		t.Fatalf("late event not in the log: %v, %v", entries, err)
 	}
 }
@@ -442,33 +444,45 @@ func testEventLog(t *testing.T, newStores Factory) {
 			t.Fatalf("creating an existing group: %v", err)
 		}
 	}
-	var batch []features.Event
-	for i := 0; i < 5; i++ {
-		batch = append(batch, features.Event{ID: fmt.Sprint(i), CustomerID: "c", Type: "click", Time: now,
-			Properties: map[string]features.Value{"n": features.Number(float64(i)), "s": features.String("x"), "b": features.Bool(true)}})
+	// Three Track calls: each call's accepted events are one entry;
+	// duplicates are not logged, and a call of only duplicates logs nothing.
+	ev := func(id string, i int) features.Event {
+		return features.Event{ID: id, CustomerID: "c", Type: "click", Time: now,
+			Properties: map[string]features.Value{"n": features.Number(float64(i)), "s": features.String("x\ny\"z\x01"), "b": features.Bool(true)}}
 	}
-	if _, err := store.Track(ctx, batch, now); err != nil {
-		t.Fatal(err)
+	calls := [][]features.Event{
+		{ev("a1", 1), ev("a2", 2)},
+		{ev("a2", 2), ev("b1", 3)},
+		{ev("a1", 1)},
+		{ev("c1", 4)},
 	}
-	if n, err := log.Len(ctx); err != nil || n != 5 {
-		t.Fatalf("Len = %d, %v; want 5", n, err)
+	want := [][]features.Event{calls[0], calls[1][1:], calls[3]}
+	for _, c := range calls {
+		if _, err := store.Track(ctx, c, now); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got, err := log.Read(ctx, "archiver", "a1", 3, 0)
-	if err != nil || len(got) != 3 {
-		t.Fatalf("Read: %d entries, %v; want 3", len(got), err)
+	if n, err := log.Len(ctx); err != nil || n != 3 {
+		t.Fatalf("Len = %d, %v; want 3 entries", n, err)
 	}
-	if diff := cmp.Diff(batch[0], got[0].Event); diff != "" {
-		t.Fatalf("logged event (-want +got):\n%s", diff)
+	got, err := log.Read(ctx, "archiver", "a1", 2, 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Read: %d entries, %v; want 2", len(got), err)
 	}
-	if !got[0].Arrived.Equal(now) {
-		t.Fatalf("Arrived = %v, want %v", got[0].Arrived, now)
+	for i, e := range got {
+		if diff := cmp.Diff(want[i], e.Events); diff != "" {
+			t.Fatalf("entry %d (-want +got):\n%s", i, diff)
+		}
+		if !e.Arrived.Equal(now) {
+			t.Fatalf("Arrived = %v, want %v", e.Arrived, now)
+		}
 	}
 	// The other group sees everything, independently.
 	other, _ := log.Read(ctx, "joiner", "j1", 10, 0)
-	if len(other) != 5 {
-		t.Fatalf("second group read %d entries, want 5", len(other))
+	if len(other) != 3 {
+		t.Fatalf("second group read %d entries, want 3", len(other))
 	}
-	// a1 acks one and "crashes"; a2 claims the two still pending.
+	// a1 acks the first and "crashes"; a2 claims the one still pending.
 	if err := log.Ack(ctx, "archiver", got[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -484,8 +498,8 @@ func testEventLog(t *testing.T, newStores Factory) {
 		t.Fatalf("claimed %d fresh entries, want none", len(c))
 	}
 	rest, _ := log.Read(ctx, "archiver", "a2", 10, 0)
-	if len(rest) != 2 {
-		t.Fatalf("read %d remaining entries, want 2", len(rest))
+	if len(rest) != 1 || rest[0].Events[0].ID != "c1" {
+		t.Fatalf("read %v, want the remaining entry", rest)
 	}
 	// A blocking read returns as soon as an event arrives.
 	done := make(chan []features.LogEntry)
@@ -499,7 +513,7 @@ func testEventLog(t *testing.T, newStores Factory) {
 	}
 	select {
 	case e := <-done:
-		if len(e) != 1 || e[0].Event.ID != "late-arrival" {
+		if len(e) != 1 || len(e[0].Events) != 1 || e[0].Events[0].ID != "late-arrival" {
 			t.Fatalf("blocking read got %v", e)
 		}
 	case <-time.After(4 * time.Second):

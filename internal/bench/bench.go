@@ -337,7 +337,7 @@ func Track(ctx context.Context, o Options) (Result, error) {
 	}
 	res := Result{Name: "track", Store: storeName(o), Concurrency: o.Concurrency, Batch: o.Batch, Customers: o.Customers,
 		DurationSec: o.Duration.Seconds(),
-		OpsPerSec: round(ops, 1), EventsPerSec: round(ops*float64(o.Batch), 0),
+		OpsPerSec:   round(ops, 1), EventsPerSec: round(ops*float64(o.Batch), 0),
 		P50ms: round(percentile(lat, .5), 3), P99ms: round(percentile(lat, .99), 3),
 		BaselineOpsPerSec: round(bops, 1), BaselineP50ms: round(percentile(blat, .5), 3), BaselineP99ms: round(percentile(blat, .99), 3),
 		Ratio: round(ops/bops, 3)}
