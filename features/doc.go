@@ -12,9 +12,10 @@
 // MaxFutureSkew ahead of the server (missing: the server's time), at most 64
 // properties with keys of at most 64 bytes, string values of at most 1 KiB,
 // finite numbers, a numeric amount and an ISO 4217 currency. The event id is
-// the idempotency key per customer: a store remembers an accepted id for at
-// least 7 whole days after its arrival (the dedup horizon) and reports a
-// repeat within that time as a Duplicate that changes nothing.
+// the idempotency key per customer: a store remembers an accepted id for the
+// rest of its arrival week and all of the next (DedupWeek; the dedup horizon
+// is 7 to 14 days) and reports a repeat within that time as a Duplicate that
+// changes nothing.
 //
 // # Features
 //

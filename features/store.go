@@ -14,6 +14,14 @@ var ErrUnavailable = errors.New("feature store unavailable")
 // ErrNotFound is returned when a customer has no record and no events.
 var ErrNotFound = errors.New("customer not found")
 
+// DedupWeek is the dedup period of an arrival time: the number of whole
+// weeks since the Unix epoch. A store remembers an accepted event id for the
+// rest of its arrival week and all of the next (7 to 14 days), so a repeat
+// within 7 days is always a Duplicate and one after 14 days never is.
+func DedupWeek(arrival time.Time) int64 {
+	return floorDiv(arrival.UnixMilli(), 7*24*time.Hour.Milliseconds())
+}
+
 // Status is what a store did with one event of a Track batch.
 type Status uint8
 
@@ -23,7 +31,7 @@ const (
 	// late, in the customer's features.
 	Accepted Status = iota + 1
 	// Duplicate: an event with the same id was accepted for the same customer
-	// within the dedup horizon; nothing changed.
+	// within the dedup horizon (see DedupWeek); nothing changed.
 	Duplicate
 )
 

@@ -31,10 +31,6 @@ type Options struct {
 
 const shards = 64
 
-// dedupHorizonDays is how many whole days after its arrival an event id is
-// remembered (the same horizon as redisstore).
-const dedupHorizonDays = 7
-
 // Store is the in-memory features.Store and features.EventLog.
 type Store struct {
 	set    *features.Set
@@ -56,9 +52,9 @@ type shard struct {
 type customer struct {
 	record *features.Customer
 	keys   map[features.Key]map[string]string
-	// seen maps event hashes to their arrival day.
+	// seen maps event hashes to their arrival week (features.DedupWeek).
 	seen       map[string]int64
-	prunedDay  int64
+	prunedWeek int64
 	prunedTile time.Time
 }
 
@@ -88,15 +84,13 @@ func (sh *shard) get(id string) *customer {
 	return c
 }
 
-func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
-
 // Track implements features.Store.
 func (s *Store) Track(ctx context.Context, events []features.Event, now time.Time) ([]features.Status, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	statuses := make([]features.Status, len(events))
-	today := dayOf(now)
+	week := features.DedupWeek(now)
 	var ops []features.Op
 	var rec []byte
 	for i := range events {
@@ -104,14 +98,14 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 		sh := s.shard(e.CustomerID)
 		sh.mu.Lock()
 		c := sh.get(e.CustomerID)
-		c.pruneSeen(today)
+		c.pruneSeen(week)
 		h := features.EventHash(e.ID)
-		if _, dup := c.seen[h]; dup {
+		if w, dup := c.seen[h]; dup && w >= week-1 {
 			statuses[i] = features.Duplicate
 			sh.mu.Unlock()
 			continue
 		}
-		c.seen[h] = today
+		c.seen[h] = week
 		ops = s.set.Plan(ops[:0], e, now)
 		ops = append(ops, features.UpdatedOp(now))
 		for _, op := range ops {
@@ -143,14 +137,14 @@ func (c *customer) apply(op features.Op) {
 	h[op.Field] = features.Apply(op, old, ok)
 }
 
-// pruneSeen forgets event ids older than the dedup horizon, once a day.
-func (c *customer) pruneSeen(today int64) {
-	if c.prunedDay == today {
+// pruneSeen forgets event ids from before last week, once a week.
+func (c *customer) pruneSeen(week int64) {
+	if c.prunedWeek == week {
 		return
 	}
-	c.prunedDay = today
-	for h, day := range c.seen {
-		if day < today-dedupHorizonDays {
+	c.prunedWeek = week
+	for h, w := range c.seen {
+		if w < week-1 {
 			delete(c.seen, h)
 		}
 	}

@@ -23,7 +23,7 @@ func applyOps(ctx context.Context, s *Store, cid string, events [][]features.Op,
 	b.reset("test:ops", now, len(events), 1000)
 	for _, ops := range events {
 		*seq++
-		b.addEvent(cid, "op-event-"+strconv.Itoa(*seq), nil, ops)
+		b.addEvent(cid, features.EventHash("op-event-"+strconv.Itoa(*seq)), nil, ops)
 	}
 	_, err := s.runTrack(ctx, b)
 	return err

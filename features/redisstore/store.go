@@ -9,14 +9,13 @@
 // keeps one customer's keys in one Redis Cluster slot. Suffixes:
 //
 //	c        the customer record: a string, JSON of features.Customer
-//	s        event-id dedup: a sorted set of features.EventHash (8 bytes)
-//	         scored by arrival day number (unix ms / 86400000); an id is
-//	         remembered 7 full days after its arrival day; ids older than
-//	         that are trimmed once a day and the set expires 8 days after
-//	         its newest id
-//	l        the meta hash (features.MetaKey): lifetime values, the
-//	         UpdatedField, and field d, the day the dedup set was last
-//	         trimmed; it never expires
+//	s2968    event-id dedup of week 2968 (weeks of the Unix epoch): a set of
+//	         features.EventHash as signed 64-bit integers (a compact
+//	         intset); Track checks this week's and last week's, so an id is
+//	         remembered 7 to 14 days; the set expires a day after the end
+//	         of the next week
+//	l        the meta hash (features.MetaKey): lifetime values and the
+//	         UpdatedField; it never expires
 //	h41571…  tile buckets (features.Key.Suffix): hashes of tile values,
 //	         expiring at features.Set.ExpireAt
 //

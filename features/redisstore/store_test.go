@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,32 +87,24 @@ func TestTrackDuplicates(t *testing.T) {
 	}
 }
 
-func TestDedupHorizon(t *testing.T) {
+// TestDedupSets: ids go to this week's set, a compact intset that expires a
+// day after the end of next week. (The horizon itself is in the contract
+// suite.)
+func TestDedupSets(t *testing.T) {
 	s, _, client := newStore(t)
-	t0 := time.Now().UTC()
-	for _, tc := range []struct {
-		after time.Duration
-		want  features.Status
-	}{
-		{0, A},
-		{6 * day, D},
-		{7 * day, D}, // remembered 7 full days after its arrival day
-		{8 * day, A}, // forgotten: accepted again, with a new arrival day
-		{14 * day, D},
-	} {
-		at := t0.Add(tc.after)
-		if got := track(t, s, at, pageView("x", "c", at))[0]; got != tc.want {
-			t.Fatalf("re-sent %v later: %v, want %v", tc.after, got, tc.want)
-		}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	track(t, s, now, pageView("x", "c", now), pageView("y", "c", now))
+	w := features.DedupWeek(now)
+	key := fmt.Sprintf("k:{c}:s%d", w)
+	if enc, err := client.ObjectEncoding(ctx, key).Result(); err != nil || enc != "intset" {
+		t.Fatalf("dedup set %s: encoding %q, %v; want intset", key, enc, err)
 	}
-	// The dedup set expires once its newest id is forgotten: 8 days after
-	// the start of its arrival day.
-	arrival := t0.Add(8 * day).Truncate(day)
-	exp, err := client.Do(context.Background(), "PEXPIRETIME", "k:{c}:s").Int64()
+	exp, err := client.Do(ctx, "PEXPIRETIME", key).Int64()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := arrival.Add(8 * day).UnixMilli(); exp != want {
+	if want := (w+2)*7*day.Milliseconds() + day.Milliseconds(); exp != want {
 		t.Errorf("dedup set expires at %v, want %v", time.UnixMilli(exp).UTC(), time.UnixMilli(want).UTC())
 	}
 }
@@ -161,7 +154,11 @@ func TestMemoryBounded(t *testing.T) {
 				t.Errorf("meta hash has TTL %v", ttl)
 			}
 			continue
-		case "s": // dedup set, expired by now unless ids arrived in the last days
+		}
+		if strings.HasPrefix(suffix, "s") { // dedup sets: this week's and last week's
+			if w, _ := strconv.ParseInt(suffix[1:], 10, 64); w < features.DedupWeek(end)-1 {
+				t.Errorf("dedup set %s of an old week remains", suffix)
+			}
 			continue
 		}
 		tiles = append(tiles, suffix)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -29,13 +30,10 @@ func trackSource() string {
 
 const (
 	day = 24 * time.Hour
-	// dedupDays is how many full days after its arrival an event id is
-	// still recognised as a duplicate.
-	dedupDays = 7
-	// dedupDayField is the field of the meta hash holding the day number on
-	// which the customer's dedup set was last trimmed and its expiry moved:
-	// once a day, by the first batch that accepts an event of the customer.
-	dedupDayField = "d"
+	// week is the period of one dedup set: an id is remembered for the
+	// rest of its arrival week (weeks counted from the Unix epoch) and all
+	// of the next, 7 to 14 days.
+	week = 7 * day
 	// expireNever and expireDelete are the expiry codes of a key that has
 	// no expiry and of one whose data has already expired.
 	expireNever  = 0
@@ -46,7 +44,8 @@ const (
 // in one EVALSHA. See features.Store.
 //
 // A duplicate event id (earlier in the batch, or accepted for the same
-// customer within the dedup horizon of 7 full days after its arrival) is
+// customer within the dedup horizon: the rest of its arrival week and the
+// next, at least 7 days) is
 // reported as features.Duplicate and changes nothing. Day numbers come from
 // now, not from the Redis clock. If the call fails, nothing is reported as
 // accepted; the script is atomic and retrying the batch is safe, though an
@@ -124,7 +123,22 @@ type span struct {
 	ev         bool // in ebuf, else sbuf
 }
 
-type custInfo struct{ zset, meta uint32 } // KEYS indexes
+type custInfo struct {
+	zset, meta uint32 // KEYS indexes
+	// combined folds the ops of all the customer's events per field, in
+	// request order (features.Apply), so that a customer without duplicates
+	// costs the script one update per field instead of one per event.
+	combined []combined
+	index    map[fieldRef]int
+}
+
+type fieldRef struct{ key, field uint32 } // KEYS index, ARGV index
+
+type combined struct {
+	ref  fieldRef
+	code features.OpCode
+	arg  string
+}
 
 type hashKey struct {
 	cid string
@@ -140,28 +154,31 @@ type keyInfo struct {
 // store's pool.
 //
 // KEYS[1] is the event stream; KEYS[2...] are the customers' keys in the
-// order the batch first needs them: a customer's dedup set and meta hash
-// when the customer first appears, tile buckets as ops name them. Keys are
-// never repeated.
+// order the batch first needs them: when a customer first appears, its
+// dedup sets of this week and of last week (at consecutive indexes) and its
+// meta hash; tile buckets as ops name them. Keys are never repeated.
 //
 // ARGV:
 //
 //	[1] approximate MAXLEN of the stream
-//	[2] today's day number (dedup score)
-//	[3] "(" + (today-7): dedup entries below it are forgotten
-//	[4] unix ms at which a dedup set expires (start of day today+8)
-//	[5] now in unix ms (the arg of features.UpdatedOp)
-//	[6] features.UpdatedField
-//	[7] number of events N
-//	[8] expiry table: 3 bytes per key KEYS[2...] in order: the ARGV index of
+//	[2] unix ms at which this week's dedup set expires (a day after the end
+//	    of next week)
+//	[3] now in unix ms (the arg of features.UpdatedOp)
+//	[4] features.UpdatedField
+//	[5] number of events N
+//	[6] expiry table: 3 bytes per key KEYS[2...] in order: the ARGV index of
 //	    its PEXPIREAT time, 0 for none, 0xFFFFFF to delete the key
-//	[9] dedupDayField
-//	[10+3i], [11+3i], [12+3i] for event i (from 0): its ops, its dedup hash
-//	    (features.EventHash) and its log record (features.AppendLogRecord)
-//	[10+3N...] a dictionary of the distinct field names, op args and expiry
-//	    times the ops and the expiry table refer to.
+//	[7+3i], [8+3i], [9+3i] for event i (from 0): its ops, its dedup hash
+//	    (features.EventHash as a signed 64-bit decimal) and its log record
+//	    (features.AppendLogRecord)
+//	[7+3N...] a dictionary of the distinct field names, op args and expiry
+//	    times the ops and the expiry table refer to;
+//	the last C entries, one per customer (C of them) in order of first
+//	    appearance: the customer's ops combined per field (features.Apply
+//	    folds them in request order), used when none of its events is a
+//	    duplicate.
 //
-// The ops of an event are 3 bytes (KEYS index of the customer's dedup set),
+// The ops of an event are 3 bytes (KEYS index of the customer's dedup set of this week),
 // 3 bytes (KEYS index of its meta hash), then 10 bytes per op: the OpCode,
 // the KEYS index of the hash, the ARGV index of the field and the ARGV
 // index of the arg, each big-endian in 3 bytes. features.MaxBatch keeps
@@ -170,12 +187,13 @@ type batch struct {
 	set       *features.Set
 	stream    string
 	now       time.Time
+	week      int64  // week number of now
 	n         int    // events planned
 	nAdded    int    // events added
 	dictBase  int    // ARGV index of the first dictionary entry
 	sbuf      []byte // key names, header and dictionary strings
 	ebuf      []byte // event ops, hashes and records
-	hdr       [9]span
+	hdr       [6]span
 	numKeys   span
 	keys      []span   // KEYS[2...]
 	expiry    []uint32 // per key: expiry code
@@ -183,7 +201,9 @@ type batch struct {
 	dict      []span
 	dictIdx   map[string]uint32
 	expIdx    map[int64]uint32
-	custs     map[string]custInfo
+	custs     map[string]*custInfo
+	custOrder []*custInfo
+	combos    []span
 	hkeys     map[hashKey]uint32
 	keyInfo   map[features.Key]keyInfo // per Set, kept across batches
 	ops       []features.Op
@@ -200,7 +220,7 @@ func newBatch(set *features.Set) *batch {
 		set:     set,
 		dictIdx: map[string]uint32{},
 		expIdx:  map[int64]uint32{},
-		custs:   map[string]custInfo{},
+		custs:   map[string]*custInfo{},
 		hkeys:   map[hashKey]uint32{},
 		keyInfo: map[features.Key]keyInfo{},
 	}
@@ -223,28 +243,28 @@ func (b *batch) reset(stream string, now time.Time, n int, maxLen int64) {
 		b.streamArg = stream // boxed once, not per batch
 	}
 	b.stream, b.now, b.n, b.nAdded = stream, now, n, 0
-	b.dictBase = 10 + 3*n
+	b.dictBase = 7 + 3*n
 	b.sbuf, b.ebuf = b.sbuf[:0], b.ebuf[:0]
 	b.keys, b.expiry, b.events, b.dict = b.keys[:0], b.expiry[:0], b.events[:0], b.dict[:0]
 	clear(b.dictIdx)
 	clear(b.expIdx)
 	clear(b.custs)
+	b.custOrder, b.combos = b.custOrder[:0], b.combos[:0]
 	clear(b.hkeys)
 	if len(b.keyInfo) > 4096 {
 		clear(b.keyInfo)
 	}
 
 	ms := now.UnixMilli()
-	today := floorDiv(ms, day.Milliseconds())
+	b.week = features.DedupWeek(now)
 	b.hdr[0] = b.appendS(strconv.AppendInt(b.sbuf, maxLen, 10))
-	b.hdr[1] = b.appendS(strconv.AppendInt(b.sbuf, today, 10))
-	b.hdr[2] = b.appendS(strconv.AppendInt(append(b.sbuf, '('), today-dedupDays, 10))
-	b.hdr[3] = b.appendS(strconv.AppendInt(b.sbuf, (today+dedupDays+1)*day.Milliseconds(), 10))
-	b.hdr[4] = b.appendS(strconv.AppendInt(b.sbuf, ms, 10))
-	b.hdr[5] = b.appendS(append(b.sbuf, features.UpdatedField...))
-	b.hdr[6] = b.appendS(strconv.AppendInt(b.sbuf, int64(n), 10))
-	// hdr[7], the expiry table, is written by finish.
-	b.hdr[8] = b.appendS(append(b.sbuf, dedupDayField...))
+	// This week's dedup set lives until a day after the end of next week.
+	b.hdr[1] = b.appendS(strconv.AppendInt(b.sbuf, (b.week+2)*week.Milliseconds()+day.Milliseconds(), 10))
+	b.hdr[2] = b.appendS(strconv.AppendInt(b.sbuf, ms, 10))
+	b.hdr[3] = b.appendS(append(b.sbuf, features.UpdatedField...))
+	b.hdr[4] = b.appendS(strconv.AppendInt(b.sbuf, int64(n), 10))
+	// hdr[5], the expiry table, is written by finish.
+
 }
 
 // appendS records that sbuf grew to next and returns the span of the new bytes.
@@ -260,9 +280,13 @@ func (b *batch) appendS(next []byte) span {
 func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 	c, ok := b.custs[cid]
 	if !ok {
-		c.zset = b.addKey(cid, "s", expireNever)
+		c = &custInfo{index: map[fieldRef]int{}}
+		// This week's dedup set, then last week's at the next index.
+		c.zset = b.addKey(cid, b.dedupSuffix(b.week), expireNever)
+		b.addKey(cid, b.dedupSuffix(b.week-1), expireNever)
 		c.meta = b.addKey(cid, features.MetaKey.Suffix(), expireNever)
 		b.custs[cid] = c
+		b.custOrder = append(b.custOrder, c)
 	}
 	start := uint32(len(b.ebuf))
 	b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
@@ -272,14 +296,27 @@ func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 		if op.Key != features.MetaKey {
 			k = b.hashKey(cid, op.Key)
 		}
+		f := b.word(op.Field)
 		b.ebuf = append(b.ebuf, byte(op.Code))
 		b.ebuf = put3(b.ebuf, k)
-		b.ebuf = put3(b.ebuf, b.word(op.Field))
+		b.ebuf = put3(b.ebuf, f)
 		b.ebuf = put3(b.ebuf, b.word(op.Arg))
+		ref := fieldRef{k, f}
+		if j, ok := c.index[ref]; ok && c.combined[j].code == op.Code {
+			c.combined[j].arg = features.Apply(*op, c.combined[j].arg, true)
+		} else if !ok {
+			c.index[ref] = len(c.combined)
+			c.combined = append(c.combined, combined{ref, op.Code, op.Arg})
+		} else {
+			// Plan gives a field one op code; keep both if not.
+			c.combined = append(c.combined, combined{ref, op.Code, op.Arg})
+		}
 	}
 	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
 	start = uint32(len(b.ebuf))
-	b.ebuf = append(b.ebuf, h...)
+	// The 8-byte hash as a signed 64-bit decimal: Redis keeps a set of
+	// integers as a compact intset.
+	b.ebuf = strconv.AppendInt(b.ebuf, int64(binary.BigEndian.Uint64([]byte(h))), 10)
 	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
 	start = uint32(len(b.ebuf))
 	if e != nil {
@@ -289,6 +326,11 @@ func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 	}
 	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
 	b.nAdded++
+}
+
+// dedupSuffix names the dedup set of week w: "s" and the week number.
+func (b *batch) dedupSuffix(w int64) string {
+	return "s" + strconv.FormatInt(w, 10)
 }
 
 // hashKey returns the KEYS index of a customer's tile bucket, adding it.
@@ -362,10 +404,21 @@ func (b *batch) finish(name string, script any) []any {
 	for _, e := range b.expiry {
 		b.sbuf = put3(b.sbuf, e)
 	}
-	b.hdr[7] = span{start, uint32(len(b.sbuf)), false}
+	b.hdr[5] = span{start, uint32(len(b.sbuf)), false}
 	b.numKeys = b.appendS(strconv.AppendInt(b.sbuf, int64(len(b.keys)+1), 10))
+	for _, c := range b.custOrder {
+		start := uint32(len(b.ebuf))
+		b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
+		for _, op := range c.combined {
+			b.ebuf = append(b.ebuf, byte(op.code))
+			b.ebuf = put3(b.ebuf, op.ref.key)
+			b.ebuf = put3(b.ebuf, op.ref.field)
+			b.ebuf = put3(b.ebuf, b.word(op.arg))
+		}
+		b.combos = append(b.combos, span{start, uint32(len(b.ebuf)), true})
+	}
 
-	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict)
+	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict) + len(b.combos)
 	if cap(b.refs) < n {
 		b.refs = make([]argRef, n)
 	}
@@ -395,17 +448,12 @@ func (b *batch) finish(name string, script any) []any {
 	for _, sp := range b.dict {
 		ref(sp)
 	}
+	for _, sp := range b.combos {
+		ref(sp)
+	}
 	return b.args
 }
 
 func put3(dst []byte, v uint32) []byte {
 	return append(dst, byte(v>>16), byte(v>>8), byte(v))
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }

@@ -8,19 +8,16 @@
 -- written with as few commands as possible (see flush).
 
 local call, rpcall, byte, sub, fmt, find = redis.call, redis.pcall, string.byte, string.sub, string.format, string.find
-local stream, maxlen, today, trim, zexp = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local TODAY, NOW, UFIELD, DFIELD = 2, 5, 6, 9  -- ARGV indexes
-local N, EXP = tonumber(ARGV[7]), ARGV[8]
-local horizon = tonumber(sub(trim, 2))    -- ids that arrived before this day are forgotten
+local stream, maxlen, zexp = KEYS[1], ARGV[1], ARGV[2]
+local NOW, UFIELD = 3, 4                  -- ARGV indexes
+local N, EXP = tonumber(ARGV[5]), ARGV[6]
 local S = 16777216                        -- pending field id = KEYS index * S + ARGV index of the field
 local DEL = 16777215                      -- expiry code: delete the key
-local OP_DAY = 255                        -- internal op: the dedup set's daily trim (see flush)
 
 -- Pending updates of this batch.
 local order, nk = {}, 0                   -- hash KEYS indexes in first-touch order
 local fields = {}                         -- KEYS index -> list of pending field ids
 local code, val, num, cnt = {}, {}, {}, {}
-local zsetOf = {}                         -- meta hash KEYS index -> dedup set KEYS index
 local fresh = {}                          -- KEYS index -> true if the hash may have been created
 
 -- lastms is the time of an OpLast "ms|value" pair (features.lastTime).
@@ -94,15 +91,6 @@ local function flush(k, ids)
       if not s then s, j = l[1], 2 end
       for x = j, #l do s = kmvinsert(s, l[x]) end
       if s ~= old then new = s end
-    elseif c == OP_DAY then
-      -- First accepted event of the customer today: forget ids from
-      -- before the horizon, and keep the set 8 days past its newest id.
-      if old ~= val[id] then
-        new = val[id]
-        local z = KEYS[zsetOf[k]]
-        call('ZREMRANGEBYSCORE', z, '-inf', trim)
-        call('PEXPIREAT', z, zexp)
-      end
     end
     if new then
       out[no + 1], out[no + 2] = rf[i], new
@@ -135,7 +123,9 @@ local function add(c, k, f, a)
   if have == nil then
     code[id], cnt[id] = c, 1
     if c == OP_KMV then
-      val[id] = {arg}
+      local l = {}                        -- a combined arg holds several hashes
+      for x = 1, #arg, 8 do l[#l + 1] = sub(arg, x, x + 7) end
+      val[id] = l
     else
       val[id] = arg
       if c == OP_LAST then num[id] = lastms(arg) else num[id] = tonumber(arg) or 0 end
@@ -153,21 +143,22 @@ local function add(c, k, f, a)
     if x >= num[id] then val[id], num[id] = arg, x end
   elseif c == OP_KMV then
     local l = val[id]
-    l[#l + 1] = arg
+    for x = 1, #arg, 8 do l[#l + 1] = sub(arg, x, x + 7) end
   end
 end
 
 local status = {}
 local custs, nc = {}, 0                   -- {zset index, meta index} of customers with an accepted event
-local accepted = {}
 
--- Dedup, one customer at a time: one ZMSCORE for all of the customer's ids
--- in the batch, one ZADD for the new ones. An id is new when unknown, or
--- last accepted before the horizon (not trimmed yet), and not earlier in
+-- Dedup, one customer at a time. A customer has one set of accepted ids
+-- per week (the 8-byte hashes as 64-bit integers, so Redis keeps a compact
+-- sorted intset and finds them by binary search): this week's and last
+-- week's are checked with one SMISMEMBER each, the new ids are added to this
+-- week's with one SADD. An id is new when in neither, and not earlier in
 -- this batch.
-local groups, gorder, ng = {}, {}, 0      -- dedup set KEYS index -> event numbers
+local groups, gorder, ng = {}, {}, 0      -- this week's dedup set KEYS index (last week's is next) -> event numbers
 for i = 1, N do
-  local z1, z2, z3 = byte(ARGV[7 + 3 * i], 1, 3)
+  local z1, z2, z3 = byte(ARGV[4 + 3 * i], 1, 3)
   local zk = (z1 * 256 + z2) * 256 + z3
   local g = groups[zk]
   if not g then
@@ -183,41 +174,67 @@ for gi = 1, ng do
   local zk = gorder[gi]
   local g = groups[zk]
   local hs = {}
-  for j = 1, #g do hs[j] = ARGV[8 + 3 * g[j]] end
-  local scores = call('ZMSCORE', KEYS[zk], unpack(hs))
+  for j = 1, #g do hs[j] = ARGV[5 + 3 * g[j]] end
+  local cur = call('SMISMEMBER', KEYS[zk], unpack(hs))
+  local prev = call('SMISMEMBER', KEYS[zk + 1], unpack(hs))
   local seen, za, nza = {}, {}, 0
   for j = 1, #g do
-    local h, sc = hs[j], scores[j]
-    if not seen[h] and (not sc or tonumber(sc) < horizon) then
+    local h = hs[j]
+    if not seen[h] and cur[j] == 0 and prev[j] == 0 then
       isnew[g[j]] = true
-      za[nza + 1], za[nza + 2] = today, h
-      nza = nza + 2
+      nza = nza + 1
+      za[nza] = h
     end
     seen[h] = true
   end
-  if nza > 0 then call('ZADD', KEYS[zk], unpack(za)) end
+  if nza > 0 then
+    call('SADD', KEYS[zk], unpack(za))
+    call('PEXPIREAT', KEYS[zk], zexp)
+  end
 end
 
--- Apply the accepted events' ops in request order, and log them as one
--- stream entry: their records, one per line.
+-- applyops adds the ops of an ops string (see track.go): 6 header bytes,
+-- then 10 bytes per op.
+local function applyops(ops)
+  for q = 7, #ops, 10 do
+    local c, k1, k2, k3, f1, f2, f3, a1, a2, a3 = byte(ops, q, q + 9)
+    add(c, (k1 * 256 + k2) * 256 + k3, (f1 * 256 + f2) * 256 + f3, (a1 * 256 + a2) * 256 + a3)
+  end
+end
+
+-- Apply the ops of each customer's accepted events. When all of a
+-- customer's events are new (the common case) the ops Go combined per field
+-- for the customer (the last ng ARGV entries, in group order) stand for
+-- them; otherwise each accepted event's own ops are added in request order.
+local cbase = #ARGV - ng
+for gi = 1, ng do
+  local zk = gorder[gi]
+  local g = groups[zk]
+  local all, any = true, false
+  for j = 1, #g do
+    if isnew[g[j]] then any = true else all = false end
+  end
+  if all then
+    applyops(ARGV[cbase + gi])
+  elseif any then
+    for j = 1, #g do
+      if isnew[g[j]] then applyops(ARGV[4 + 3 * g[j]]) end
+    end
+  end
+  if any then
+    local m1, m2, m3 = byte(ARGV[4 + 3 * g[1]], 4, 6)
+    nc = nc + 1
+    custs[nc] = {zk, (m1 * 256 + m2) * 256 + m3}
+  end
+end
+
+-- Statuses, and the log entry: the accepted events' records in request
+-- order, one per line.
 local recs, nrec = {}, 0
 for i = 1, N do
-  local p = 7 + 3 * i                     -- ARGV[p] ops, ARGV[p+1] dedup hash, ARGV[p+2] log record
   if isnew[i] then
-    local ops = ARGV[p]
-    local z1, z2, z3, m1, m2, m3 = byte(ops, 1, 6)
-    local zk = (z1 * 256 + z2) * 256 + z3
     nrec = nrec + 1
-    recs[nrec] = ARGV[p + 2]
-    for q = 7, #ops, 10 do
-      local c, k1, k2, k3, f1, f2, f3, a1, a2, a3 = byte(ops, q, q + 9)
-      add(c, (k1 * 256 + k2) * 256 + k3, (f1 * 256 + f2) * 256 + f3, (a1 * 256 + a2) * 256 + a3)
-    end
-    if not accepted[zk] then
-      accepted[zk] = true
-      nc = nc + 1
-      custs[nc] = {zk, (m1 * 256 + m2) * 256 + m3}
-    end
+    recs[nrec] = ARGV[6 + 3 * i]
     status[i] = '1'
   else
     status[i] = '2'
@@ -230,8 +247,6 @@ end
 for i = 1, nc do
   local c = custs[i]
   add(OP_MAX, c[2], UFIELD, NOW)
-  add(OP_DAY, c[2], DFIELD, TODAY)
-  zsetOf[c[2]] = c[1]
 end
 
 -- Write, and give expiring hashes their expiry when they may be new (a

@@ -12,7 +12,7 @@ import (
 // tile code: it keeps every accepted event and scans them all on each read.
 type oracle struct {
 	set *features.Set
-	// seen[customer][event id] = arrival day of the accepted event.
+	// seen[customer][event id] = arrival week of the accepted event.
 	seen   map[string]map[string]int64
 	events map[string][]arrived
 }
@@ -30,18 +30,20 @@ func newOracle(set *features.Set) *oracle {
 // track returns the status the contract gives each event of a batch.
 func (o *oracle) track(events []features.Event, now time.Time, seq *int) []features.Status {
 	out := make([]features.Status, len(events))
-	today := now.Unix() / 86400
+	// Weeks since the Unix epoch (a Thursday); an id is remembered for
+	// the rest of its arrival week and the next.
+	week := now.Unix() / (7 * 86400)
 	for i, e := range events {
 		ids := o.seen[e.CustomerID]
 		if ids == nil {
 			ids = map[string]int64{}
 			o.seen[e.CustomerID] = ids
 		}
-		if day, ok := ids[e.ID]; ok && day >= today-7 {
+		if w, ok := ids[e.ID]; ok && w >= week-1 {
 			out[i] = features.Duplicate
 			continue
 		}
-		ids[e.ID] = today
+		ids[e.ID] = week
 		out[i] = features.Accepted
 		*seq++
 		// Late events (before every window) reach the log but no feature.

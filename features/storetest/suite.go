@@ -305,7 +305,11 @@ func testCustomerRecord(t *testing.T, newStores Factory) {
 func testDedupHorizon(t *testing.T, newStores Factory) {
 	store, _ := newStores(t, TestSet(t))
 	ctx := context.Background()
-	now := base()
+	// Start at the beginning of a dedup week (weeks of the Unix epoch).
+	now := time.Unix((features.DedupWeek(base())+1)*7*86400, 0).UTC()
+	if now.After(base().Add(7 * 24 * time.Hour)) {
+		t.Fatal("test start too far from the real clock")
+	}
 	ev := func(at time.Time) []features.Event {
 		return []features.Event{{ID: "same", CustomerID: "c", Type: "login", Time: at}}
 	}
@@ -316,9 +320,10 @@ func testDedupHorizon(t *testing.T, newStores Factory) {
 		{0, features.Accepted},
 		{time.Hour, features.Duplicate},
 		{6 * 24 * time.Hour, features.Duplicate},
-		{7 * 24 * time.Hour, features.Duplicate},
-		{9 * 24 * time.Hour, features.Accepted}, // past the 7-day horizon
-		{9*24*time.Hour + time.Minute, features.Duplicate},
+		{7 * 24 * time.Hour, features.Duplicate}, // the next week
+		{14*24*time.Hour - time.Second, features.Duplicate},
+		{14 * 24 * time.Hour, features.Accepted}, // two weeks on: forgotten
+		{14*24*time.Hour + time.Minute, features.Duplicate},
 	} {
 		at := now.Add(step.after)
 		got, err := store.Track(ctx, ev(at), at)
