@@ -67,8 +67,13 @@ type Set struct {
 // data last changed.
 const UpdatedField = "u"
 
+// tibNames are the field suffixes of a tile's position in its bucket.
 var tibNames = func() []string {
-	s := make([]string, 12)
+	n := int64(0)
+	for _, g := range granularities {
+		n = max(n, g.perBucket)
+	}
+	s := make([]string, n)
 	for i := range s {
 		s[i] = strconv.Itoa(i)
 	}
