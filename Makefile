@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzValidateEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzDecodeLogEntry$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzParseKeys$$' -fuzztime $(FUZZTIME)
 
 build:
 	$(GO) build -o bin/kairos ./cmd/kairos

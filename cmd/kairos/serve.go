@@ -193,6 +193,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
+		// Health first, so that load balancers stop sending while the
+		// RPCs in flight finish.
+		srv.Shutdown()
 		stopped := make(chan struct{})
 		go func() {
 			gs.GracefulStop()

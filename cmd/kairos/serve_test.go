@@ -242,6 +242,30 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
+func TestServeNotServingBeforeStop(t *testing.T) {
+	inst := startServe(t)
+	wctx, cancelWatch := context.WithCancel(t.Context())
+	defer cancelWatch()
+	watch, err := healthpb.NewHealthClient(inst.conn).Watch(wctx, &healthpb.HealthCheckRequest{Service: "kairos.v1.Kairos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := watch.Recv(); err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health watch = %v, %v; want SERVING", resp, err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- inst.stop() }()
+	// The watch is an RPC in flight, which GracefulStop waits for: it
+	// sees NOT_SERVING only if health changed first.
+	if resp, err := watch.Recv(); err != nil || resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health watch once ctx ended = %v, %v; want NOT_SERVING before the server stops", resp, err)
+	}
+	cancelWatch()
+	if err := <-stopped; err != nil {
+		t.Fatalf("run after cancel = %v, want nil", err)
+	}
+}
+
 func TestServeWithAPIKeys(t *testing.T) {
 	const key = "test-key-0123456789abcdef"
 	path := filepath.Join(t.TempDir(), "keys.yaml")

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"kairos/features"
 	"kairos/features/memstore"
@@ -28,9 +31,28 @@ func openStore(ctx context.Context, redisURL string, set *features.Set, logger *
 			close: func() error { return nil },
 		}, nil
 	}
+	// go-redis logs through a process global of its own (to stderr by
+	// default); the command owns the process, so it sets it, here.
+	redis.SetLogger(redisLogger{logger.With("component", "redis")})
 	rs, err := redisstore.Open(ctx, redisURL, set, redisstore.Options{Logger: logger.With("component", "redisstore")})
 	if err != nil {
 		return openedStore{}, fmt.Errorf("open redis store: %w", err)
 	}
 	return openedStore{store: rs, kind: "redis", close: rs.Close}, nil
+}
+
+// redisLogger is the logger of go-redis (redis.SetLogger): it passes the
+// library's messages, such as "connection pool: failed to dial", to slog
+// at warn level.
+type redisLogger struct {
+	logger *slog.Logger
+}
+
+// Printf logs one message of go-redis.
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if !l.logger.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
+	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
+	l.logger.Log(ctx, slog.LevelWarn, strings.TrimPrefix(msg, "redis: "))
 }

@@ -5,8 +5,16 @@
 //
 // # Key layout
 //
-// Every key of a customer is k:{<customer id>}:<suffix>; the {...} hash tag
-// keeps one customer's keys in one Redis Cluster slot. Suffixes:
+// Every key of a customer is k:{<tag>}:<suffix>; the {...} hash tag keeps
+// one customer's keys in one Redis Cluster slot. The tag is the customer id
+// itself, except for an id that would break the hash tag or could be taken
+// for a derived tag: one containing '{' or '}' (Redis hashes only what lies
+// between the first '{' and the next '}', so the id "}x" would give the
+// empty tag of k:{}x}:l), or one of the form "#" and 32 lower-case hex
+// digits. Such an id's tag is derived from it: "#" and the lower-case hex of
+// the first 16 bytes of its SHA-256, so the id "}x" has the keys
+// k:{#<32 hex digits>}:<suffix>. Two ids share a tag only if they are equal
+// or their SHA-256 digests agree in 16 bytes. Suffixes:
 //
 //	c        the customer record: a string, JSON of features.Customer
 //	s2968    event-id dedup of week 2968 (weeks of the Unix epoch): a set of
@@ -43,6 +51,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,9 +177,46 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// customerKey returns the name of one of a customer's keys.
+// customerKey returns the name of one of a customer's keys (see appendKey).
 func customerKey(id, suffix string) string {
-	return "k:{" + id + "}:" + suffix
+	var buf [256]byte
+	return string(appendKey(buf[:0], id, suffix))
+}
+
+// tagHashBytes is how many bytes of an id's SHA-256 a derived tag holds.
+const tagHashBytes = 16
+
+// appendKey appends the name of one of customer id's keys,
+// k:{<tag>}:<suffix>, to dst. It is the one place that names customer keys;
+// the package comment says how the tag is chosen.
+func appendKey(dst []byte, id, suffix string) []byte {
+	dst = append(dst, "k:{"...)
+	if plainTag(id) {
+		dst = append(dst, id...)
+	} else {
+		sum := sha256.Sum256([]byte(id))
+		dst = append(dst, '#')
+		dst = hex.AppendEncode(dst, sum[:tagHashBytes])
+	}
+	dst = append(dst, "}:"...)
+	return append(dst, suffix...)
+}
+
+// plainTag reports whether id can be its own hash tag: it has no '{' or
+// '}', and it cannot be mistaken for a derived tag.
+func plainTag(id string) bool {
+	if strings.ContainsAny(id, "{}") {
+		return false
+	}
+	if len(id) != 1+2*tagHashBytes || id[0] != '#' {
+		return true
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return true
+		}
+	}
+	return false
 }
 
 // fail wraps err from operation op: the context's error if the context

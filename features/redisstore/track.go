@@ -365,13 +365,10 @@ func (b *batch) hashKey(cid string, k features.Key) uint32 {
 	return i
 }
 
-// addKey adds the key k:{cid}:suffix and returns its KEYS index.
+// addKey adds customer cid's key with suffix (see appendKey) and returns
+// its KEYS index.
 func (b *batch) addKey(cid, suffix string, exp uint32) uint32 {
-	next := append(b.sbuf, "k:{"...)
-	next = append(next, cid...)
-	next = append(next, "}:"...)
-	next = append(next, suffix...)
-	b.keys = append(b.keys, b.appendS(next))
+	b.keys = append(b.keys, b.appendS(appendKey(b.sbuf, cid, suffix)))
 	b.expiry = append(b.expiry, exp)
 	return uint32(len(b.keys) + 1)
 }

@@ -230,30 +230,40 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, op func(ctx cont
 	return float64(len(all)) / time.Since(start).Seconds(), all, nil
 }
 
-// openLoop issues op at a fixed rate for d, each request in its own
-// goroutine so that a slow response never delays the next request. Latency
-// counts from when a request was sent: the sleep between requests is coarse
-// (about a millisecond), so requests leave in small bursts at the average
-// rate, and a server that cannot keep up shows it as growing latency.
+// openLoop issues op at a fixed rate for d through a pool of workers large
+// enough that a slow response never delays the next request. Latency counts
+// from when a request was handed to the pool, so time spent waiting for a
+// free worker counts too. The sleep between requests is coarse (about a
+// millisecond), so requests leave in small bursts at the average rate.
 func openLoop(ctx context.Context, rate int, d time.Duration, op func(ctx context.Context, i int) error) ([]time.Duration, error) {
+	type job struct {
+		i    int
+		sent time.Time
+	}
 	n := int(d.Seconds() * float64(rate))
 	lat := make([]time.Duration, n)
 	errs := make([]error, n)
+	jobs := make(chan job, n)
 	var wg sync.WaitGroup
+	for range 128 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				errs[j.i] = op(ctx, j.i)
+				lat[j.i] = time.Since(j.sent)
+			}
+		}()
+	}
 	interval := time.Second / time.Duration(rate)
 	start := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
 			time.Sleep(w)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sent := time.Now()
-			errs[i] = op(ctx, i)
-			lat[i] = time.Since(sent)
-		}()
+		jobs <- job{i, time.Now()}
 	}
+	close(jobs)
 	wg.Wait()
 	return lat, errors.Join(errs...)
 }

@@ -98,6 +98,7 @@ func ParseKeys(data []byte, file string) (*Keys, error) {
 		return nil, fail(root.Line, "expected a mapping with a 'keys' list")
 	}
 	var list *yaml.Node
+	listLine := 0
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Value != "keys" {
@@ -106,7 +107,10 @@ func ParseKeys(data []byte, file string) (*Keys, error) {
 		if v.Kind != yaml.SequenceNode {
 			return nil, fail(v.Line, "'keys' must be a list of {name, key, scopes}")
 		}
-		list = v
+		if list != nil {
+			return nil, fail(k.Line, "'keys' given again (first at line %d); list every key under one 'keys'", listLine)
+		}
+		list, listLine = v, k.Line
 	}
 	if list == nil || len(list.Content) == 0 {
 		return nil, fail(root.Line, "'keys' must list at least one key")

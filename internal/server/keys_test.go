@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -8,6 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
@@ -72,6 +78,8 @@ func TestParseKeysErrors(t *testing.T) {
 		{"unknown top key", "key: []", `keys.yaml:1: unknown key "key"`},
 		{"no keys", "keys: []", "keys.yaml:1: 'keys' must list at least one key"},
 		{"keys not a list", "keys: {a: b}", "keys.yaml:1: 'keys' must be a list"},
+		{"keys twice", "keys:\n  - {name: web, key: " + good + ", scopes: [track]}\nkeys:\n  - {name: app, key: '0123456789abcdefg', scopes: [track]}",
+			"keys.yaml:3: 'keys' given again (first at line 1); list every key under one 'keys'"},
 		{"entry not a mapping", "keys:\n  - web", "keys.yaml:2: keys[0]: must be a mapping"},
 		{"unknown field", "keys:\n  - {name: web, key: " + good + ", scopes: [track], scope: admin}", `keys.yaml:2: keys[0]: unknown field "scope"`},
 		{"missing name", "keys:\n  - {key: " + good + ", scopes: [track]}", "keys.yaml:2: keys[0]: name is required"},
@@ -121,4 +129,78 @@ func TestBearerToken(t *testing.T) {
 			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+func FuzzParseKeys(f *testing.F) {
+	f.Add([]byte("keys:\n  - {name: web, key: \"0123456789abcdef\", scopes: [track, profile:read, track]}\n"))
+	f.Add([]byte(fmt.Sprintf("# staging\nkeys:\n  - name: app\n    key: 'app-key-0123456789'\n    scopes: [customers:write]\n  - name: ops\n    key: \"sha256:%x\"\n    scopes: [admin]\n",
+		sha256Sum("ops-key-0123456789"))))
+	f.Add([]byte("keys:\n  - {name: a, key: 'aaaaaaaaaaaaaaaa', scopes: [track]}\n  - {name: b, key: 'bbbbbbbbbbbbbbbb', scopes: [profile:read, customers:write]}\n"))
+	for _, bad := range []string{
+		"", "- a", "keys: [", "key: []", "keys: []", "keys: {a: b}", "keys:\n  - web",
+		"keys:\n  - {name: web, key: short, scopes: [track]}",
+		"keys:\n  - {name: web, key: 'sha256:abc', scopes: [track]}",
+		"keys:\n  - {name: web, key: '0123456789abcdef', scopes: [write]}",
+		"keys:\n  - {name: web, key: '0123456789abcdef', scopes: [track], scope: admin}",
+		"keys:\n  - {name: web, key: '0123456789abcdef', scopes: [track]}\n  - {name: web, key: '0123456789abcdefg', scopes: [track]}",
+		"keys:\n  - {name: web, key: '0123456789abcdef', scopes: [track]}\n  - {name: app, key: '0123456789abcdef', scopes: [track]}",
+		"keys:\n  - {name: web, key: '0123456789abcdef', scopes: [track]}\nkeys:\n  - {name: app, key: '0123456789abcdefg', scopes: [track]}",
+	} {
+		f.Add([]byte(bad))
+	}
+	// Each Kairos method and the scope it needs; any other method needs admin.
+	methods := map[string]Scope{"/kairos.v1.Kairos/NotYetInKairosScopes": ScopeAdmin}
+	for m, sc := range kairosScopes {
+		methods[m] = sc
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := ParseKeys(data, "fuzz.yaml")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "api keys: fuzz.yaml") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if len(k.entries) == 0 {
+			t.Fatal("parsed no keys without an error")
+		}
+		for _, e := range k.entries {
+			if e.name == "" || len(e.scopes) == 0 {
+				t.Fatalf("key %q with scopes %q", e.name, e.scopes)
+			}
+			for _, sc := range e.scopes {
+				if !slices.Contains(allScopes, sc) {
+					t.Fatalf("key %q has unknown scope %q", e.name, sc)
+				}
+			}
+		}
+		// The file read independently: each key it lists in plain text, sent
+		// as a client would, authenticates as its entry, with its scopes.
+		var file keyFile
+		if err := yaml.Unmarshal(data, &file); err != nil {
+			t.Fatalf("ParseKeys accepted a file yaml.Unmarshal rejects: %v", err)
+		}
+		if len(file.Keys) != len(k.entries) {
+			t.Fatalf("parsed %d keys, the file lists %d", len(k.entries), len(file.Keys))
+		}
+		s := &Server{keys: k}
+		for i, fe := range file.Keys {
+			if k.entries[i].name != fe.Name {
+				t.Fatalf("keys[%d] parsed as %q, the file names it %q", i, k.entries[i].name, fe.Name)
+			}
+			if strings.HasPrefix(fe.Key, sha256Prefix) {
+				continue
+			}
+			ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+fe.Key))
+			for m, sc := range methods {
+				allowed := slices.Contains(fe.Scopes, string(sc)) || slices.Contains(fe.Scopes, string(ScopeAdmin))
+				switch err := s.authorize(ctx, m); {
+				case allowed && err != nil:
+					t.Fatalf("key %q (%q) calling %s: %v, want it allowed", fe.Name, fe.Key, m, err)
+				case !allowed && status.Code(err) != codes.PermissionDenied:
+					t.Fatalf("key %q (%q) calling %s: %v, want PermissionDenied", fe.Name, fe.Key, m, err)
+				}
+			}
+		}
+	})
 }

@@ -65,6 +65,8 @@ type Server struct {
 	now      func() time.Time
 	metrics  *metrics
 	gatherer prometheus.Gatherer
+	// health is the gRPC health service of every server GRPC returns.
+	health *health.Server
 }
 
 var _ kairosv1.KairosServer = (*Server)(nil)
@@ -81,7 +83,10 @@ func New(opts Options) *Server {
 		keys:     opts.Keys,
 		now:      opts.Now,
 		gatherer: opts.Gatherer,
+		health:   health.NewServer(),
 	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(kairosv1.Kairos_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -105,8 +110,8 @@ func New(opts Options) *Server {
 }
 
 // GRPC returns a new gRPC server with the interceptors installed and the
-// Kairos, health (SERVING for "" and kairos.v1.Kairos) and reflection
-// services registered. The caller serves and stops it.
+// Kairos, health (SERVING for "" and kairos.v1.Kairos until Shutdown) and
+// reflection services registered. The caller serves and stops it.
 func (s *Server) GRPC(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryRecover, s.unaryAuth),
@@ -114,12 +119,16 @@ func (s *Server) GRPC(opts ...grpc.ServerOption) *grpc.Server {
 	}, opts...)
 	gs := grpc.NewServer(opts...)
 	kairosv1.RegisterKairosServer(gs, s)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(kairosv1.Kairos_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(gs, hs)
+	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	return gs
+}
+
+// Shutdown marks the gRPC health of "" and kairos.v1.Kairos NOT_SERVING,
+// for good, so that health checks and load balancers stop sending new RPCs.
+// Call it before GracefulStop; it stops nothing itself.
+func (s *Server) Shutdown() {
+	s.health.Shutdown()
 }
 
 // AdminHandler returns the admin HTTP handler: /healthz is 200 while the

@@ -563,6 +563,35 @@ func TestAuthHealthAndReflection(t *testing.T) {
 	}
 }
 
+func TestShutdownMarksNotServing(t *testing.T) {
+	env := start(t, testKeys(t))
+	ctx := t.Context()
+	hc := healthpb.NewHealthClient(env.conn)
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: "kairos.v1.Kairos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := watch.Recv(); err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health watch before Shutdown = %v, %v; want SERVING", resp, err)
+	}
+
+	env.srv.Shutdown()
+	if resp, err := watch.Recv(); err != nil || resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health watch after Shutdown = %v, %v; want NOT_SERVING", resp, err)
+	}
+	for _, svc := range []string{"", "kairos.v1.Kairos"} {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("health check %q after Shutdown = %v, %v; want NOT_SERVING", svc, resp, err)
+		}
+	}
+	// Shutdown stops nothing: RPCs in flight, and new ones until
+	// GracefulStop, are still served.
+	if _, err := env.client.GetProfile(withKey(ctx, webKey), &kairosv1.GetProfileRequest{CustomerId: "c1"}); err != nil {
+		t.Errorf("GetProfile after Shutdown: %v", err)
+	}
+}
+
 func TestAdminHandler(t *testing.T) {
 	env := start(t, nil)
 	// One RPC so that the request counter has a series.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"kairos/internal/redistest"
+)
+
+// runBench runs `kairos <args>` and returns the JSON object on the last
+// line of stdout.
+func runBench(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	var stdout strings.Builder
+	stderr := &syncBuffer{}
+	if err := run(t.Context(), args, &stdout, stderr); err != nil {
+		t.Fatalf("run %q: %v; stderr:\n%s", args, err, stderr)
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line of stdout is not a JSON object: %v; stdout:\n%s", err, stdout.String())
+	}
+	return res
+}
+
+// checkResult checks that res has each key of want: a string equal to it,
+// or, for the empty string, a number greater than zero.
+func checkResult(t *testing.T, res map[string]any, want map[string]string) {
+	t.Helper()
+	for key, w := range want {
+		v, ok := res[key]
+		switch n, isNum := v.(float64); {
+		case !ok:
+			t.Errorf("result lacks %q: %v", key, res)
+		case w != "" && v != w:
+			t.Errorf("%s = %v, want %q", key, v, w)
+		case w == "" && (!isNum || n <= 0):
+			t.Errorf("%s = %v, want a number > 0", key, v)
+		}
+	}
+	if p50, p99 := res["p50_ms"].(float64), res["p99_ms"].(float64); p50 > p99 {
+		t.Errorf("p50_ms %v > p99_ms %v", p50, p99)
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	timings := map[string]string{"p50_ms": "", "p99_ms": "", "ops_per_sec": "", "baseline_ops_per_sec": "", "ratio": ""}
+	with := func(m map[string]string) map[string]string {
+		for k, v := range timings {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		args []string
+		want map[string]string
+	}{
+		{[]string{"bench", "track", "--json", "--duration", "300ms", "--customers", "50"},
+			with(map[string]string{"name": "track", "store": "embedded", "events_per_sec": ""})},
+		{[]string{"bench", "profile", "--json", "--duration", "300ms", "--customers", "30", "--days", "2", "--rate", "200"},
+			with(map[string]string{"name": "profile", "store": "embedded", "rate_p99_ms": ""})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[1], func(t *testing.T) {
+			checkResult(t, runBench(t, tt.args...), tt.want)
+		})
+	}
+}
+
+func TestBenchRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	args := []string{"bench", "profile", "--json", "--redis", srv.URL(), "--duration", "300ms", "--customers", "30", "--days", "2", "--rate", "200"}
+	res := runBench(t, args...)
+	checkResult(t, res, map[string]string{"name": "profile", "store": "redis", "ops_per_sec": "", "ratio": "",
+		"p50_ms": "", "p99_ms": "", "redis_bytes_per_customer": "", "redis_ping_p50_ms": ""})
+
+	// The database now holds the first run's keys.
+	err := run(t.Context(), args, &strings.Builder{}, &syncBuffer{})
+	if err == nil {
+		t.Fatal("bench against a non-empty database without --force = nil error")
+	}
+	for _, want := range []string{"holds", "keys", "empty database", "--force"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
