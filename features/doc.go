@@ -36,7 +36,7 @@
 //	5m  <= W < 1h     1 minute      10
 //	1h  <= W < 12h    5 minutes     12
 //	12h <= W < 12d    1 hour        24
-//	12d <= W <= 90d   1 day         10
+//	12d <= W <= 90d   1 day         30
 //
 // and W must be a whole number of tiles. Read at time now, the window holds
 // every tile whose start is at or after the start of the tile containing

@@ -24,7 +24,7 @@ var granularities = [...]granularity{
 	{"1m", 'm', time.Minute, 10},
 	{"5m", 'f', 5 * time.Minute, 12},
 	{"1h", 'h', time.Hour, 24},
-	{"1d", 'd', 24 * time.Hour, 10},
+	{"1d", 'd', 24 * time.Hour, 30},
 }
 
 const metaGran = -1
