@@ -634,3 +634,74 @@ func TestUpsertCustomer(t *testing.T) {
 		t.Fatalf("Profile of a corrupt record: %v; want a decode error", err)
 	}
 }
+
+// TestFailedTrackLeavesNothing: a Track whose script fails (here: the meta
+// hash of a customer holds a string) writes nothing, so a retry after the
+// cause is fixed is accepted, not reported as duplicates.
+func TestFailedTrackLeavesNothing(t *testing.T) {
+	s, _, client := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	meta := "k:{bad}:" + features.MetaKey.Suffix()
+	if err := client.Set(ctx, meta, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	batch := []features.Event{pageView("g1", "good", now), pageView("b1", "bad", now), pageView("g2", "good", now)}
+	if _, err := s.Track(ctx, batch, now); err == nil {
+		t.Fatal("Track succeeded on a corrupt meta hash")
+	}
+	keys, err := client.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != meta {
+		t.Fatalf("a failed Track left keys behind: %v", keys)
+	}
+	if err := client.Del(ctx, meta).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := track(t, s, now, batch...); !slices.Equal(got, []features.Status{A, A, A}) {
+		t.Fatalf("retry after the failure: %v, want all accepted", got)
+	}
+}
+
+// TestWideBatch: a batch whose updates touch more fields of one hash than a
+// single Redis call from Lua can take (unpack is limited to ~8000 values).
+func TestWideBatch(t *testing.T) {
+	var yaml strings.Builder
+	yaml.WriteString("features:\n")
+	for i := 0; i < 50; i++ {
+		for _, agg := range []string{"sum", "min", "max"} {
+			fmt.Fprintf(&yaml, "  - {name: %s_p%d, event: purchase, agg: %s, field: p%d, window: 90d}\n", agg, i, agg, i)
+		}
+	}
+	set, err := features.Parse([]byte(yaml.String()), "wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.Start(t)
+	s := redisstore.New(srv.Client(t), set, redisstore.Options{})
+	now := time.Now().UTC()
+	// 60 purchases, one a day: 150 fields per daily tile, ~4500 per bucket.
+	var batch []features.Event
+	for d := 0; d < 60; d++ {
+		props := map[string]features.Value{}
+		for i := 0; i < 50; i++ {
+			props[fmt.Sprint("p", i)] = features.Number(float64(d))
+		}
+		batch = append(batch, features.Event{ID: fmt.Sprint(d), CustomerID: "wide", Type: "purchase", Time: now.Add(-time.Duration(d) * day), Properties: props})
+	}
+	track(t, s, now, batch...)
+	p, err := s.Profile(context.Background(), "wide", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		name string
+		v    float64
+	}{{"sum_p7", 59 * 60 / 2}, {"min_p7", 0}, {"max_p49", 59}} {
+		if v, _ := p.Vector.Get(want.name); v != want.v {
+			t.Errorf("%s = %v, want %v", want.name, v, want.v)
+		}
+	}
+}

@@ -34,10 +34,8 @@ const (
 	// rest of its arrival week (weeks counted from the Unix epoch) and all
 	// of the next, 7 to 14 days.
 	week = 7 * day
-	// expireNever and expireDelete are the expiry codes of a key that has
-	// no expiry and of one whose data has already expired.
-	expireNever  = 0
-	expireDelete = 1<<24 - 1
+	// expireNever is the expiry code of a key that has no expiry.
+	expireNever = 0
 )
 
 // Track appends events to the event log and applies their feature updates,
@@ -167,7 +165,7 @@ type keyInfo struct {
 //	[4] features.UpdatedField
 //	[5] number of events N
 //	[6] expiry table: 3 bytes per key KEYS[2...] in order: the ARGV index of
-//	    its PEXPIREAT time, 0 for none, 0xFFFFFF to delete the key
+//	    its PEXPIREAT time, 0 for none
 //	[7+3i], [8+3i], [9+3i] for event i (from 0): its ops, its dedup hash
 //	    (features.EventHash as a signed 64-bit decimal) and its log record
 //	    (features.AppendLogRecord)
@@ -348,12 +346,7 @@ func (b *batch) hashKey(cid string, k features.Key) uint32 {
 		b.keyInfo[k] = info
 	}
 	exp := uint32(expireNever)
-	switch {
-	case info.expireMs == 0:
-	case info.expireMs <= b.now.UnixMilli():
-		// A backfill into a bucket that has left every window.
-		exp = expireDelete
-	default:
+	if info.expireMs != 0 {
 		var ok bool
 		if exp, ok = b.expIdx[info.expireMs]; !ok {
 			exp = b.addDict(strconv.AppendInt(b.sbuf, info.expireMs, 10))

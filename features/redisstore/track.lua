@@ -5,20 +5,44 @@
 --
 -- Semantics of the ops are those of features.Apply. Updates of one field
 -- within a batch are combined first (all ops commute; see add), then
--- written with as few commands as possible (see flush).
+-- written with as few commands as possible.
+--
+-- Redis does not roll back a script that fails half way, so the script runs
+-- in two phases: phase 1 reads everything it needs and computes every new
+-- value (a wrong-type key or any other failure stops it there, before
+-- anything is written); phase 2 only writes, with commands that cannot
+-- fail on keys phase 1 has read. (Out of memory is refused before the
+-- script starts: see trackSource.)
 
 local call, rpcall, byte, sub, fmt, find = redis.call, redis.pcall, string.byte, string.sub, string.format, string.find
 local stream, maxlen, zexp = KEYS[1], ARGV[1], ARGV[2]
 local NOW, UFIELD = 3, 4                  -- ARGV indexes
 local N, EXP = tonumber(ARGV[5]), ARGV[6]
 local S = 16777216                        -- pending field id = KEYS index * S + ARGV index of the field
-local DEL = 16777215                      -- expiry code: delete the key
+local CHUNK = 1000                        -- values per multi-field call: Lua's unpack is limited to ~8000
 
 -- Pending updates of this batch.
 local order, nk = {}, 0                   -- hash KEYS indexes in first-touch order
 local fields = {}                         -- KEYS index -> list of pending field ids
 local code, val, num, cnt = {}, {}, {}, {}
 local fresh = {}                          -- KEYS index -> true if the hash may have been created
+local writes, nw = {}, 0                  -- phase 2: {KEYS index, field/value list} per hash
+
+-- chunked calls cmd on key with the values of list, at most CHUNK at a
+-- time (step keeps field/value pairs together), and returns the replies
+-- concatenated.
+local function chunked(cmd, key, list, step)
+  if #list <= CHUNK then return call(cmd, key, unpack(list)) end
+  local out, n = {}, 0
+  for i = 1, #list, CHUNK - CHUNK % step do
+    local r = call(cmd, key, unpack(list, i, math.min(#list, i + CHUNK - CHUNK % step - 1)))
+    if type(r) == 'table' then
+      for j = 1, #r do out[n + j] = r[j] end
+      n = n + #r
+    end
+  end
+  return out
+end
 
 -- lastms is the time of an OpLast "ms|value" pair (features.lastTime).
 local function lastms(s)
@@ -53,9 +77,10 @@ local function kmvinsert(s, h)
   return s
 end
 
--- flush writes the pending updates ids of hash KEYS[k]. A hash none of
--- whose fields existed may be new; it is marked fresh, to get its expiry.
-local function flush(k, ids)
+-- prepare reads the old values of the pending updates ids of hash KEYS[k]
+-- and computes the new ones for phase 2. A hash none of whose fields
+-- existed may be new; it is marked fresh, to get its expiry.
+local function prepare(k, ids)
   local key = KEYS[k]
   local existed = false
   local rf, rid, nr = {}, {}, 0           -- fields whose old value is needed
@@ -67,7 +92,7 @@ local function flush(k, ids)
     rf[nr], rid[nr] = ARGV[id - k * S], id
   end
   local out, no = {}, 0
-  local cur = nr > 0 and call('HMGET', key, unpack(rf)) or {}
+  local cur = nr > 0 and chunked('HMGET', key, rf, 1) or {}
   for i = 1, nr do
     local id, old = rid[i], cur[i]
     local c, new = code[id], nil
@@ -97,7 +122,10 @@ local function flush(k, ids)
       no = no + 2
     end
   end
-  if no > 0 then call('HSET', key, unpack(out)) end
+  if no > 0 then
+    nw = nw + 1
+    writes[nw] = {k, out}
+  end
   if not existed then fresh[k] = true end
 end
 
@@ -116,8 +144,9 @@ local function add(c, k, f, a)
     end
     l[#l + 1] = id
   elseif have ~= c then
-    flush(k, {id})                        -- never from Plan: a field has one op code
-    have = nil
+    -- Plan gives a field one op code; anything else is a bug, refused
+    -- before anything is written.
+    return error('field ' .. ARGV[f] .. ' of ' .. KEYS[k] .. ' has two op codes')
   end
   local arg = ARGV[a]
   if have == nil then
@@ -148,14 +177,23 @@ local function add(c, k, f, a)
 end
 
 local status = {}
-local custs, nc = {}, 0                   -- {zset index, meta index} of customers with an accepted event
+
+-- Phase 1: reads and computation only.
+
+-- The event log must be a stream (or not exist yet), or XADD would fail in
+-- phase 2.
+local st = call('TYPE', stream)
+if type(st) == 'table' then st = st.ok end
+if st ~= 'stream' and st ~= 'none' then
+  return error('event log key ' .. stream .. ' holds a ' .. tostring(st) .. ', not a stream')
+end
 
 -- Dedup, one customer at a time. A customer has one set of accepted ids
 -- per week (the 8-byte hashes as 64-bit integers, so Redis keeps a compact
 -- sorted intset and finds them by binary search): this week's and last
--- week's are checked with one SMISMEMBER each, the new ids are added to this
--- week's with one SADD. An id is new when in neither, and not earlier in
--- this batch.
+-- week's are checked with one SMISMEMBER each; phase 2 adds the new ids to
+-- this week's with one SADD. An id is new when in neither, and not earlier
+-- in this batch.
 local groups, gorder, ng = {}, {}, 0      -- this week's dedup set KEYS index (last week's is next) -> event numbers
 for i = 1, N do
   local z1, z2, z3 = byte(ARGV[4 + 3 * i], 1, 3)
@@ -170,6 +208,7 @@ for i = 1, N do
   g[#g + 1] = i
 end
 local isnew = {}
+local sadds, ns = {}, 0                   -- phase 2: {KEYS index, new ids}
 for gi = 1, ng do
   local zk = gorder[gi]
   local g = groups[zk]
@@ -188,8 +227,8 @@ for gi = 1, ng do
     seen[h] = true
   end
   if nza > 0 then
-    call('SADD', KEYS[zk], unpack(za))
-    call('PEXPIREAT', KEYS[zk], zexp)
+    ns = ns + 1
+    sadds[ns] = {zk, za}
   end
 end
 
@@ -202,10 +241,11 @@ local function applyops(ops)
   end
 end
 
--- Apply the ops of each customer's accepted events. When all of a
--- customer's events are new (the common case) the ops Go combined per field
--- for the customer (the last ng ARGV entries, in group order) stand for
--- them; otherwise each accepted event's own ops are added in request order.
+-- The ops of each customer's accepted events. When all of a customer's
+-- events are new (the common case) the ops Go combined per field for the
+-- customer (the last ng ARGV entries, in group order) stand for them;
+-- otherwise each accepted event's own ops are added in request order. A
+-- customer with an accepted event also gets features.UpdatedOp.
 local cbase = #ARGV - ng
 for gi = 1, ng do
   local zk = gorder[gi]
@@ -223,8 +263,7 @@ for gi = 1, ng do
   end
   if any then
     local m1, m2, m3 = byte(ARGV[4 + 3 * g[1]], 4, 6)
-    nc = nc + 1
-    custs[nc] = {zk, (m1 * 256 + m2) * 256 + m3}
+    add(OP_MAX, (m1 * 256 + m2) * 256 + m3, UFIELD, NOW)
   end
 end
 
@@ -240,27 +279,35 @@ for i = 1, N do
     status[i] = '2'
   end
 end
-if nrec > 0 then
-  call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', table.concat(recs, '\n'))
-end
 
-for i = 1, nc do
-  local c = custs[i]
-  add(OP_MAX, c[2], UFIELD, NOW)
-end
-
--- Write, and give expiring hashes their expiry when they may be new (a
--- hash with a field that existed got its expiry when it was created).
+-- Old values and new ones, hash by hash.
 for i = 1, nk do
   local k = order[i]
-  flush(k, fields[k])
+  prepare(k, fields[k])
+end
+
+-- Phase 2: writes only. A hash that may be new gets its expiry (one with a
+-- field that existed got it when it was created); a time already past
+-- deletes it, as it should (a backfill into a bucket no window reads).
+for i = 1, nw do
+  local w = writes[i]
+  chunked('HSET', KEYS[w[1]], w[2], 2)
+end
+for i = 1, nk do
+  local k = order[i]
   local e1, e2, e3 = byte(EXP, 3 * k - 5, 3 * k - 3)
   local e = (e1 * 256 + e2) * 256 + e3
-  if e == DEL then
-    call('DEL', KEYS[k])
-  elseif e > 0 and fresh[k] then
+  if e > 0 and fresh[k] then
     call('PEXPIREAT', KEYS[k], ARGV[e])
   end
+end
+for i = 1, ns do
+  local key = KEYS[sadds[i][1]]
+  call('SADD', key, unpack(sadds[i][2]))
+  call('PEXPIREAT', key, zexp)
+end
+if nrec > 0 then
+  call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', table.concat(recs, '\n'))
 end
 
 return table.concat(status)
