@@ -51,7 +51,7 @@ func ValidateCustomer(c *Customer) *FieldError {
 		if len(c.Timezone) > maxTimezoneLen {
 			return &FieldError{"customer.timezone", "must be an IANA time zone name such as Europe/Berlin"}
 		}
-		if _, err := time.LoadLocation(c.Timezone); err != nil {
+		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
 			return &FieldError{"customer.timezone", fmt.Sprintf("unknown time zone %q: use an IANA name such as Europe/Berlin", c.Timezone)}
 		}
 	}

@@ -44,7 +44,8 @@
 //
 //	[floor((now-W)/T)*T, now]
 //
-// which is W plus (now-W) mod T. So the window is never short, and at its
+// which is W plus (now-W) mod T (plus events up to MaxFutureSkew ahead of
+// now, which are accepted and counted). So the window is never short, and at its
 // old edge it may include at most one tile of extra history: the worst-case
 // error is the events of T-1ms before now-W, at most W/12 of extra time for
 // W >= 1h and W/5 below. since_last and last keep the newest event time and

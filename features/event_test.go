@@ -105,6 +105,7 @@ func TestValidateCustomer(t *testing.T) {
 		{Customer{ID: "c", Phone: "4155550123"}, "customer.phone"},
 		{Customer{ID: "c", Phone: "+1415555O123"}, "customer.phone"},
 		{Customer{ID: "c", Timezone: "Mars/Olympus"}, "customer.timezone"},
+		{Customer{ID: "c", Timezone: "Local"}, "customer.timezone"},
 		{Customer{ID: "c", Consents: map[string]bool{"": true}}, "customer.consents"},
 		{Customer{ID: "c", Attributes: map[string]string{"k": strings.Repeat("v", 1025)}}, "customer.attributes.k"},
 	} {

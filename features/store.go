@@ -11,9 +11,6 @@ import (
 // may retry it (event ids make Track idempotent).
 var ErrUnavailable = errors.New("feature store unavailable")
 
-// ErrNotFound is returned when a customer has no record and no events.
-var ErrNotFound = errors.New("customer not found")
-
 // DedupWeek is the dedup period of an arrival time: the number of whole
 // weeks since the Unix epoch. A store remembers an accepted event id for the
 // rest of its arrival week and all of the next (7 to 14 days), so a repeat

@@ -469,7 +469,7 @@ func TestServeRedis(t *testing.T) {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = inst.client.Track(octx, &kairosv1.TrackRequest{Events: []*kairosv1.Event{{EventId: "r3", CustomerId: "ada", Type: "login"}}})
-	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || st.Message() != "feature store unavailable; retry with the same event ids" {
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || st.Message() != "feature store unavailable; retry later (Track is safe to retry with the same event ids)" {
 		t.Errorf("Track with Redis down: %v %q, want Unavailable", st.Code(), st.Message())
 	}
 	if code, body := inst.get(t, "/readyz"); code != 503 {

@@ -34,7 +34,7 @@ func openStore(ctx context.Context, redisURL string, set *features.Set, logger *
 	// go-redis logs through a process global of its own (to stderr by
 	// default); the command owns the process, so it sets it, here.
 	redis.SetLogger(redisLogger{logger.With("component", "redis")})
-	rs, err := redisstore.Open(ctx, redisURL, set, redisstore.Options{Logger: logger.With("component", "redisstore")})
+	rs, err := redisstore.Open(ctx, redisURL, set, redisstore.Options{Logger: logger})
 	if err != nil {
 		return openedStore{}, fmt.Errorf("open redis store: %w", err)
 	}

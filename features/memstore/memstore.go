@@ -16,6 +16,7 @@ package memstore
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"time"
 
@@ -178,7 +179,7 @@ func (s *Store) Profile(ctx context.Context, id string, now time.Time) (features
 		for i, k := range keys {
 			if h := c.keys[k]; h != nil {
 				if exp := s.set.ExpireAt(k); exp.IsZero() || exp.After(now) {
-					hashes[i] = cloneMap(h)
+					hashes[i] = maps.Clone(h)
 				}
 			}
 		}
@@ -210,19 +211,8 @@ func (s *Store) UpsertCustomer(ctx context.Context, rec features.Customer, now t
 // Ping implements features.Store; the embedded store is always ready.
 func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
 
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return nil
-	}
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func cloneCustomer(c features.Customer) features.Customer {
-	c.Consents = cloneMap(c.Consents)
-	c.Attributes = cloneMap(c.Attributes)
+	c.Consents = maps.Clone(c.Consents)
+	c.Attributes = maps.Clone(c.Attributes)
 	return c
 }

@@ -22,8 +22,7 @@ var statusTable = []struct {
 	code codes.Code
 	msg  string
 }{
-	{features.ErrUnavailable, codes.Unavailable, "feature store unavailable; retry with the same event ids"},
-	{features.ErrNotFound, codes.NotFound, "customer not found"},
+	{features.ErrUnavailable, codes.Unavailable, "feature store unavailable; retry later (Track is safe to retry with the same event ids)"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 	{context.Canceled, codes.Canceled, "request canceled"},
 }

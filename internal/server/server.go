@@ -109,11 +109,17 @@ func New(opts Options) *Server {
 	return s
 }
 
+// MaxRequestBytes is the largest request the gRPC server accepts: a full
+// batch of 1,000 events with a few properties each is far below it; larger
+// requests fail with ResourceExhausted.
+const MaxRequestBytes = 16 << 20
+
 // GRPC returns a new gRPC server with the interceptors installed and the
 // Kairos, health (SERVING for "" and kairos.v1.Kairos until Shutdown) and
 // reflection services registered. The caller serves and stops it.
 func (s *Server) GRPC(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryRecover, s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamMetrics, s.streamRecover, s.streamAuth),
 	}, opts...)

@@ -281,8 +281,7 @@ func TestToStatus(t *testing.T) {
 	}{
 		{&features.FieldError{Field: "customer_id", Rule: "is required"}, codes.InvalidArgument, "customer_id: is required", false},
 		{fmt.Errorf("wrapped: %w", &features.FieldError{Field: "events", Rule: "too many"}), codes.InvalidArgument, "events: too many", false},
-		{fmt.Errorf("redisstore: track: %w", features.ErrUnavailable), codes.Unavailable, "feature store unavailable; retry with the same event ids", false},
-		{features.ErrNotFound, codes.NotFound, "customer not found", false},
+		{fmt.Errorf("redisstore: track: %w", features.ErrUnavailable), codes.Unavailable, "feature store unavailable; retry later (Track is safe to retry with the same event ids)", false},
 		{fmt.Errorf("redisstore: read: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline exceeded", false},
 		{context.Canceled, codes.Canceled, "request canceled", false},
 		{errors.New("redis: WRONGTYPE key s3cret"), codes.Internal, "internal error", true},
@@ -311,7 +310,7 @@ func TestStoreErrors(t *testing.T) {
 		notSent string // must not reach the client
 	}{
 		{"unavailable", fmt.Errorf("redisstore: dial 10.0.0.7:6379: %w", features.ErrUnavailable), codes.Unavailable,
-			"feature store unavailable; retry with the same event ids", `msg="store unavailable"`, "10.0.0.7"},
+			"feature store unavailable; retry later (Track is safe to retry with the same event ids)", `msg="store unavailable"`, "10.0.0.7"},
 		{"random error", errors.New("redis: WRONGTYPE Operation against key {c1}:s3cret"), codes.Internal,
 			"internal error", "WRONGTYPE Operation against key {c1}:s3cret", "s3cret"},
 		{"deadline", fmt.Errorf("redisstore: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline exceeded", "", ""},

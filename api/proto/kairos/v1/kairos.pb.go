@@ -39,7 +39,7 @@ type Event struct {
 	// in the feature definitions.
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// Event time. Missing means the server's time; more than 5 minutes in the
-	// future is rejected.
+	// future, or before 2000-01-01, is rejected.
 	Timestamp *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	// At most 64 properties; keys 1-64 bytes; values are strings (at most
 	// 1 KiB), finite numbers or bools. `amount` must be a finite number and
