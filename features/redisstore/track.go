@@ -121,22 +121,7 @@ type span struct {
 	ev         bool // in ebuf, else sbuf
 }
 
-type custInfo struct {
-	zset, meta uint32 // KEYS indexes
-	// combined folds the ops of all the customer's events per field, in
-	// request order (features.Apply), so that a customer without duplicates
-	// costs the script one update per field instead of one per event.
-	combined []combined
-	index    map[fieldRef]int
-}
-
-type fieldRef struct{ key, field uint32 } // KEYS index, ARGV index
-
-type combined struct {
-	ref  fieldRef
-	code features.OpCode
-	arg  string
-}
+type custInfo struct{ zset, meta uint32 } // KEYS indexes
 
 type hashKey struct {
 	cid string
@@ -170,11 +155,7 @@ type keyInfo struct {
 //	    (features.EventHash as a signed 64-bit decimal) and its log record
 //	    (features.AppendLogRecord)
 //	[7+3N...] a dictionary of the distinct field names, op args and expiry
-//	    times the ops and the expiry table refer to;
-//	the last C entries, one per customer (C of them) in order of first
-//	    appearance: the customer's ops combined per field (features.Apply
-//	    folds them in request order), used when none of its events is a
-//	    duplicate.
+//	    times the ops and the expiry table refer to.
 //
 // The ops of an event are 3 bytes (KEYS index of the customer's dedup set of this week),
 // 3 bytes (KEYS index of its meta hash), then 10 bytes per op: the OpCode,
@@ -199,9 +180,7 @@ type batch struct {
 	dict      []span
 	dictIdx   map[string]uint32
 	expIdx    map[int64]uint32
-	custs     map[string]*custInfo
-	custOrder []*custInfo
-	combos    []span
+	custs     map[string]custInfo
 	hkeys     map[hashKey]uint32
 	keyInfo   map[features.Key]keyInfo // per Set, kept across batches
 	ops       []features.Op
@@ -218,7 +197,7 @@ func newBatch(set *features.Set) *batch {
 		set:     set,
 		dictIdx: map[string]uint32{},
 		expIdx:  map[int64]uint32{},
-		custs:   map[string]*custInfo{},
+		custs:   map[string]custInfo{},
 		hkeys:   map[hashKey]uint32{},
 		keyInfo: map[features.Key]keyInfo{},
 	}
@@ -247,7 +226,6 @@ func (b *batch) reset(stream string, now time.Time, n int, maxLen int64) {
 	clear(b.dictIdx)
 	clear(b.expIdx)
 	clear(b.custs)
-	b.custOrder, b.combos = b.custOrder[:0], b.combos[:0]
 	clear(b.hkeys)
 	if len(b.keyInfo) > 4096 {
 		clear(b.keyInfo)
@@ -278,13 +256,11 @@ func (b *batch) appendS(next []byte) span {
 func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 	c, ok := b.custs[cid]
 	if !ok {
-		c = &custInfo{index: map[fieldRef]int{}}
 		// This week's dedup set, then last week's at the next index.
 		c.zset = b.addKey(cid, b.dedupSuffix(b.week), expireNever)
 		b.addKey(cid, b.dedupSuffix(b.week-1), expireNever)
 		c.meta = b.addKey(cid, features.MetaKey.Suffix(), expireNever)
 		b.custs[cid] = c
-		b.custOrder = append(b.custOrder, c)
 	}
 	start := uint32(len(b.ebuf))
 	b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
@@ -294,21 +270,10 @@ func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 		if op.Key != features.MetaKey {
 			k = b.hashKey(cid, op.Key)
 		}
-		f := b.word(op.Field)
 		b.ebuf = append(b.ebuf, byte(op.Code))
 		b.ebuf = put3(b.ebuf, k)
-		b.ebuf = put3(b.ebuf, f)
+		b.ebuf = put3(b.ebuf, b.word(op.Field))
 		b.ebuf = put3(b.ebuf, b.word(op.Arg))
-		ref := fieldRef{k, f}
-		if j, ok := c.index[ref]; ok && c.combined[j].code == op.Code {
-			c.combined[j].arg = features.Apply(*op, c.combined[j].arg, true)
-		} else if !ok {
-			c.index[ref] = len(c.combined)
-			c.combined = append(c.combined, combined{ref, op.Code, op.Arg})
-		} else {
-			// Plan gives a field one op code; keep both if not.
-			c.combined = append(c.combined, combined{ref, op.Code, op.Arg})
-		}
 	}
 	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
 	start = uint32(len(b.ebuf))
@@ -396,19 +361,8 @@ func (b *batch) finish(name string, script any) []any {
 	}
 	b.hdr[5] = span{start, uint32(len(b.sbuf)), false}
 	b.numKeys = b.appendS(strconv.AppendInt(b.sbuf, int64(len(b.keys)+1), 10))
-	for _, c := range b.custOrder {
-		start := uint32(len(b.ebuf))
-		b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
-		for _, op := range c.combined {
-			b.ebuf = append(b.ebuf, byte(op.code))
-			b.ebuf = put3(b.ebuf, op.ref.key)
-			b.ebuf = put3(b.ebuf, op.ref.field)
-			b.ebuf = put3(b.ebuf, b.word(op.arg))
-		}
-		b.combos = append(b.combos, span{start, uint32(len(b.ebuf)), true})
-	}
 
-	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict) + len(b.combos)
+	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict)
 	if cap(b.refs) < n {
 		b.refs = make([]argRef, n)
 	}
@@ -436,9 +390,6 @@ func (b *batch) finish(name string, script any) []any {
 		ref(sp)
 	}
 	for _, sp := range b.dict {
-		ref(sp)
-	}
-	for _, sp := range b.combos {
 		ref(sp)
 	}
 	return b.args

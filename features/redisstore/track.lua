@@ -152,9 +152,7 @@ local function add(c, k, f, a)
   if have == nil then
     code[id], cnt[id] = c, 1
     if c == OP_KMV then
-      local l = {}                        -- a combined arg holds several hashes
-      for x = 1, #arg, 8 do l[#l + 1] = sub(arg, x, x + 7) end
-      val[id] = l
+      val[id] = {arg}
     else
       val[id] = arg
       if c == OP_LAST then num[id] = lastms(arg) else num[id] = tonumber(arg) or 0 end
@@ -172,7 +170,7 @@ local function add(c, k, f, a)
     if x >= num[id] then val[id], num[id] = arg, x end
   elseif c == OP_KMV then
     local l = val[id]
-    for x = 1, #arg, 8 do l[#l + 1] = sub(arg, x, x + 7) end
+    l[#l + 1] = arg
   end
 end
 
@@ -241,24 +239,15 @@ local function applyops(ops)
   end
 end
 
--- The ops of each customer's accepted events. When all of a customer's
--- events are new (the common case) the ops Go combined per field for the
--- customer (the last ng ARGV entries, in group order) stand for them;
--- otherwise each accepted event's own ops are added in request order. A
--- customer with an accepted event also gets features.UpdatedOp.
-local cbase = #ARGV - ng
+-- The ops of each customer's accepted events, in request order. A customer
+-- with an accepted event also gets features.UpdatedOp.
 for gi = 1, ng do
-  local zk = gorder[gi]
-  local g = groups[zk]
-  local all, any = true, false
+  local g = groups[gorder[gi]]
+  local any = false
   for j = 1, #g do
-    if isnew[g[j]] then any = true else all = false end
-  end
-  if all then
-    applyops(ARGV[cbase + gi])
-  elseif any then
-    for j = 1, #g do
-      if isnew[g[j]] then applyops(ARGV[4 + 3 * g[j]]) end
+    if isnew[g[j]] then
+      any = true
+      applyops(ARGV[4 + 3 * g[j]])
     end
   end
   if any then
