@@ -28,8 +28,10 @@ const (
 // slot is one stored aggregate: per tile of one granularity, or in the meta
 // hash for the lifetime. Features with the same slot share its storage.
 type slot struct {
-	id     string // stable: derived from what the slot holds, not its position
-	prefix string // id + "." for tile fields
+	id string // stable: derived from what the slot holds, not its position
+	// fields are the field names of the slot's tiles by position in a
+	// bucket: id + "." + position.
+	fields []string
 	gran   int8
 	kind   slotKind
 	event  string
@@ -54,8 +56,10 @@ type Set struct {
 	feats    []feat
 	slots    []slot
 	slotByID map[string]int
-	byType   map[string][]int // event type (or AnyEvent) -> slots
-	custom   []string
+	// tileField maps a tile field name to its slot and bucket position.
+	tileField map[string]tileRef
+	byType    map[string][]int // event type (or AnyEvent) -> slots
+	custom    []string
 	// retention[g] is how long tiles of granularity g are kept: the longest
 	// window read from them plus one tile; 0 when no feature uses g.
 	retention [len(granularities)]time.Duration
@@ -67,21 +71,8 @@ type Set struct {
 // data last changed.
 const UpdatedField = "u"
 
-// tibNames are the field suffixes of a tile's position in its bucket.
-var tibNames = func() []string {
-	n := int64(0)
-	for _, g := range granularities {
-		n = max(n, g.perBucket)
-	}
-	s := make([]string, n)
-	for i := range s {
-		s[i] = strconv.Itoa(i)
-	}
-	return s
-}()
-
 func compile(defs []Definition, custom []string, fail func(int, string, ...any) error) (*Set, error) {
-	s := &Set{defs: defs, slotByID: map[string]int{}, byType: map[string][]int{}, custom: custom}
+	s := &Set{defs: defs, slotByID: map[string]int{}, tileField: map[string]tileRef{}, byType: map[string][]int{}, custom: custom}
 	index := map[string]int{}
 	for i, d := range defs {
 		if _, dup := index[d.Name]; dup {
@@ -130,13 +121,19 @@ func compile(defs []Definition, custom []string, fail func(int, string, ...any) 
 		}
 		sort.Slice(sl.where, func(a, b int) bool { return sl.where[a][0] < sl.where[b][0] })
 		sl.id = slotID(sl)
-		sl.prefix = sl.id + "."
 		idx, ok := s.slotByID[sl.id]
 		if ok && !sameSlot(s.slots[idx], sl) {
 			return nil, fail(d.Line, "feature %q: internal storage id collision; rename nothing, report this", d.Name)
 		}
 		if !ok {
 			idx = len(s.slots)
+			if gran != metaGran {
+				for tib := range granularities[gran].perBucket {
+					f := sl.id + "." + strconv.FormatInt(tib, 10)
+					sl.fields = append(sl.fields, f)
+					s.tileField[f] = tileRef{idx, tib}
+				}
+			}
 			s.slots = append(s.slots, sl)
 			s.slotByID[sl.id] = idx
 			s.byType[sl.event] = append(s.byType[sl.event], idx)
@@ -209,7 +206,7 @@ func (s *Set) Plan(ops []Op, e *Event, now time.Time) []Op {
 				t := floorDiv(ms, g.size.Milliseconds())
 				b := floorDiv(t, g.perBucket)
 				op.Key = Key{Gran: sl.gran, Bucket: b}
-				op.Field = sl.prefix + tibNames[t-b*g.perBucket]
+				op.Field = sl.fields[t-b*g.perBucket]
 			}
 			switch sl.kind {
 			case sCount:
@@ -282,6 +279,11 @@ func (s *Set) ReadKeys(now time.Time) []Key {
 	return keys
 }
 
+type tileRef struct {
+	slot int
+	pos  int64
+}
+
 // tileVal is one stored tile: its number parsed once, or for sketches the
 // raw hashes.
 type tileVal struct {
@@ -326,13 +328,13 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 		}
 		per := granularities[k.Gran].perBucket
 		for f, v := range h {
-			id, tib, ok := strings.Cut(f, ".")
-			idx, known := s.slotByID[id]
-			n, err := strconv.ParseInt(tib, 10, 64)
-			if !ok || !known || err != nil {
+			ref, known := s.tileField[f]
+			if !known {
 				continue // a slot of definitions no longer in use
 			}
-			tv := tileVal{tile: k.Bucket*per + n}
+			idx := ref.slot
+			tv := tileVal{tile: k.Bucket*per + ref.pos}
+			var err error
 			if s.slots[idx].kind == sKMV {
 				tv.s = v
 			} else if tv.f, err = strconv.ParseFloat(v, 64); err != nil {
