@@ -17,7 +17,16 @@ import (
 )
 
 // Interceptor order, outermost first: metrics (sees every final code,
-// including panics and refused keys), panic recovery, auth, handler.
+// including panics and refused keys), panic recovery, auth, deadline,
+// handler.
+
+// unaryDeadline sets the deadline at the edge: the client's, but no later
+// than the server's request timeout.
+func (s *Server) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return handler(ctx, req)
+}
 
 // unaryMetrics counts requests by method and code and observes latency.
 func (s *Server) unaryMetrics(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

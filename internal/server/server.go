@@ -49,7 +49,15 @@ type Options struct {
 	Keys *Keys
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// RequestTimeout bounds an RPC whose client set no deadline (or a
+	// later one); 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the deadline the server sets for an RPC when the
+// client set none: long enough for a full Track batch against a slow Redis,
+// short enough that a stuck dependency frees the handler.
+const DefaultRequestTimeout = 5 * time.Second
 
 // Server implements kairos.v1.Kairos on a features.Store, and the admin
 // HTTP endpoints. It is safe for concurrent use.
@@ -63,6 +71,7 @@ type Server struct {
 	logger   *slog.Logger
 	keys     *Keys
 	now      func() time.Time
+	timeout  time.Duration
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	// health is the gRPC health service of every server GRPC returns.
@@ -82,6 +91,7 @@ func New(opts Options) *Server {
 		logger:   opts.Logger,
 		keys:     opts.Keys,
 		now:      opts.Now,
+		timeout:  opts.RequestTimeout,
 		gatherer: opts.Gatherer,
 		health:   health.NewServer(),
 	}
@@ -92,6 +102,9 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
 	}
 	reg := opts.Registerer
 	if reg == nil {
@@ -120,7 +133,7 @@ const MaxRequestBytes = 16 << 20
 func (s *Server) GRPC(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryRecover, s.unaryAuth),
+		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryRecover, s.unaryAuth, s.unaryDeadline),
 		grpc.ChainStreamInterceptor(s.streamMetrics, s.streamRecover, s.streamAuth),
 	}, opts...)
 	gs := grpc.NewServer(opts...)

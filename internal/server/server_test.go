@@ -645,3 +645,56 @@ func TestNewSharesRegistry(t *testing.T) {
 	New(Options{Store: newFakeStore(set), Set: set, Registerer: reg})
 	New(Options{Store: newFakeStore(set), Set: set, Registerer: reg})
 }
+
+// deadlineStore records the deadline of the context Track gets.
+type deadlineStore struct {
+	features.Store
+	deadline chan time.Time
+}
+
+func (d deadlineStore) Track(ctx context.Context, events []features.Event, now time.Time) ([]features.Status, error) {
+	dl, _ := ctx.Deadline()
+	d.deadline <- dl
+	st := make([]features.Status, len(events))
+	for i := range st {
+		st[i] = features.Accepted
+	}
+	return st, nil
+}
+
+func TestRequestTimeout(t *testing.T) {
+	set := features.Default()
+	st := deadlineStore{Store: newFakeStore(set), deadline: make(chan time.Time, 2)}
+	srv := New(Options{Store: st, Set: set, RequestTimeout: 2 * time.Second})
+	gs := srv.GRPC()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := kairosv1.NewKairosClient(conn)
+	req := &kairosv1.TrackRequest{Events: []*kairosv1.Event{{EventId: "e", CustomerId: "c", Type: "login"}}}
+	// No client deadline: the server's applies.
+	start := time.Now()
+	if _, err := client.Track(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if dl := <-st.deadline; dl.Before(start.Add(time.Second)) || dl.After(start.Add(3*time.Second)) {
+		t.Fatalf("deadline %v after start, want the server's 2s", dl.Sub(start))
+	}
+	// A shorter client deadline wins.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := client.Track(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if dl := <-st.deadline; dl.After(start.Add(time.Second)) {
+		t.Fatalf("deadline %v after start, want the client's 500ms", dl.Sub(start))
+	}
+}
