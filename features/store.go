@@ -79,6 +79,10 @@ func (v Vector) Get(name string) (float64, bool) {
 	return 0, false
 }
 
+// DefaultLogMaxLen is how many entries (Track calls) the event log keeps by
+// default; older entries are dropped, read or not. Consumers must keep up.
+const DefaultLogMaxLen = 100_000
+
 // LogEntry is one entry of the event log: the events one Track call
 // accepted, in request order. (One entry per call rather than per event
 // keeps the hot path to one log append per batch.)

@@ -46,7 +46,7 @@ func benchCmd(ctx context.Context, env environment, args []string) error {
 	}
 	o.Set = features.Default()
 	logger := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := openStore(ctx, o.RedisURL, o.Set, logger)
+	st, err := openStore(ctx, o.RedisURL, o.Set, 0, logger)
 	if err != nil {
 		return fmt.Errorf("bench %s: %w", name, err)
 	}

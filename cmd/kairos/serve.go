@@ -33,6 +33,8 @@ type serveConfig struct {
 	features string
 	apiKeys  string
 	insecure bool
+	// logMaxLen bounds the event log in entries (Track calls); 0: default.
+	logMaxLen int64
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -44,6 +46,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.features, "features", "", "feature definitions YAML `file` (empty: the built-in definitions)")
 	fs.StringVar(&cfg.apiKeys, "api-keys", "", "API keys YAML `file`; when set, every RPC needs \"authorization: Bearer <key>\"")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "allow serving gRPC on a non-loopback address without API keys")
+	fs.Int64Var(&cfg.logMaxLen, "log-max-len", features.DefaultLogMaxLen, "`entries` (Track calls) the event log keeps; older ones are dropped, read or not")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: kairos serve [flags]")
 		fmt.Fprintln(fs.Output())
@@ -129,7 +132,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		log.Warn("serving gRPC without authentication on a non-loopback address (--insecure)", "grpc_addr", cfg.grpcAddr)
 	}
 
-	st, err := openStore(ctx, cfg.redisURL, set, logger)
+	st, err := openStore(ctx, cfg.redisURL, set, cfg.logMaxLen, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

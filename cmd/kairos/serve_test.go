@@ -379,15 +379,15 @@ func TestParseServe(t *testing.T) {
 		env  map[string]string
 		want serveConfig
 	}{
-		{"defaults", nil, nil, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401"}},
+		{"defaults", nil, nil, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000}},
 		{"environment", nil, map[string]string{
 			"KAIROS_GRPC_ADDR": "127.0.0.1:1", "KAIROS_HTTP_ADDR": "127.0.0.1:2", "KAIROS_REDIS": "redis://localhost:6379",
-			"KAIROS_FEATURES": "f.yaml", "KAIROS_API_KEYS": "k.yaml", "KAIROS_INSECURE": "true",
-		}, serveConfig{grpcAddr: "127.0.0.1:1", httpAddr: "127.0.0.1:2", redisURL: "redis://localhost:6379", features: "f.yaml", apiKeys: "k.yaml", insecure: true}},
+			"KAIROS_FEATURES": "f.yaml", "KAIROS_API_KEYS": "k.yaml", "KAIROS_INSECURE": "true", "KAIROS_LOG_MAX_LEN": "500",
+		}, serveConfig{grpcAddr: "127.0.0.1:1", httpAddr: "127.0.0.1:2", redisURL: "redis://localhost:6379", features: "f.yaml", apiKeys: "k.yaml", insecure: true, logMaxLen: 500}},
 		{"flag wins over env", []string{"--grpc-addr", "127.0.0.1:9", "--insecure=false"},
 			map[string]string{"KAIROS_GRPC_ADDR": "0.0.0.0:1", "KAIROS_INSECURE": "true"},
-			serveConfig{grpcAddr: "127.0.0.1:9", httpAddr: "127.0.0.1:7401"}},
-		{"empty env is unset", nil, map[string]string{"KAIROS_GRPC_ADDR": ""}, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401"}},
+			serveConfig{grpcAddr: "127.0.0.1:9", httpAddr: "127.0.0.1:7401", logMaxLen: 100000}},
+		{"empty env is unset", nil, map[string]string{"KAIROS_GRPC_ADDR": ""}, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

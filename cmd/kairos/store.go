@@ -22,11 +22,11 @@ type openedStore struct {
 }
 
 // openStore opens the Redis store at redisURL, or the embedded store when
-// redisURL is empty.
-func openStore(ctx context.Context, redisURL string, set *features.Set, logger *slog.Logger) (openedStore, error) {
+// redisURL is empty. logMaxLen bounds the event log (0: the default).
+func openStore(ctx context.Context, redisURL string, set *features.Set, logMaxLen int64, logger *slog.Logger) (openedStore, error) {
 	if redisURL == "" {
 		return openedStore{
-			store: memstore.New(set, memstore.Options{}),
+			store: memstore.New(set, memstore.Options{LogMaxLen: logMaxLen}),
 			kind:  "embedded",
 			close: func() error { return nil },
 		}, nil
@@ -34,7 +34,7 @@ func openStore(ctx context.Context, redisURL string, set *features.Set, logger *
 	// go-redis logs through a process global of its own (to stderr by
 	// default); the command owns the process, so it sets it, here.
 	redis.SetLogger(redisLogger{logger.With("component", "redis")})
-	rs, err := redisstore.Open(ctx, redisURL, set, redisstore.Options{Logger: logger})
+	rs, err := redisstore.Open(ctx, redisURL, set, redisstore.Options{Logger: logger, LogMaxLen: logMaxLen})
 	if err != nil {
 		return openedStore{}, fmt.Errorf("open redis store: %w", err)
 	}

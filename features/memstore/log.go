@@ -18,7 +18,7 @@ import (
 // entry stays pending until acknowledged.
 type eventLog struct {
 	mu      sync.Mutex
-	maxLen  int
+	maxLen  int64
 	first   uint64 // sequence number of entries[0]
 	entries []logEntry
 	next    uint64
@@ -43,7 +43,7 @@ type pending struct {
 	delivered time.Time
 }
 
-func (l *eventLog) init(maxLen int) {
+func (l *eventLog) init(maxLen int64) {
 	l.maxLen = maxLen
 	l.groups = map[string]*group{}
 	l.grew = make(chan struct{})
@@ -56,7 +56,7 @@ func (l *eventLog) append(record []byte, now time.Time) {
 	defer l.mu.Unlock()
 	l.entries = append(l.entries, logEntry{seq: l.next, ms: now.UnixMilli(), record: append([]byte(nil), record...)})
 	l.next++
-	if over := len(l.entries) - l.maxLen; over > 0 {
+	if over := int64(len(l.entries)) - l.maxLen; over > 0 {
 		clear(l.entries[:over])
 		l.entries = l.entries[over:]
 		l.first += uint64(over)

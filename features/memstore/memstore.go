@@ -26,8 +26,8 @@ import (
 // Options configures a Store.
 type Options struct {
 	// LogMaxLen bounds the event log; the oldest entries are dropped beyond
-	// it. Default 1,000,000.
-	LogMaxLen int
+	// it. Zero or negative: features.DefaultLogMaxLen.
+	LogMaxLen int64
 }
 
 const shards = 64
@@ -62,7 +62,7 @@ type customer struct {
 // New returns an empty store computing features of set.
 func New(set *features.Set, opts Options) *Store {
 	if opts.LogMaxLen <= 0 {
-		opts.LogMaxLen = 1_000_000
+		opts.LogMaxLen = features.DefaultLogMaxLen
 	}
 	s := &Store{set: set, seed: maphash.MakeSeed()}
 	for i := range s.shards {

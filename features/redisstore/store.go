@@ -70,13 +70,11 @@ import (
 // StreamKey is the Redis Stream holding the event log.
 const StreamKey = "kairos:events"
 
-// DefaultLogMaxLen is the default approximate length limit of the event log.
-const DefaultLogMaxLen = 1_000_000
-
 // Options configures a Store.
 type Options struct {
 	// LogMaxLen is the approximate maximum number of entries of the event
-	// stream (XADD MAXLEN ~); DefaultLogMaxLen when zero or negative.
+	// stream (XADD MAXLEN ~); features.DefaultLogMaxLen when zero or
+	// negative.
 	LogMaxLen int64
 	// Logger receives debug messages; nothing is logged when nil.
 	Logger *slog.Logger
@@ -112,7 +110,7 @@ func New(client redis.UniversalClient, set *features.Set, opts Options) *Store {
 	}
 	maxLen := opts.LogMaxLen
 	if maxLen <= 0 {
-		maxLen = DefaultLogMaxLen
+		maxLen = features.DefaultLogMaxLen
 	}
 	src := trackSource()
 	s := &Store{
