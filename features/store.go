@@ -101,8 +101,8 @@ type EventLog interface {
 	// CreateGroup creates a consumer group that starts at the beginning of
 	// the log. Creating an existing group is not an error.
 	CreateGroup(ctx context.Context, group string) error
-	// Read returns up to count entries never delivered to the group, waiting
-	// up to block for the first one (block 0: do not wait).
+	// Read returns up to count (at least 1) entries never delivered to the
+	// group, waiting up to block for the first one (block 0: do not wait).
 	Read(ctx context.Context, group, consumer string, count int, block time.Duration) ([]LogEntry, error)
 	// Ack marks entries as processed by the group.
 	Ack(ctx context.Context, group string, ids ...string) error

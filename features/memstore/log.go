@@ -111,6 +111,9 @@ func (l *eventLog) group(name string) (*group, error) {
 
 // Read implements features.EventLog.
 func (s *Store) Read(ctx context.Context, groupName, consumer string, count int, block time.Duration) ([]features.LogEntry, error) {
+	if count <= 0 {
+		return nil, fmt.Errorf("memstore: read: count must be positive, got %d", count)
+	}
 	l := &s.log
 	var deadline <-chan time.Time
 	if block > 0 {
@@ -177,6 +180,9 @@ func (s *Store) Ack(ctx context.Context, groupName string, ids ...string) error 
 
 // Claim implements features.EventLog.
 func (s *Store) Claim(ctx context.Context, groupName, consumer string, minIdle time.Duration, count int) ([]features.LogEntry, error) {
+	if count <= 0 {
+		return nil, fmt.Errorf("memstore: claim: count must be positive, got %d", count)
+	}
 	l := &s.log
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -524,6 +524,13 @@ func testEventLog(t *testing.T, newStores Factory) {
 	case <-time.After(4 * time.Second):
 		t.Fatal("blocking read did not return when an event arrived")
 	}
+	// A count below 1 is a caller's bug, not an empty read.
+	if _, err := log.Read(ctx, "archiver", "a2", 0, 0); err == nil {
+		t.Error("Read with count 0 succeeded")
+	}
+	if _, err := log.Claim(ctx, "archiver", "a2", 0, 0); err == nil {
+		t.Error("Claim with count 0 succeeded")
+	}
 	// A non-blocking read of an empty group returns at once.
 	start := time.Now()
 	if e, err := log.Read(ctx, "archiver", "a2", 10, 0); err != nil || len(e) != 0 || time.Since(start) > time.Second {
