@@ -121,7 +121,54 @@ type span struct {
 	ev         bool // in ebuf, else sbuf
 }
 
-type custInfo struct{ zset, meta uint32 } // KEYS indexes
+type custInfo struct {
+	zset, meta uint32 // KEYS indexes
+	// merged holds the customer's updates of this batch folded per field
+	// in request order (features.Apply), grouped by hash in first-touch
+	// order: what the script applies when none of the customer's events is
+	// a duplicate, without combining anything itself.
+	merged   []mergedKey
+	keyIndex map[uint32]int // KEYS index -> position in merged
+	// unmergeable is set if one field got two op codes (Plan never does
+	// that); the script then takes the per-event path.
+	unmergeable bool
+}
+
+type mergedKey struct {
+	key    uint32 // KEYS index
+	fields []mergedField
+	index  map[uint32]int // field ARGV index -> position in fields
+}
+
+type mergedField struct {
+	code  features.OpCode
+	field uint32 // ARGV index
+	op    features.Op
+}
+
+// merge folds op (on KEYS[k], field ARGV[f]) into the customer's merged
+// updates.
+func (c *custInfo) merge(k, f uint32, op *features.Op) {
+	i, ok := c.keyIndex[k]
+	if !ok {
+		i = len(c.merged)
+		c.keyIndex[k] = i
+		c.merged = append(c.merged, mergedKey{key: k, index: map[uint32]int{}})
+	}
+	mk := &c.merged[i]
+	j, ok := mk.index[f]
+	if !ok {
+		mk.index[f] = len(mk.fields)
+		mk.fields = append(mk.fields, mergedField{op.Code, f, *op})
+		return
+	}
+	mf := &mk.fields[j]
+	if mf.code != op.Code {
+		c.unmergeable = true
+		return
+	}
+	mf.op.Arg = features.Apply(*op, mf.op.Arg, true)
+}
 
 type hashKey struct {
 	cid string
@@ -155,7 +202,14 @@ type keyInfo struct {
 //	    (features.EventHash as a signed 64-bit decimal) and its log record
 //	    (features.AppendLogRecord)
 //	[7+3N...] a dictionary of the distinct field names, op args and expiry
-//	    times the ops and the expiry table refer to.
+//	    times the ops and the expiry table refer to;
+//	the last C entries, one per customer in order of first appearance: its
+//	    merged updates (custInfo.merged), used when none of its events is a
+//	    duplicate: 3 bytes dedup set index, 3 bytes meta index, 1 byte
+//	    (1: do not use, take the per-event ops), then per hash its KEYS
+//	    index and field count (3 bytes each) and per field the OpCode (1
+//	    byte), the ARGV index of the field and of the merged arg (3 bytes
+//	    each).
 //
 // The ops of an event are 3 bytes (KEYS index of the customer's dedup set of this week),
 // 3 bytes (KEYS index of its meta hash), then 10 bytes per op: the OpCode,
@@ -180,7 +234,9 @@ type batch struct {
 	dict      []span
 	dictIdx   map[string]uint32
 	expIdx    map[int64]uint32
-	custs     map[string]custInfo
+	custs     map[string]*custInfo
+	custOrder []*custInfo
+	merged    []span
 	hkeys     map[hashKey]uint32
 	keyInfo   map[features.Key]keyInfo // per Set, kept across batches
 	ops       []features.Op
@@ -197,7 +253,7 @@ func newBatch(set *features.Set) *batch {
 		set:     set,
 		dictIdx: map[string]uint32{},
 		expIdx:  map[int64]uint32{},
-		custs:   map[string]custInfo{},
+		custs:   map[string]*custInfo{},
 		hkeys:   map[hashKey]uint32{},
 		keyInfo: map[features.Key]keyInfo{},
 	}
@@ -226,6 +282,7 @@ func (b *batch) reset(stream string, now time.Time, n int, maxLen int64) {
 	clear(b.dictIdx)
 	clear(b.expIdx)
 	clear(b.custs)
+	b.custOrder, b.merged = b.custOrder[:0], b.merged[:0]
 	clear(b.hkeys)
 	if len(b.keyInfo) > 4096 {
 		clear(b.keyInfo)
@@ -256,11 +313,13 @@ func (b *batch) appendS(next []byte) span {
 func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 	c, ok := b.custs[cid]
 	if !ok {
+		c = &custInfo{keyIndex: map[uint32]int{}}
 		// This week's dedup set, then last week's at the next index.
 		c.zset = b.addKey(cid, b.dedupSuffix(b.week), expireNever)
 		b.addKey(cid, b.dedupSuffix(b.week-1), expireNever)
 		c.meta = b.addKey(cid, features.MetaKey.Suffix(), expireNever)
 		b.custs[cid] = c
+		b.custOrder = append(b.custOrder, c)
 	}
 	start := uint32(len(b.ebuf))
 	b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
@@ -270,10 +329,12 @@ func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 		if op.Key != features.MetaKey {
 			k = b.hashKey(cid, op.Key)
 		}
+		f := b.word(op.Field)
 		b.ebuf = append(b.ebuf, byte(op.Code))
 		b.ebuf = put3(b.ebuf, k)
-		b.ebuf = put3(b.ebuf, b.word(op.Field))
+		b.ebuf = put3(b.ebuf, f)
 		b.ebuf = put3(b.ebuf, b.word(op.Arg))
+		c.merge(k, f, op)
 	}
 	b.events = append(b.events, span{start, uint32(len(b.ebuf)), true})
 	start = uint32(len(b.ebuf))
@@ -361,8 +422,31 @@ func (b *batch) finish(name string, script any) []any {
 	}
 	b.hdr[5] = span{start, uint32(len(b.sbuf)), false}
 	b.numKeys = b.appendS(strconv.AppendInt(b.sbuf, int64(len(b.keys)+1), 10))
+	// Each customer's merged updates (see custInfo), with the customer's
+	// features.UpdatedOp.
+	updated := features.UpdatedOp(b.now)
+	uf := b.word(updated.Field)
+	for _, c := range b.custOrder {
+		c.merge(c.meta, uf, &updated)
+		start := uint32(len(b.ebuf))
+		b.ebuf = put3(put3(b.ebuf, c.zset), c.meta)
+		flag := byte(0)
+		if c.unmergeable {
+			flag = 1
+		}
+		b.ebuf = append(b.ebuf, flag)
+		for _, mk := range c.merged {
+			b.ebuf = put3(put3(b.ebuf, mk.key), uint32(len(mk.fields)))
+			for _, mf := range mk.fields {
+				b.ebuf = append(b.ebuf, byte(mf.code))
+				b.ebuf = put3(b.ebuf, mf.field)
+				b.ebuf = put3(b.ebuf, b.word(mf.op.Arg))
+			}
+		}
+		b.merged = append(b.merged, span{start, uint32(len(b.ebuf)), true})
+	}
 
-	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict)
+	n := 1 + len(b.keys) + len(b.hdr) + len(b.events) + len(b.dict) + len(b.merged)
 	if cap(b.refs) < n {
 		b.refs = make([]argRef, n)
 	}
@@ -390,6 +474,9 @@ func (b *batch) finish(name string, script any) []any {
 		ref(sp)
 	}
 	for _, sp := range b.dict {
+		ref(sp)
+	}
+	for _, sp := range b.merged {
 		ref(sp)
 	}
 	return b.args

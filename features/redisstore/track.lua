@@ -239,18 +239,77 @@ local function applyops(ops)
   end
 end
 
--- The ops of each customer's accepted events, in request order. A customer
--- with an accepted event also gets features.UpdatedOp.
+-- direct reads and computes the merged updates of a customer none of whose
+-- events is a duplicate (see track.go): per hash one HMGET, then each
+-- field's new value from its old one and the merged arg, staged for phase 2.
+local dkeys, nd = {}, 0                   -- hashes updated by direct, for their expiry
+local function direct(m)
+  local q, len = 8, #m
+  while q <= len do
+    local k1, k2, k3, n1, n2, n3 = byte(m, q, q + 5)
+    local k, n = (k1 * 256 + k2) * 256 + k3, (n1 * 256 + n2) * 256 + n3
+    q = q + 6
+    local fl, cs, as = {}, {}, {}
+    for j = 1, n do
+      local c, f1, f2, f3, a1, a2, a3 = byte(m, q, q + 6)
+      q = q + 7
+      fl[j], cs[j], as[j] = ARGV[(f1 * 256 + f2) * 256 + f3], c, ARGV[(a1 * 256 + a2) * 256 + a3]
+    end
+    local cur = chunked('HMGET', KEYS[k], fl, 1)
+    local out, no, existed = {}, 0, false
+    for j = 1, n do
+      local old, c, a, new = cur[j], cs[j], as[j], nil
+      if not old then
+        new = a
+      else
+        existed = true
+        if c == OP_INCR then
+          new = fmt('%d', (tonumber(old) or 0) + (tonumber(a) or 0))
+        elseif c == OP_ADDFLOAT then
+          new = fmt('%.17g', (tonumber(old) or 0) + (tonumber(a) or 0))
+        elseif c == OP_MIN or c == OP_MAX then
+          local o, x = tonumber(old) or 0, tonumber(a) or 0
+          if (c == OP_MIN and x < o) or (c == OP_MAX and x > o) then new = a end
+        elseif c == OP_LAST then
+          if lastms(a) >= lastms(old) then new = a end
+        elseif c == OP_KMV then
+          local s = old
+          for x = 1, #a, 8 do s = kmvinsert(s, sub(a, x, x + 7)) end
+          if s ~= old then new = s end
+        end
+      end
+      if new then
+        out[no + 1], out[no + 2] = fl[j], new
+        no = no + 2
+      end
+    end
+    if no > 0 then
+      nw = nw + 1
+      writes[nw] = {k, out}
+    end
+    if not existed then fresh[k] = true end
+    nd = nd + 1
+    dkeys[nd] = k
+  end
+end
+
+-- The updates of each customer's accepted events: the merged ones when all
+-- of its events are new (the common case), else each accepted event's ops
+-- in request order, combined here, with features.UpdatedOp.
+local cbase = #ARGV - ng
 for gi = 1, ng do
   local g = groups[gorder[gi]]
-  local any = false
+  local all, any = true, false
   for j = 1, #g do
-    if isnew[g[j]] then
-      any = true
-      applyops(ARGV[4 + 3 * g[j]])
-    end
+    if isnew[g[j]] then any = true else all = false end
   end
-  if any then
+  local m = ARGV[cbase + gi]
+  if all and byte(m, 7) == 0 then
+    direct(m)
+  elseif any then
+    for j = 1, #g do
+      if isnew[g[j]] then applyops(ARGV[4 + 3 * g[j]]) end
+    end
     local m1, m2, m3 = byte(ARGV[4 + 3 * g[1]], 4, 6)
     add(OP_MAX, (m1 * 256 + m2) * 256 + m3, UFIELD, NOW)
   end
@@ -282,14 +341,15 @@ for i = 1, nw do
   local w = writes[i]
   chunked('HSET', KEYS[w[1]], w[2], 2)
 end
-for i = 1, nk do
-  local k = order[i]
+local function expire(k)
   local e1, e2, e3 = byte(EXP, 3 * k - 5, 3 * k - 3)
   local e = (e1 * 256 + e2) * 256 + e3
   if e > 0 and fresh[k] then
     call('PEXPIREAT', KEYS[k], ARGV[e])
   end
 end
+for i = 1, nk do expire(order[i]) end
+for i = 1, nd do expire(dkeys[i]) end
 for i = 1, ns do
   local key = KEYS[sadds[i][1]]
   call('SADD', key, unpack(sadds[i][2]))
