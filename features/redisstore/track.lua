@@ -14,7 +14,7 @@
 -- fail on keys phase 1 has read. (Out of memory is refused before the
 -- script starts: see trackSource.)
 
-local call, rpcall, byte, sub, fmt, find = redis.call, redis.pcall, string.byte, string.sub, string.format, string.find
+local call, byte, sub, fmt, find = redis.call, string.byte, string.sub, string.format, string.find
 local stream, maxlen, zexp = KEYS[1], ARGV[1], ARGV[2]
 local NOW, UFIELD = 3, 4                  -- ARGV indexes
 local N, EXP = tonumber(ARGV[5]), ARGV[6]
@@ -77,48 +77,37 @@ local function kmvinsert(s, h)
   return s
 end
 
--- prepare reads the old values of the pending updates ids of hash KEYS[k]
--- and computes the new ones for phase 2. A hash none of whose fields
--- existed may be new; it is marked fresh, to get its expiry.
-local function prepare(k, ids)
-  local key = KEYS[k]
-  local existed = false
-  local rf, rid, nr = {}, {}, 0           -- fields whose old value is needed
-  -- Every update reads the old values with one HMGET and writes the new
-  -- ones with one HSET per hash: two Redis calls per hash and batch, however
-  -- many fields change (calls from Lua cost far more than the arithmetic).
-  for _, id in ipairs(ids) do
-    nr = nr + 1
-    rf[nr], rid[nr] = ARGV[id - k * S], id
-  end
-  local out, no = {}, 0
-  local cur = nr > 0 and chunked('HMGET', key, rf, 1) or {}
-  for i = 1, nr do
-    local id, old = rid[i], cur[i]
-    local c, new = code[id], nil
+-- stage reads the old values of fields fl of hash KEYS[k] with one HMGET,
+-- computes the new ones from the op codes cs and args as, and stages the
+-- writes for phase 2. An arg stands for all of the batch's updates of its
+-- field: a count or sum, the best min or max, the latest "ms|value", or
+-- several 8-byte sketch hashes. A hash none of whose fields existed may be
+-- new; it is marked fresh, to get its expiry.
+local function stage(k, fl, cs, as)
+  local cur = chunked('HMGET', KEYS[k], fl, 1)
+  local out, no, existed = {}, 0, false
+  for j = 1, #fl do
+    local old, c, a, new = cur[j], cs[j], as[j], nil
     if old then existed = true end
-    if c == OP_INCR then
-      new = (old or cnt[id] > 1) and fmt('%d', (tonumber(old) or 0) + num[id]) or val[id]
+    if c == OP_KMV then
+      local s = old or ''
+      for x = 1, #a, 8 do s = kmvinsert(s, sub(a, x, x + 7)) end
+      if s ~= old then new = s end
+    elseif not old then
+      new = a
+    elseif c == OP_INCR then
+      new = fmt('%d', (tonumber(old) or 0) + (tonumber(a) or 0))
     elseif c == OP_ADDFLOAT then
       -- IEEE double addition, as features.Apply does; %.17g round-trips.
-      new = (old or cnt[id] > 1) and fmt('%.17g', (tonumber(old) or 0) + num[id]) or val[id]
+      new = fmt('%.17g', (tonumber(old) or 0) + (tonumber(a) or 0))
     elseif c == OP_MIN or c == OP_MAX then
-      if not old then
-        new = val[id]
-      else
-        local o = tonumber(old) or 0
-        if (c == OP_MIN and num[id] < o) or (c == OP_MAX and num[id] > o) then new = val[id] end
-      end
+      local o, x = tonumber(old) or 0, tonumber(a) or 0
+      if (c == OP_MIN and x < o) or (c == OP_MAX and x > o) then new = a end
     elseif c == OP_LAST then
-      if not old or num[id] >= lastms(old) then new = val[id] end
-    elseif c == OP_KMV then
-      local l, s, j = val[id], old, 1
-      if not s then s, j = l[1], 2 end
-      for x = j, #l do s = kmvinsert(s, l[x]) end
-      if s ~= old then new = s end
+      if lastms(a) >= lastms(old) then new = a end
     end
     if new then
-      out[no + 1], out[no + 2] = rf[i], new
+      out[no + 1], out[no + 2] = fl[j], new
       no = no + 2
     end
   end
@@ -127,6 +116,25 @@ local function prepare(k, ids)
     writes[nw] = {k, out}
   end
   if not existed then fresh[k] = true end
+end
+
+-- prepare stages the pending updates ids of hash KEYS[k], combined by add.
+local function prepare(k, ids)
+  local fl, cs, as = {}, {}, {}
+  for i, id in ipairs(ids) do
+    local c = code[id]
+    fl[i], cs[i] = ARGV[id - k * S], c
+    if c == OP_INCR then
+      as[i] = cnt[id] == 1 and val[id] or fmt('%d', num[id])
+    elseif c == OP_ADDFLOAT then
+      as[i] = cnt[id] == 1 and val[id] or fmt('%.17g', num[id])
+    elseif c == OP_KMV then
+      as[i] = table.concat(val[id])
+    else
+      as[i] = val[id]
+    end
+  end
+  stage(k, fl, cs, as)
 end
 
 -- add records op c(field ARGV[f] of KEYS[k], arg ARGV[a]), combined with
@@ -239,10 +247,9 @@ local function applyops(ops)
   end
 end
 
--- direct reads and computes the merged updates of a customer none of whose
--- events is a duplicate (see track.go): per hash one HMGET, then each
--- field's new value from its old one and the merged arg, staged for phase 2.
-local dkeys, nd = {}, 0                   -- hashes updated by direct, for their expiry
+-- direct stages the merged updates of a customer none of whose events is
+-- a duplicate (see track.go), hash by hash.
+local dkeys, nd = {}, 0                   -- hashes staged by direct, for their expiry
 local function direct(m)
   local q, len = 8, #m
   while q <= len do
@@ -255,39 +262,7 @@ local function direct(m)
       q = q + 7
       fl[j], cs[j], as[j] = ARGV[(f1 * 256 + f2) * 256 + f3], c, ARGV[(a1 * 256 + a2) * 256 + a3]
     end
-    local cur = chunked('HMGET', KEYS[k], fl, 1)
-    local out, no, existed = {}, 0, false
-    for j = 1, n do
-      local old, c, a, new = cur[j], cs[j], as[j], nil
-      if not old then
-        new = a
-      else
-        existed = true
-        if c == OP_INCR then
-          new = fmt('%d', (tonumber(old) or 0) + (tonumber(a) or 0))
-        elseif c == OP_ADDFLOAT then
-          new = fmt('%.17g', (tonumber(old) or 0) + (tonumber(a) or 0))
-        elseif c == OP_MIN or c == OP_MAX then
-          local o, x = tonumber(old) or 0, tonumber(a) or 0
-          if (c == OP_MIN and x < o) or (c == OP_MAX and x > o) then new = a end
-        elseif c == OP_LAST then
-          if lastms(a) >= lastms(old) then new = a end
-        elseif c == OP_KMV then
-          local s = old
-          for x = 1, #a, 8 do s = kmvinsert(s, sub(a, x, x + 7)) end
-          if s ~= old then new = s end
-        end
-      end
-      if new then
-        out[no + 1], out[no + 2] = fl[j], new
-        no = no + 2
-      end
-    end
-    if no > 0 then
-      nw = nw + 1
-      writes[nw] = {k, out}
-    end
-    if not existed then fresh[k] = true end
+    stage(k, fl, cs, as)
     nd = nd + 1
     dkeys[nd] = k
   end
