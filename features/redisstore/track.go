@@ -153,7 +153,18 @@ func (c *custInfo) merge(k, f uint32, op *features.Op) {
 	if !ok {
 		i = len(c.merged)
 		c.keyIndex[k] = i
-		c.merged = append(c.merged, mergedKey{key: k, index: map[uint32]int{}})
+		if i < cap(c.merged) {
+			// Reuse the entry (and its slice and map) of an earlier batch.
+			c.merged = c.merged[:i+1]
+			mk := &c.merged[i]
+			mk.key, mk.fields = k, mk.fields[:0]
+			if mk.index == nil { // capacity that append left unused
+				mk.index = map[uint32]int{}
+			}
+			clear(mk.index)
+		} else {
+			c.merged = append(c.merged, mergedKey{key: k, index: map[uint32]int{}})
+		}
 	}
 	mk := &c.merged[i]
 	j, ok := mk.index[f]
@@ -236,6 +247,7 @@ type batch struct {
 	expIdx    map[int64]uint32
 	custs     map[string]*custInfo
 	custOrder []*custInfo
+	custFree  []*custInfo // reset for reuse by the next batch
 	merged    []span
 	hkeys     map[hashKey]uint32
 	keyInfo   map[features.Key]keyInfo // per Set, kept across batches
@@ -282,6 +294,12 @@ func (b *batch) reset(stream string, now time.Time, n int, maxLen int64) {
 	clear(b.dictIdx)
 	clear(b.expIdx)
 	clear(b.custs)
+	for _, c := range b.custOrder {
+		c.merged, c.unmergeable = c.merged[:0], false
+		clear(c.keyIndex)
+		b.custFree = append(b.custFree, c)
+	}
+	clear(b.custOrder)
 	b.custOrder, b.merged = b.custOrder[:0], b.merged[:0]
 	clear(b.hkeys)
 	if len(b.keyInfo) > 4096 {
@@ -313,7 +331,11 @@ func (b *batch) appendS(next []byte) span {
 func (b *batch) addEvent(cid, h string, e *features.Event, ops []features.Op) {
 	c, ok := b.custs[cid]
 	if !ok {
-		c = &custInfo{keyIndex: map[uint32]int{}}
+		if n := len(b.custFree); n > 0 {
+			c, b.custFree = b.custFree[n-1], b.custFree[:n-1]
+		} else {
+			c = &custInfo{keyIndex: map[uint32]int{}}
+		}
 		// This week's dedup set, then last week's at the next index.
 		c.zset = b.addKey(cid, b.dedupSuffix(b.week), expireNever)
 		b.addKey(cid, b.dedupSuffix(b.week-1), expireNever)
