@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -25,7 +26,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
+
+// Main runs a test binary whose tests stop and start Redis: call it from
+// TestMain. Unless -v is given it silences go-redis's own logger (a process
+// global, which writes "failed to dial" lines to stderr while Redis is
+// down).
+func Main(m *testing.M) {
+	flag.Parse()
+	if !testing.Verbose() {
+		logging.Disable()
+	}
+	os.Exit(m.Run())
+}
 
 const (
 	// startTimeout bounds how long a started server may take to answer PING.
