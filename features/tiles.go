@@ -1,11 +1,11 @@
 package features
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -177,7 +177,7 @@ func Apply(op Op, old string, present bool) string {
 }
 
 func lastTime(pair string) int64 {
-	i := bytes.IndexByte([]byte(pair), '|')
+	i := strings.IndexByte(pair, '|')
 	if i < 0 {
 		return math.MinInt64
 	}

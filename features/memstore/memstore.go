@@ -93,6 +93,7 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 	statuses := make([]features.Status, len(events))
 	week := features.DedupWeek(now)
 	var ops []features.Op
+	updated := features.UpdatedOp(now)
 	var rec []byte
 	for i := range events {
 		e := &events[i]
@@ -108,7 +109,7 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 		}
 		c.seen[h] = week
 		ops = s.set.Plan(ops[:0], e, now)
-		ops = append(ops, features.UpdatedOp(now))
+		ops = append(ops, updated)
 		for _, op := range ops {
 			c.apply(op)
 		}

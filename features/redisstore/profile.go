@@ -16,9 +16,6 @@ import (
 // Profile reads a customer's features and record as of now in one pipeline:
 // GET of the record and HGETALL of every key of features.Set.ReadKeys.
 func (s *Store) Profile(ctx context.Context, customerID string, now time.Time) (features.Profile, error) {
-	if err := features.ValidateCustomerID("customer_id", customerID); err != nil {
-		return features.Profile{}, fmt.Errorf("redisstore: profile: %w", err)
-	}
 	keys := s.set.ReadKeys(now)
 	pipe := s.client.Pipeline()
 	get := pipe.Get(ctx, customerKey(customerID, "c"))
@@ -68,9 +65,6 @@ return 1
 // UpsertCustomer creates or replaces a customer's record and marks the
 // customer's data as changed at now, atomically in one round trip.
 func (s *Store) UpsertCustomer(ctx context.Context, c features.Customer, now time.Time) error {
-	if err := features.ValidateCustomerID("customer.customer_id", c.ID); err != nil {
-		return fmt.Errorf("redisstore: upsert customer: %w", err)
-	}
 	rec, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("redisstore: upsert customer %q: %w", c.ID, err)

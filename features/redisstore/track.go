@@ -61,12 +61,6 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 	b.reset(s.stream, now, len(events), s.logMaxLen)
 	for i := range events {
 		e := &events[i]
-		if e.ID == "" || len(e.ID) > features.MaxIDBytes {
-			return nil, fmt.Errorf("redisstore: track: event %d: event_id must be 1-%d bytes, got %d (validate events with Set.ValidateEvent)", i, features.MaxIDBytes, len(e.ID))
-		}
-		if err := features.ValidateCustomerID("customer_id", e.CustomerID); err != nil {
-			return nil, fmt.Errorf("redisstore: track: event %d: %w", i, err)
-		}
 		b.ops = s.set.Plan(b.ops[:0], e, now)
 		b.addEvent(e.CustomerID, features.EventHash(e.ID), e, b.ops)
 	}

@@ -10,7 +10,8 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec   // method, code
 	latency  *prometheus.HistogramVec // method
-	events   *prometheus.CounterVec   // result: accepted, duplicate, rejected
+	// Track events by result, resolved once from one CounterVec.
+	accepted, duplicates, rejected prometheus.Counter
 }
 
 // newMetrics builds the server's metrics and registers them with reg. A
@@ -31,16 +32,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:      "Time to handle a gRPC request, by full method.",
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"method"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "kairos",
-			Subsystem: "track",
-			Name:      "events_total",
-			Help:      "Events received by Track, by result: accepted, duplicate or rejected (invalid).",
-		}, []string{"result"}),
 	}
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "kairos",
+		Subsystem: "track",
+		Name:      "events_total",
+		Help:      "Events received by Track, by result: accepted, duplicate or rejected (invalid).",
+	}, []string{"result"})
 	m.requests = register(reg, m.requests)
 	m.latency = register(reg, m.latency)
-	m.events = register(reg, m.events)
+	events = register(reg, events)
+	m.accepted = events.WithLabelValues("accepted")
+	m.duplicates = events.WithLabelValues("duplicate")
+	m.rejected = events.WithLabelValues("rejected")
 	return m
 }
 
@@ -59,7 +63,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 // trackResult records the outcome of one Track call.
 func (m *metrics) trackResult(accepted, duplicates, rejected int) {
-	m.events.WithLabelValues("accepted").Add(float64(accepted))
-	m.events.WithLabelValues("duplicate").Add(float64(duplicates))
-	m.events.WithLabelValues("rejected").Add(float64(rejected))
+	m.accepted.Add(float64(accepted))
+	m.duplicates.Add(float64(duplicates))
+	m.rejected.Add(float64(rejected))
 }
