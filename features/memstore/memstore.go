@@ -52,7 +52,7 @@ type shard struct {
 
 type customer struct {
 	record *features.Customer
-	keys   map[features.Key]map[string]string
+	tiles  features.Tiles
 	// seen maps event hashes to their arrival week (features.DedupWeek).
 	seen       map[string]int64
 	prunedWeek int64
@@ -79,7 +79,7 @@ func (s *Store) shard(id string) *shard {
 func (sh *shard) get(id string) *customer {
 	c := sh.customers[id]
 	if c == nil {
-		c = &customer{keys: map[features.Key]map[string]string{}, seen: map[string]int64{}}
+		c = &customer{tiles: features.Tiles{}, seen: map[string]int64{}}
 		sh.customers[id] = c
 	}
 	return c
@@ -111,7 +111,7 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 		ops = s.set.Plan(ops[:0], e, now)
 		ops = append(ops, updated)
 		for _, op := range ops {
-			c.apply(op)
+			c.tiles.Apply(op)
 		}
 		c.pruneTiles(s.set, now)
 		sh.mu.Unlock()
@@ -127,16 +127,6 @@ func (s *Store) Track(ctx context.Context, events []features.Event, now time.Tim
 		s.log.append(rec, now)
 	}
 	return statuses, nil
-}
-
-func (c *customer) apply(op features.Op) {
-	h := c.keys[op.Key]
-	if h == nil {
-		h = map[string]string{}
-		c.keys[op.Key] = h
-	}
-	old, ok := h[op.Field]
-	h[op.Field] = features.Apply(op, old, ok)
 }
 
 // pruneSeen forgets event ids from before last week, once a week.
@@ -159,11 +149,7 @@ func (c *customer) pruneTiles(set *features.Set, now time.Time) {
 		return
 	}
 	c.prunedTile = now
-	for k := range c.keys {
-		if exp := set.ExpireAt(k); !exp.IsZero() && !exp.After(now) {
-			delete(c.keys, k)
-		}
-	}
+	c.tiles.Prune(set, now)
 }
 
 // Profile implements features.Store.
@@ -177,12 +163,9 @@ func (s *Store) Profile(ctx context.Context, id string, now time.Time) (features
 	sh := s.shard(id)
 	sh.mu.Lock()
 	if c := sh.customers[id]; c != nil {
-		for i, k := range keys {
-			if h := c.keys[k]; h != nil {
-				if exp := s.set.ExpireAt(k); exp.IsZero() || exp.After(now) {
-					hashes[i] = maps.Clone(h)
-				}
-			}
+		// Copies, so that the features are computed outside the lock.
+		for i, h := range c.tiles.Hashes(s.set, keys, now) {
+			hashes[i] = maps.Clone(h)
 		}
 		if c.record != nil {
 			r := cloneCustomer(*c.record)
@@ -205,7 +188,7 @@ func (s *Store) UpsertCustomer(ctx context.Context, rec features.Customer, now t
 	defer sh.mu.Unlock()
 	c := sh.get(rec.ID)
 	c.record = &r
-	c.apply(features.UpdatedOp(now))
+	c.tiles.Apply(features.UpdatedOp(now))
 	return nil
 }
 
