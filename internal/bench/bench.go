@@ -24,7 +24,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
@@ -311,7 +310,9 @@ func Track(ctx context.Context, o Options) (Result, error) {
 			evs = act.session(evs, c, day)
 		}
 		for _, e := range evs {
-			pools[w] = append(pools[w], toProto(e))
+			pe := server.EventToProto(e)
+			pe.Timestamp = nil // server time: the pool is sent again and again
+			pools[w] = append(pools[w], pe)
 		}
 	}
 	run := func(client kairosv1.KairosClient, prefix string) func(ctx context.Context, w, i int) error {
@@ -367,21 +368,6 @@ func pingLatency(ctx context.Context, c *redis.Client) (p50, p99 float64, err er
 		lat = append(lat, time.Since(t))
 	}
 	return round(percentile(lat, .5), 3), round(percentile(lat, .99), 3), nil
-}
-
-func toProto(e features.Event) *kairosv1.Event {
-	pe := &kairosv1.Event{CustomerId: e.CustomerID, Type: e.Type, Properties: map[string]*structpb.Value{}}
-	for k, v := range e.Properties {
-		switch v.Kind {
-		case features.KindString:
-			pe.Properties[k] = structpb.NewStringValue(v.Str)
-		case features.KindNumber:
-			pe.Properties[k] = structpb.NewNumberValue(v.Num)
-		case features.KindBool:
-			pe.Properties[k] = structpb.NewBoolValue(v.Bool)
-		}
-	}
-	return pe
 }
 
 // Profile fills the store with o.Days of activity of o.Customers customers,

@@ -53,7 +53,7 @@ func profileToProto(customerID string, p features.Profile) *kairosv1.Profile {
 	out := &kairosv1.Profile{
 		CustomerId: customerID,
 		Features:   make([]*kairosv1.Feature, len(p.Vector.Names)),
-		Customer:   customerToProto(p.Customer),
+		Customer:   CustomerToProto(p.Customer),
 	}
 	for i, name := range p.Vector.Names {
 		out.Features[i] = &kairosv1.Feature{Name: name, Value: p.Vector.Values[i]}
@@ -64,7 +64,8 @@ func profileToProto(customerID string, p features.Profile) *kairosv1.Profile {
 	return out
 }
 
-func customerToProto(c *features.Customer) *kairosv1.Customer {
+// CustomerToProto maps a customer record to the proto (nil stays nil).
+func CustomerToProto(c *features.Customer) *kairosv1.Customer {
 	if c == nil {
 		return nil
 	}
@@ -77,6 +78,29 @@ func customerToProto(c *features.Customer) *kairosv1.Customer {
 		Consents:   maps.Clone(c.Consents),
 		Attributes: maps.Clone(c.Attributes),
 	}
+}
+
+// EventToProto maps an event to the proto that Track takes: the inverse of
+// what the server does with a request.
+func EventToProto(e features.Event) *kairosv1.Event {
+	pe := &kairosv1.Event{EventId: e.ID, CustomerId: e.CustomerID, Type: e.Type}
+	if !e.Time.IsZero() {
+		pe.Timestamp = timestamppb.New(e.Time)
+	}
+	if len(e.Properties) > 0 {
+		pe.Properties = make(map[string]*structpb.Value, len(e.Properties))
+	}
+	for k, v := range e.Properties {
+		switch v.Kind {
+		case features.KindString:
+			pe.Properties[k] = structpb.NewStringValue(v.Str)
+		case features.KindNumber:
+			pe.Properties[k] = structpb.NewNumberValue(v.Num)
+		case features.KindBool:
+			pe.Properties[k] = structpb.NewBoolValue(v.Bool)
+		}
+	}
+	return pe
 }
 
 // customerFromProto maps a proto customer to the domain. The maps are
