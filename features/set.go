@@ -1,6 +1,7 @@
 package features
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -359,6 +360,7 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 	tiles := func(slot int) []tileVal { return grouped[offsets[slot]:offsets[slot+1]] }
 	nowMs := now.UnixMilli()
 	vals := make([]float64, len(s.feats))
+	sortedSlot := make([]bool, len(s.slots))
 	for i, f := range s.feats {
 		if f.isRate {
 			continue
@@ -373,7 +375,14 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 			continue
 		}
 		startTile := floorDiv(start, granularities[sl.gran].size.Milliseconds())
-		vals[i] = tileValue(sl.kind, tiles(f.slot), startTile, nowMs)
+		ts := tiles(f.slot)
+		if sl.kind == sSum && !sortedSlot[f.slot] {
+			// Floating-point sums depend on order: add the tiles in time
+			// order, so a read is the same whatever the hash order.
+			slices.SortFunc(ts, func(a, b tileVal) int { return cmp.Compare(a.tile, b.tile) })
+			sortedSlot[f.slot] = true
+		}
+		vals[i] = tileValue(sl.kind, ts, startTile, nowMs)
 	}
 	for i, f := range s.feats {
 		if f.isRate {

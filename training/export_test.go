@@ -1,0 +1,252 @@
+package training_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"kairos/features"
+	"kairos/training"
+)
+
+// memSource is an archive in memory: events grouped by UTC day, sorted as
+// archive.Reader returns them.
+type memSource struct {
+	days   []time.Time
+	byDay  map[time.Time][]features.Event
+	failAt time.Time
+}
+
+func newMemSource(evs []features.Event) *memSource {
+	s := &memSource{byDay: map[time.Time][]features.Event{}}
+	for _, e := range evs {
+		d := e.Time.UTC().Truncate(24 * time.Hour)
+		if _, ok := s.byDay[d]; !ok {
+			s.days = append(s.days, d)
+		}
+		s.byDay[d] = append(s.byDay[d], e)
+	}
+	slices.SortFunc(s.days, func(a, b time.Time) int { return a.Compare(b) })
+	for _, evs := range s.byDay {
+		slices.SortStableFunc(evs, func(a, b features.Event) int {
+			if c := a.Time.Compare(b.Time); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return s
+}
+
+func (s *memSource) Days() []time.Time { return s.days }
+
+func (s *memSource) ReadDay(day time.Time) ([]features.Event, error) {
+	if !s.failAt.IsZero() && day.Equal(s.failAt) {
+		return nil, fmt.Errorf("archive: date=%s/part-x-000001.parquet: corrupt", day.Format(time.DateOnly))
+	}
+	return slices.Clone(s.byDay[day]), nil
+}
+
+// row is one row of a training set, read back.
+type row struct {
+	id     string
+	at     time.Time
+	feats  map[string]float64
+	labels map[string]any // int8, string, or nil when null
+}
+
+func (r row) key() string { return r.id + "@" + r.at.Format(time.RFC3339) }
+
+// readSet reads a training set written in format.
+func readSet(t *testing.T, data []byte, format training.Format) (*arrow.Schema, []row) {
+	t.Helper()
+	var recs []arrow.RecordBatch
+	var schema *arrow.Schema
+	switch format {
+	case training.Arrow:
+		fr, err := ipc.NewFileReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fr.Close()
+		schema = fr.Schema()
+		for i := range fr.NumRecords() {
+			rec, err := fr.RecordBatch(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+	default:
+		tbl, err := pqarrow.ReadTable(context.Background(), bytes.NewReader(data), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tbl.Release()
+		schema = tbl.Schema()
+		tr := array.NewTableReader(tbl, -1)
+		defer tr.Release()
+		for tr.Next() {
+			rec := tr.RecordBatch()
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+	}
+	var rows []row
+	for _, rec := range recs {
+		for i := range int(rec.NumRows()) {
+			r := row{feats: map[string]float64{}, labels: map[string]any{}}
+			for c, f := range rec.Schema().Fields() {
+				col := rec.Column(c)
+				switch {
+				case f.Name == training.ColCustomerID:
+					r.id = col.(*array.String).Value(i)
+				case f.Name == training.ColSnapshotAt:
+					r.at = time.UnixMilli(int64(col.(*array.Timestamp).Value(i))).UTC()
+				case col.IsNull(i):
+					r.labels[f.Name] = nil
+				default:
+					switch a := col.(type) {
+					case *array.Float64:
+						r.feats[f.Name] = a.Value(i)
+					case *array.Int8:
+						r.labels[f.Name] = a.Value(i)
+					case *array.String:
+						r.labels[f.Name] = a.Value(i)
+					default:
+						t.Fatalf("column %s has type %s", f.Name, f.Type)
+					}
+				}
+			}
+			rows = append(rows, r)
+		}
+		rec.Release()
+	}
+	return schema, rows
+}
+
+func export(t *testing.T, src training.Source, opts training.Options) (training.Stats, []row) {
+	t.Helper()
+	var buf bytes.Buffer
+	st, err := training.Export(context.Background(), src, &buf, opts)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	_, rows := readSet(t, buf.Bytes(), opts.Format)
+	return st, rows
+}
+
+func ev(id, customer, typ string, at time.Time, props ...any) features.Event {
+	e := features.Event{ID: id, CustomerID: customer, Type: typ, Time: at, Properties: map[string]features.Value{}}
+	for i := 0; i+1 < len(props); i += 2 {
+		switch v := props[i+1].(type) {
+		case string:
+			e.Properties[props[i].(string)] = features.String(v)
+		case float64:
+			e.Properties[props[i].(string)] = features.Number(v)
+		}
+	}
+	return e
+}
+
+var day0 = time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+
+// TestExportEdges plants events just before, at and just after snapshot
+// times and at the ends of label windows: features see everything at or
+// before t and nothing after; labels see only (t, t+horizon].
+func TestExportEdges(t *testing.T) {
+	ms := time.Millisecond
+	s := day0 // the snapshot under test
+	evs := []features.Event{
+		// a: purchases just before, at and just after s.
+		ev("a1", "a", "purchase", s.Add(-ms), "amount", 10.0, "category", "shoes"),
+		ev("a2", "a", "purchase", s, "amount", 20.0, "category", "books"),
+		ev("a3", "a", "purchase", s.Add(ms), "amount", 40.0, "category", "toys"),
+		// b: a purchase exactly at the end of the 7-day window, c: just after it.
+		ev("b0", "b", "login", s.Add(-time.Hour)),
+		ev("b1", "b", "purchase", s.Add(7*24*time.Hour), "amount", 5.0, "category", "garden"),
+		ev("c0", "c", "login", s.Add(-time.Hour)),
+		ev("c1", "c", "purchase", s.Add(7*24*time.Hour+ms), "amount", 5.0),
+		// d: last activity just before s; e: next activity exactly 30 days after s.
+		ev("d0", "d", "login", s.Add(-ms)),
+		ev("e0", "e", "login", s.Add(-time.Hour)),
+		ev("e1", "e", "login", s.Add(30*24*time.Hour)),
+		// f: first seen just after s: no row at s.
+		ev("f0", "f", "login", s.Add(ms)),
+		// A messaging event is not activity.
+		ev("d1", "d", "message_delivered", s.Add(time.Hour), "channel", "email"),
+	}
+	labels, err := training.ParseLabels("churn30,purchase7,next_category14")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := training.Options{Set: features.Default(), From: s.Add(-24 * time.Hour), To: s.Add(24 * time.Hour),
+		Every: 24 * time.Hour, Labels: labels, DataEnd: s.Add(40 * 24 * time.Hour)}
+	_, rows := export(t, newMemSource(evs), opts)
+	got := map[string]row{}
+	for _, r := range rows {
+		got[r.key()] = r
+	}
+	at := func(id string, when time.Time) row {
+		t.Helper()
+		r, ok := got[id+"@"+when.Format(time.RFC3339)]
+		if !ok {
+			t.Fatalf("no row for %s at %s", id, when)
+		}
+		return r
+	}
+	a := at("a", s)
+	if a.feats["purchases_7d"] != 2 || a.feats["revenue_30d"] != 30 || a.feats["since_last_purchase"] != 0 {
+		t.Errorf("a at s: purchases_7d=%v revenue_30d=%v since_last_purchase=%v, want 2, 30, 0 (events at or before s only)",
+			a.feats["purchases_7d"], a.feats["revenue_30d"], a.feats["since_last_purchase"])
+	}
+	if a.labels["purchase7"] != int8(1) || a.labels["next_category14"] != "toys" {
+		t.Errorf("a at s: purchase7=%v next_category14=%v, want 1 and toys (the purchase 1ms after s)", a.labels["purchase7"], a.labels["next_category14"])
+	}
+	if _, ok := got["a@"+s.Add(-24*time.Hour).Format(time.RFC3339)]; ok {
+		t.Errorf("a has a row before its first event")
+	}
+	if a2 := at("a", s.Add(24*time.Hour)); a2.feats["purchases_7d"] != 3 {
+		t.Errorf("a a day after s: purchases_7d=%v, want 3", a2.feats["purchases_7d"])
+	}
+	if b := at("b", s); b.labels["purchase7"] != int8(1) || b.labels["next_category14"] != "garden" {
+		t.Errorf("b: a purchase at exactly s+7d: purchase7=%v next_category14=%v, want 1, garden", b.labels["purchase7"], b.labels["next_category14"])
+	}
+	if c := at("c", s); c.labels["purchase7"] != int8(0) || c.labels["next_category14"] != "unknown" {
+		t.Errorf("c: a purchase 1ms after s+7d (no category): purchase7=%v next_category14=%v, want 0, unknown", c.labels["purchase7"], c.labels["next_category14"])
+	}
+	if d := at("d", s); d.labels["churn30"] != int8(1) || d.feats["since_last_login"] != 0.001 {
+		t.Errorf("d: last login 1ms before s: churn30=%v since_last_login=%v, want 1 and 0.001", d.labels["churn30"], d.feats["since_last_login"])
+	}
+	if e := at("e", s); e.labels["churn30"] != int8(0) {
+		t.Errorf("e: a login at exactly s+30d: churn30=%v, want 0", e.labels["churn30"])
+	}
+	if _, ok := got["f@"+s.Format(time.RFC3339)]; ok {
+		t.Errorf("f was first seen after s but has a row at s")
+	}
+	// Censoring: at s+24h, churn30's window ends at s+31d, within the data
+	// (s+40d); with the data ending at s+20d it is null.
+	opts.DataEnd = s.Add(20 * 24 * time.Hour)
+	_, rows = export(t, newMemSource(evs), opts)
+	for _, r := range rows {
+		if r.id == "a" && r.at.Equal(s) {
+			if r.labels["churn30"] != nil || r.labels["purchase7"] != int8(1) {
+				t.Errorf("data ending at s+20d: churn30=%v (want null), purchase7=%v (want 1)", r.labels["churn30"], r.labels["purchase7"])
+			}
+		}
+	}
+}
