@@ -84,6 +84,9 @@ func newDatasetWriter(w io.Writer, format Format, set *features.Set, labels []La
 	if err != nil {
 		return nil, err
 	}
+	// Hide w's Close, should it have one: the Parquet writer closes a
+	// Closer, and w belongs to the caller.
+	w = struct{ io.Writer }{w}
 	mem := memory.NewGoAllocator()
 	d := &datasetWriter{schema: schema, b: array.NewRecordBuilder(mem, schema), nFeature: len(set.Names())}
 	d.id = d.b.Field(0).(*array.StringBuilder)

@@ -27,6 +27,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
+		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
 		{"bench", "benchmark Track or GetProfile over loopback gRPC against an empty handler", benchCmd},
 	}
 }
