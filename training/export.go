@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"kairos/features"
@@ -133,7 +135,8 @@ func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, 
 	// Pass 2: replay the features, taking each snapshot once every event at
 	// or before it has been applied.
 	r := replay{set: opts.Set, customers: map[string]*customerState{}, ix: ix, out: out,
-		labels: opts.Labels, activeWithin: opts.ActiveWithin.Milliseconds(), dataEnd: dataEnd.UnixMilli()}
+		labels: opts.Labels, activeWithin: opts.ActiveWithin.Milliseconds(), dataEnd: dataEnd.UnixMilli(),
+		workers: runtime.GOMAXPROCS(0)}
 	next := 0
 	var ops []features.Op
 	lastSnap := snaps[len(snaps)-1]
@@ -188,6 +191,9 @@ type replay struct {
 	activeWithin int64
 	dataEnd      int64
 	rows         int64
+	workers      int
+	due          []string    // the customers of the snapshot being taken
+	vecs         [][]float64 // and their feature values
 }
 
 // apply applies one event as the online store does when the event arrives
@@ -210,22 +216,40 @@ func (r *replay) apply(ops []features.Op, e *features.Event) []features.Op {
 	return ops
 }
 
-// snapshot writes the rows of snapshot time t.
+// snapshot writes the rows of snapshot time t. The feature vectors are
+// computed by all cores, each on its own customers, and written in order.
 func (r *replay) snapshot(t time.Time) error {
 	if r.dirty {
 		slices.Sort(r.ids)
 		r.dirty = false
 	}
-	keys := r.set.ReadKeys(t)
 	ms := t.UnixMilli()
+	r.due = r.due[:0]
 	for _, id := range r.ids {
 		c := r.customers[id]
 		if c.first > ms || (r.activeWithin > 0 && c.last < ms-r.activeWithin) {
 			continue
 		}
-		c.tiles.Prune(r.set, t)
-		vec, _ := r.set.Compute(t, keys, c.tiles.Hashes(r.set, keys, t))
-		r.out.row(id, t, vec.Values)
+		r.due = append(r.due, id)
+	}
+	r.vecs = slices.Grow(r.vecs[:0], len(r.due))[:len(r.due)]
+	keys := r.set.ReadKeys(t)
+	workers := max(1, min(r.workers, len(r.due)/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := len(r.due)*w/workers, len(r.due)*(w+1)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				c := r.customers[r.due[i]]
+				c.tiles.Prune(r.set, t)
+				vec, _ := r.set.Compute(t, keys, c.tiles.Hashes(r.set, keys, t))
+				r.vecs[i] = vec.Values
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range r.due {
+		r.out.row(id, t, r.vecs[i])
 		for li, l := range r.labels {
 			num, cat, known := r.ix.value(l, id, ms, r.dataEnd)
 			r.out.label(li, l.Kind, num, cat, known)

@@ -101,8 +101,16 @@ func newDatasetWriter(w io.Writer, format Format, set *features.Set, labels []La
 	case Arrow:
 		d.ipc, err = ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	default:
-		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy),
-			parquet.WithMaxRowGroupLength(batchRows), parquet.WithAllocator(mem))
+		// Dictionaries pay off for ids and categories, not for features.
+		opts := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Snappy),
+			parquet.WithMaxRowGroupLength(batchRows), parquet.WithAllocator(mem), parquet.WithDictionaryDefault(false),
+			parquet.WithDictionaryFor(ColCustomerID, true)}
+		for _, l := range labels {
+			if l.Kind == NextCategory {
+				opts = append(opts, parquet.WithDictionaryFor(l.Name, true))
+			}
+		}
+		props := parquet.NewWriterProperties(opts...)
 		d.parquet, err = pqarrow.NewFileWriter(schema, w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	}
 	if err != nil {
