@@ -1,0 +1,332 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"kairos/features"
+)
+
+// readBatch is how many rows ReadDay decodes at a time.
+const readBatch = 64 << 10
+
+// Reader reads an archive directory.
+type Reader struct {
+	dir  string
+	days []int64
+}
+
+// Open lists the date partitions of the archive in dir. It is an error
+// when dir does not exist or holds no partition, and when it holds a
+// name other than a partition or one starting with "_" or ".".
+func Open(dir string) (*Reader, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("archive: %s: no such directory", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	r := &Reader{dir: dir}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		day, ok := parsePartition(name)
+		if ok && !e.IsDir() {
+			// A symbolic link to a directory is a directory too.
+			info, err := os.Stat(filepath.Join(dir, name))
+			ok = err == nil && info.IsDir()
+		}
+		if !ok {
+			return nil, fmt.Errorf("archive: %s: unexpected %q: want only date=YYYY-MM-DD partition directories (and names starting with _ or .)", dir, name)
+		}
+		r.days = append(r.days, day)
+	}
+	if len(r.days) == 0 {
+		return nil, fmt.Errorf("archive: %s: no date=YYYY-MM-DD partitions", dir)
+	}
+	slices.Sort(r.days)
+	return r, nil
+}
+
+// Days returns the dates of the partitions, as UTC midnights, in order.
+func (r *Reader) Days() []time.Time {
+	out := make([]time.Time, len(r.days))
+	for i, d := range r.days {
+		out[i] = dayTime(d)
+	}
+	return out
+}
+
+// files returns the paths of the data files of a partition, relative to
+// the archive directory, in name order.
+func (r *Reader) files(day int64) ([]string, error) {
+	part := partition(day)
+	ents, err := os.ReadDir(filepath.Join(r.dir, part))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("archive: %s: no partition %s", r.dir, part)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		name := e.Name()
+		if ignored(name) {
+			continue
+		}
+		rel := filepath.Join(part, name)
+		if e.IsDir() || !strings.HasSuffix(name, ".parquet") {
+			return nil, fmt.Errorf("archive: %s: unexpected entry: want only part-<writer>-<seq>.parquet files", rel)
+		}
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// Count returns the number of rows in the archive, duplicates included,
+// from the files' Parquet metadata.
+func (r *Reader) Count() (int64, error) {
+	var n int64
+	for _, day := range r.days {
+		files, err := r.files(day)
+		if err != nil {
+			return 0, err
+		}
+		for _, rel := range files {
+			pf, err := file.OpenParquetFile(filepath.Join(r.dir, rel), false)
+			if err != nil {
+				return 0, fmt.Errorf("archive: %s: corrupt file: %w", rel, err)
+			}
+			n += pf.NumRows()
+			pf.Close()
+		}
+	}
+	return n, nil
+}
+
+// ReadDay reads the events of the UTC date of day from every file of its
+// partition, validating each file, and returns them without duplicates
+// (by customer and event id, the first read wins) sorted by time, customer
+// id and event id. An event whose time is not on that date is an error.
+func (r *Reader) ReadDay(day time.Time) ([]features.Event, error) {
+	d := dayOf(day.UnixMilli())
+	files, err := r.files(d)
+	if err != nil {
+		return nil, err
+	}
+	dr := &dayReader{day: d, seen: map[eventKey]struct{}{}, types: map[string]string{}}
+	for _, rel := range files {
+		if err := dr.readFile(filepath.Join(r.dir, rel)); err != nil {
+			return nil, fmt.Errorf("archive: %s: %w", rel, err)
+		}
+	}
+	slices.SortFunc(dr.events, compareEvents)
+	return dr.events, nil
+}
+
+func compareEvents(a, b features.Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+type eventKey struct{ customer, id string }
+
+// dayReader collects the events of one partition.
+type dayReader struct {
+	day    int64
+	events []features.Event
+	seen   map[eventKey]struct{}
+	// types interns event types.
+	types map[string]string
+}
+
+// readFile adds the events of one file.
+func (dr *dayReader) readFile(path string) (err error) {
+	defer func() {
+		// The Parquet decoder panics on some malformed input.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt file: %v", p)
+		}
+	}()
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return fmt.Errorf("corrupt file: %w", err)
+	}
+	defer pf.Close()
+	v := pf.MetaData().KeyValueMetadata().FindValue(VersionKey)
+	switch {
+	case v == nil:
+		return fmt.Errorf("metadata %q missing", VersionKey)
+	case *v != Version:
+		return fmt.Errorf("schema version %q, want %q", *v, Version)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("corrupt file: %w", err)
+	}
+	sc, err := fr.Schema()
+	if err != nil {
+		return fmt.Errorf("corrupt file: %w", err)
+	}
+	idx, err := columns(sc)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		return fmt.Errorf("corrupt file: %w", err)
+	}
+	defer rr.Release()
+	row := 0
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if err := dr.add(rec, &idx, row); err != nil {
+			return err
+		}
+		row += int(rec.NumRows())
+	}
+	if err := rr.Err(); err != nil {
+		return fmt.Errorf("corrupt file: %w", err)
+	}
+	return nil
+}
+
+// columns returns the index in sc of each column of the archive schema,
+// or an error naming a column missing or of the wrong type. Columns
+// beyond the schema are ignored.
+func columns(sc *arrow.Schema) ([numCols]int, error) {
+	var idx [numCols]int
+	for c, want := range schema.Fields() {
+		is := sc.FieldIndices(want.Name)
+		if len(is) == 0 {
+			return idx, fmt.Errorf("column %q missing", want.Name)
+		}
+		got := sc.Field(is[0])
+		if !arrow.TypeEqual(got.Type, want.Type) {
+			return idx, fmt.Errorf("column %q has type %s, want %s", want.Name, got.Type, want.Type)
+		}
+		idx[c] = is[0]
+	}
+	return idx, nil
+}
+
+// strCol reads a string column: its data is copied into one Go string,
+// of which the values are substrings (one allocation per batch, not per
+// value).
+type strCol struct {
+	a    *array.String
+	s    string
+	offs []int32
+	base int32
+}
+
+func newStrCol(a arrow.Array) strCol {
+	sa := a.(*array.String)
+	offs := sa.ValueOffsets()
+	return strCol{a: sa, s: string(sa.ValueBytes()), offs: offs, base: offs[0]}
+}
+
+func (c *strCol) at(i int) string { return c.s[c.offs[i]-c.base : c.offs[i+1]-c.base] }
+
+// add validates the rows of one batch, the first being row row0 of its
+// file, and adds their events.
+func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) error {
+	col := func(c int) arrow.Array { return rec.Column(idx[c]) }
+	for _, c := range [...]int{colEventID, colCustomerID, colType, colTimestamp, colArrivedAt, colLogID} {
+		if a := col(c); a.NullN() > 0 {
+			for i := 0; i < a.Len(); i++ {
+				if a.IsNull(i) {
+					return fmt.Errorf("row %d: column %q is null", row0+i, schema.Field(c).Name)
+				}
+			}
+		}
+	}
+	ids, cids, types := newStrCol(col(colEventID)), newStrCol(col(colCustomerID)), newStrCol(col(colType))
+	ts := col(colTimestamp).(*array.Timestamp).Values()
+	var strs [numCols]strCol
+	var floats [numCols]*array.Float64
+	for c, p := range typedProps {
+		switch p.kind {
+		case features.KindString:
+			strs[c] = newStrCol(col(c))
+		case features.KindNumber:
+			floats[c] = col(c).(*array.Float64)
+		}
+	}
+	props := newStrCol(col(colProperties))
+	n := int(rec.NumRows())
+	dr.events = slices.Grow(dr.events, n)
+	for i := 0; i < n; i++ {
+		e := features.Event{ID: ids.at(i), CustomerID: cids.at(i)}
+		typ := types.at(i)
+		switch {
+		case e.ID == "":
+			return fmt.Errorf("row %d: empty event_id", row0+i)
+		case e.CustomerID == "":
+			return fmt.Errorf("row %d: empty customer_id", row0+i)
+		case typ == "":
+			return fmt.Errorf("row %d: empty type", row0+i)
+		}
+		if e.Type = dr.types[typ]; e.Type == "" {
+			e.Type = strings.Clone(typ)
+			dr.types[e.Type] = e.Type
+		}
+		ms := int64(ts[i])
+		e.Time = time.UnixMilli(ms).UTC()
+		if dayOf(ms) != dr.day {
+			return fmt.Errorf("row %d: timestamp %s not on %s", row0+i, e.Time.Format("2006-01-02T15:04:05.000Z07:00"), dayTime(dr.day).Format(dateLayout))
+		}
+		for c, p := range typedProps {
+			switch p.kind {
+			case features.KindString:
+				if strs[c].a.IsValid(i) {
+					if e.Properties == nil {
+						e.Properties = make(map[string]features.Value, 4)
+					}
+					e.Properties[p.name] = features.String(strs[c].at(i))
+				}
+			case features.KindNumber:
+				if floats[c].IsValid(i) {
+					if e.Properties == nil {
+						e.Properties = make(map[string]features.Value, 4)
+					}
+					e.Properties[p.name] = features.Number(floats[c].Value(i))
+				}
+			}
+		}
+		if props.a.IsValid(i) {
+			var err error
+			if e.Properties, err = parseProps(props.at(i), e.Properties); err != nil {
+				return fmt.Errorf("row %d: invalid properties JSON: %v", row0+i, err)
+			}
+		}
+		k := eventKey{e.CustomerID, e.ID}
+		if _, dup := dr.seen[k]; dup {
+			continue
+		}
+		dr.seen[k] = struct{}{}
+		dr.events = append(dr.events, e)
+	}
+	return nil
+}
