@@ -19,6 +19,7 @@ import (
 
 	"kairos/features"
 	"kairos/internal/server"
+	"kairos/training/archive"
 )
 
 // shutdownTimeout bounds the graceful stop of each server; RPCs and
@@ -35,6 +36,8 @@ type serveConfig struct {
 	insecure bool
 	// logMaxLen bounds the event log in entries (Track calls); 0: default.
 	logMaxLen int64
+	// archive is the directory the event log is archived to; empty: none.
+	archive string
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -47,6 +50,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.apiKeys, "api-keys", "", "API keys YAML `file`; when set, every RPC needs \"authorization: Bearer <key>\"")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "allow serving gRPC on a non-loopback address without API keys")
 	fs.Int64Var(&cfg.logMaxLen, "log-max-len", features.DefaultLogMaxLen, "`entries` (Track calls) the event log keeps; older ones are dropped, read or not")
+	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: kairos serve [flags]")
 		fmt.Fprintln(fs.Output())
@@ -165,6 +169,21 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Keys:       keys,
 	})
 	gs := srv.GRPC()
+	var arch *archive.Archiver
+	if cfg.archive != "" {
+		evlog, ok := st.store.(features.EventLog)
+		if !ok {
+			return fmt.Errorf("serve: --archive: the %s store has no event log", st.kind)
+		}
+		w, err := archive.NewWriter(cfg.archive, archive.WriterOptions{})
+		if err != nil {
+			return fmt.Errorf("serve: --archive: %w", err)
+		}
+		arch = archive.NewArchiver(evlog, w, archive.ArchiverOptions{
+			Logger:     logger.With("component", "archiver"),
+			Registerer: reg,
+		})
+	}
 	hs := &http.Server{
 		Handler:           srv.AdminHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -177,7 +196,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		"http_addr", httpLn.Addr().String(),
 		"store", st.kind,
 		"features", len(set.Names()),
-		"auth", keys != nil)
+		"auth", keys != nil,
+		"archive", cfg.archive)
+
+	// The archiver stops after the gRPC server, so that it archives the
+	// events of the last Track calls too.
+	archCtx, stopArchiver := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopArchiver()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -193,8 +218,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		return nil
 	})
+	if arch != nil {
+		g.Go(func() error { return arch.Run(archCtx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
+		defer stopArchiver()
 		log.Info("shutting down")
 		// Health first, so that load balancers stop sending while the
 		// RPCs in flight finish.

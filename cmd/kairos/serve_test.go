@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +25,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/features"
 	"kairos/internal/redistest"
+	"kairos/training/archive"
 )
 
 // syncBuffer collects the log of a running serve.
@@ -383,7 +387,9 @@ func TestParseServe(t *testing.T) {
 		{"environment", nil, map[string]string{
 			"KAIROS_GRPC_ADDR": "127.0.0.1:1", "KAIROS_HTTP_ADDR": "127.0.0.1:2", "KAIROS_REDIS": "redis://localhost:6379",
 			"KAIROS_FEATURES": "f.yaml", "KAIROS_API_KEYS": "k.yaml", "KAIROS_INSECURE": "true", "KAIROS_LOG_MAX_LEN": "500",
-		}, serveConfig{grpcAddr: "127.0.0.1:1", httpAddr: "127.0.0.1:2", redisURL: "redis://localhost:6379", features: "f.yaml", apiKeys: "k.yaml", insecure: true, logMaxLen: 500}},
+			"KAIROS_ARCHIVE": "/var/lib/kairos/archive",
+		}, serveConfig{grpcAddr: "127.0.0.1:1", httpAddr: "127.0.0.1:2", redisURL: "redis://localhost:6379", features: "f.yaml", apiKeys: "k.yaml", insecure: true, logMaxLen: 500,
+			archive: "/var/lib/kairos/archive"}},
 		{"flag wins over env", []string{"--grpc-addr", "127.0.0.1:9", "--insecure=false"},
 			map[string]string{"KAIROS_GRPC_ADDR": "0.0.0.0:1", "KAIROS_INSECURE": "true"},
 			serveConfig{grpcAddr: "127.0.0.1:9", httpAddr: "127.0.0.1:7401", logMaxLen: 100000}},
@@ -484,5 +490,74 @@ func TestServeRedis(t *testing.T) {
 	}
 	if err := inst.stop(); err != nil {
 		t.Fatalf("run after cancel = %v, want nil", err)
+	}
+}
+
+// TestServeArchive: events tracked through gRPC with --archive are in the
+// archive once serve has stopped, with the embedded store and with Redis.
+func TestServeArchive(t *testing.T) {
+	for _, store := range []string{"embedded", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "archive")
+			args := []string{"--archive", dir}
+			if store == "redis" {
+				args = append(args, "--redis", redistest.Start(t).URL())
+			}
+			inst := startServe(t, args...)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			yesterday := now.Add(-24 * time.Hour)
+			var want []features.Event
+			for i := range 30 {
+				at := now
+				if i%3 == 0 {
+					at = yesterday
+				}
+				e := &kairosv1.Event{EventId: fmt.Sprintf("e%d", i), CustomerId: fmt.Sprintf("c%d", i%4), Type: "purchase",
+					Timestamp: timestamppb.New(at), Properties: map[string]*structpb.Value{
+						"amount": structpb.NewNumberValue(float64(i)), "currency": structpb.NewStringValue("EUR"), "gift": structpb.NewBoolValue(i%2 == 0)}}
+				resp, err := inst.client.Track(t.Context(), &kairosv1.TrackRequest{Events: []*kairosv1.Event{e}})
+				if err != nil || resp.Accepted != 1 {
+					t.Fatalf("Track = %v, %v", resp, err)
+				}
+				want = append(want, features.Event{ID: e.EventId, CustomerID: e.CustomerId, Type: e.Type, Time: at, Properties: map[string]features.Value{
+					"amount": features.Number(float64(i)), "currency": features.String("EUR"), "gift": features.Bool(i%2 == 0)}})
+			}
+			if code, metrics := inst.get(t, "/metrics"); code != 200 || !strings.Contains(metrics, "kairos_archive_buffered_events") {
+				t.Errorf("/metrics (%d) lacks the archive metrics", code)
+			}
+			if err := inst.stop(); err != nil {
+				t.Fatalf("run after cancel = %v\nlog:\n%s", err, inst.logs)
+			}
+
+			r, err := archive.Open(dir)
+			if err != nil {
+				t.Fatalf("%v\nlog:\n%s", err, inst.logs)
+			}
+			var got []features.Event
+			for _, d := range r.Days() {
+				evs, err := r.ReadDay(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, evs...)
+			}
+			slices.SortFunc(want, func(a, b features.Event) int {
+				if c := a.Time.Compare(b.Time); c != 0 {
+					return c
+				}
+				if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+					return c
+				}
+				return strings.Compare(a.ID, b.ID)
+			})
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("archive (-want +got):\n%s", diff)
+			}
+			for _, want := range []string{"component=archiver", "msg=archiving", `msg="stopped archiving"`} {
+				if !strings.Contains(inst.logs.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, inst.logs)
+				}
+			}
+		})
 	}
 }
