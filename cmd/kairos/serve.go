@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,8 +40,7 @@ type serveConfig struct {
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := flagSet("serve", "Runs the gRPC service and the admin HTTP endpoints.", env)
 	fs.StringVar(&cfg.grpcAddr, "grpc-addr", "127.0.0.1:7400", "`address` of the gRPC service (port 0: any free port)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:7401", "`address` of the admin HTTP endpoints /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.redisURL, "redis", "", "Redis `URL` of the feature store, e.g. redis://localhost:6379/0 (empty: the embedded in-memory store)")
@@ -51,14 +49,6 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.BoolVar(&cfg.insecure, "insecure", false, "allow serving gRPC on a non-loopback address without API keys")
 	fs.Int64Var(&cfg.logMaxLen, "log-max-len", features.DefaultLogMaxLen, "`entries` (Track calls) the event log keeps; older ones are dropped, read or not")
 	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kairos serve [flags]")
-		fmt.Fprintln(fs.Output())
-		fmt.Fprintln(fs.Output(), "Each flag may also be set by an environment variable, KAIROS_ and the flag name")
-		fmt.Fprintln(fs.Output(), "in upper case with underscores (e.g. KAIROS_GRPC_ADDR); a flag given wins.")
-		fmt.Fprintln(fs.Output())
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
@@ -66,35 +56,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 // for flags not given.
 func parseServe(env environment, args []string) (serveConfig, error) {
 	var cfg serveConfig
-	fs := serveFlags(&cfg, env)
-	// The flag package would print a parse error and then the usage; the
-	// error is reported once, by main, and the usage only when asked for.
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(env.stderr)
-			fs.Usage()
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%w; run 'kairos serve -h' for the flags", err)
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("serve takes no arguments, got %q; run 'kairos serve -h' for the flags", fs.Args())
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		name := envName(f.Name)
-		if v, ok := env.lookupEnv(name); ok && v != "" {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment variable %s=%q: %w", name, v, serr)
-			}
-		}
-	})
+	err := parseFlags(serveFlags(&cfg, env), env, "serve", args)
 	return cfg, err
 }
 
