@@ -304,6 +304,7 @@ func (w *World) newCustomer(i int, signup int64, existing bool, r *rng) customer
 	planU, premiumU := r.Float64(), r.Float64()
 	chargeU := r.Float64()
 	acq := acquisitions[r.IntN(len(acquisitions))]
+	winbackU := r.Float64()
 	if existing {
 		signup = w.start - int64((ageDays+within)*float64(dayMs))
 	}
@@ -323,6 +324,9 @@ func (w *World) newCustomer(i int, signup int64, existing bool, r *rng) customer
 		c.stage = stageActive
 		if stageU < a/(a+rc) {
 			c.stage = stageAtRisk
+			// Fallen at risk some time ago: their winback decision points
+			// spread over the first weeks instead of all on day one.
+			c.lastWinback = w.start - int64(winbackU*float64(int64(p.Lifecycle.WinbackRepeatDays)*dayMs))
 		}
 	}
 	if existing {

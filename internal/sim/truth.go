@@ -211,7 +211,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("sim: write %s: %w", path, err)
 	}
-	_, werr := f.Write(data)
+	werr := f.Chmod(0o644)
+	if werr == nil {
+		_, werr = f.Write(data)
+	}
 	cerr := f.Close()
 	if werr == nil {
 		werr = cerr
