@@ -29,6 +29,7 @@ func commands() []command {
 		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
 		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
 		{"bench", "benchmark Track or GetProfile over loopback gRPC against an empty handler", benchCmd},
+		{"simulate", "simulate customers with known true campaign effects into an archive or a running Kairos", simulate},
 	}
 }
 
