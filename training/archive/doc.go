@@ -34,7 +34,7 @@
 //	column       type                    null  content
 //	event_id     utf8                    no    the client's event id
 //	customer_id  utf8                    no    the customer id
-//	type         utf8                    no    the event type (dictionary-encoded in the file)
+//	type         utf8                    no    the event type
 //	timestamp    timestamp[ms, tz=UTC]   no    the event time, on the partition's date
 //	arrived_at   timestamp[ms, tz=UTC]   no    when Kairos accepted the event
 //	amount       float64                 yes   property "amount" when a number

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"kairos/features"
@@ -130,9 +132,28 @@ func (r *Reader) ReadDay(day time.Time) ([]features.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	dr := &dayReader{day: d, seen: map[eventKey]struct{}{}, types: map[string]string{}}
-	for _, rel := range files {
-		if err := dr.readFile(filepath.Join(r.dir, rel)); err != nil {
+	// The footers first: the row count sizes the event slice and the
+	// dedup index at once.
+	metas := make([]*metadata.FileMetaData, len(files))
+	rows := int64(0)
+	for i, rel := range files {
+		pf, err := file.OpenParquetFile(filepath.Join(r.dir, rel), false)
+		if err != nil {
+			return nil, fmt.Errorf("archive: %s: corrupt file: %w", rel, err)
+		}
+		metas[i] = pf.MetaData()
+		rows += pf.NumRows()
+		pf.Close()
+	}
+	dr := &dayReader{
+		day:    d,
+		events: make([]features.Event, 0, rows),
+		seen:   make(map[uint64]int32, rows),
+		seed:   maphash.MakeSeed(),
+		types:  map[string]string{},
+	}
+	for i, rel := range files {
+		if err := dr.readFile(filepath.Join(r.dir, rel), metas[i]); err != nil {
 			return nil, fmt.Errorf("archive: %s: %w", rel, err)
 		}
 	}
@@ -156,20 +177,52 @@ type eventKey struct{ customer, id string }
 type dayReader struct {
 	day    int64
 	events []features.Event
-	seen   map[eventKey]struct{}
+	// seen indexes events by a hash of (customer id, event id); exact
+	// holds the keys of events whose hash was taken by another key.
+	seen  map[uint64]int32
+	exact map[eventKey]struct{}
+	seed  maphash.Seed
 	// types interns event types.
 	types map[string]string
 }
 
-// readFile adds the events of one file.
-func (dr *dayReader) readFile(path string) (err error) {
+// isDup reports whether an event of the same customer and id was added
+// before, and remembers this one's key when not. Its index in dr.events
+// will be len(dr.events).
+func (dr *dayReader) isDup(customer, id string) bool {
+	h := dr.hash(customer, id)
+	j, ok := dr.seen[h]
+	if !ok {
+		dr.seen[h] = int32(len(dr.events))
+		return false
+	}
+	if e := &dr.events[j]; e.CustomerID == customer && e.ID == id {
+		return true
+	}
+	k := eventKey{customer, id}
+	if dr.exact == nil {
+		dr.exact = map[eventKey]struct{}{}
+	}
+	if _, dup := dr.exact[k]; dup {
+		return true
+	}
+	dr.exact[k] = struct{}{}
+	return false
+}
+
+func (dr *dayReader) hash(customer, id string) uint64 {
+	return maphash.String(dr.seed, customer) ^ (maphash.String(dr.seed, id)+0x9E3779B97F4A7C15)*0xBF58476D1CE4E5B9
+}
+
+// readFile adds the events of one file, whose footer is md.
+func (dr *dayReader) readFile(path string, md *metadata.FileMetaData) (err error) {
 	defer func() {
 		// The Parquet decoder panics on some malformed input.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("corrupt file: %v", p)
 		}
 	}()
-	pf, err := file.OpenParquetFile(path, false)
+	pf, err := file.OpenParquetFile(path, false, file.WithMetadata(md))
 	if err != nil {
 		return fmt.Errorf("corrupt file: %w", err)
 	}
@@ -276,7 +329,6 @@ func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) err
 	}
 	props := newStrCol(col(colProperties))
 	n := int(rec.NumRows())
-	dr.events = slices.Grow(dr.events, n)
 	for i := 0; i < n; i++ {
 		e := features.Event{ID: ids.at(i), CustomerID: cids.at(i)}
 		typ := types.at(i)
@@ -321,11 +373,9 @@ func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) err
 				return fmt.Errorf("row %d: invalid properties JSON: %v", row0+i, err)
 			}
 		}
-		k := eventKey{e.CustomerID, e.ID}
-		if _, dup := dr.seen[k]; dup {
+		if dr.isDup(e.CustomerID, e.ID) {
 			continue
 		}
-		dr.seen[k] = struct{}{}
 		dr.events = append(dr.events, e)
 	}
 	return nil

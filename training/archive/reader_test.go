@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"hash/maphash"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -266,5 +267,32 @@ func TestReadDayDedup(t *testing.T) {
 	}
 	if n, err := r.Count(); n != 4 || err != nil {
 		t.Errorf("Count = %d, %v; want 4 rows, duplicates included", n, err)
+	}
+}
+
+// TestIsDupHashCollision: two keys with one hash are told apart.
+func TestIsDupHashCollision(t *testing.T) {
+	dr := &dayReader{seen: map[uint64]int32{}, seed: maphash.MakeSeed()}
+	add := func(customer, id string) bool {
+		if dr.isDup(customer, id) {
+			return false
+		}
+		dr.events = append(dr.events, features.Event{CustomerID: customer, ID: id})
+		return true
+	}
+	if !add("c1", "a") {
+		t.Fatal("first event is a duplicate")
+	}
+	// Make ("c2", "b") collide with ("c1", "a").
+	dr.seen[dr.hash("c2", "b")] = 0
+	for _, tc := range []struct {
+		customer, id string
+		added        bool
+	}{
+		{"c2", "b", true}, {"c2", "b", false}, {"c1", "a", false}, {"c1", "b", true}, {"c2", "a", true}, {"c2", "a", false},
+	} {
+		if got := add(tc.customer, tc.id); got != tc.added {
+			t.Errorf("add(%s, %s) = %v, want %v", tc.customer, tc.id, got, tc.added)
+		}
 	}
 }
