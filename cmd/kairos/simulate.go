@@ -53,8 +53,8 @@ type simulateConfig struct {
 const maxTrackBatch = 500
 
 func simulateFlags(cfg *simulateConfig, env environment) *flag.FlagSet {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := flagSet("simulate", "Simulates a customer base with known true campaign effects (see package kairos/internal/sim)\n"+
+		"and writes it to a Parquet archive (--out), a running Kairos (--target), or both.", env)
 	fs.IntVar(&cfg.customers, "customers", 20000, "`number` of customers (15% of them sign up during the period)")
 	fs.IntVar(&cfg.days, "days", 90, "simulated `days`")
 	fs.Uint64Var(&cfg.seed, "seed", 7, "`seed` of the world: the same flags give the same events, byte for byte")
@@ -65,17 +65,6 @@ func simulateFlags(cfg *simulateConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.apiKey, "api-key", "", "API `key` for --target (needs the scopes customers:write and track)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 4, "concurrent `requests` to --target")
 	fs.Float64Var(&cfg.speed, "speed", 0, "simulated seconds per real second sent to --target (0: as fast as possible)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kairos simulate [flags]")
-		fmt.Fprintln(fs.Output())
-		fmt.Fprintln(fs.Output(), "Simulates a customer base with known true campaign effects (see package kairos/internal/sim)")
-		fmt.Fprintln(fs.Output(), "and writes it to a Parquet archive (--out), a running Kairos (--target), or both.")
-		fmt.Fprintln(fs.Output())
-		fmt.Fprintln(fs.Output(), "Each flag may also be set by an environment variable, KAIROS_ and the flag name")
-		fmt.Fprintln(fs.Output(), "in upper case with underscores (e.g. KAIROS_CUSTOMERS); a flag given wins.")
-		fmt.Fprintln(fs.Output())
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
@@ -83,34 +72,7 @@ func simulateFlags(cfg *simulateConfig, env environment) *flag.FlagSet {
 // environment for flags not given, and checks them.
 func parseSimulate(env environment, args []string) (simulateConfig, error) {
 	var cfg simulateConfig
-	fs := simulateFlags(&cfg, env)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(env.stderr)
-			fs.Usage()
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%w; run 'kairos simulate -h' for the flags", err)
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("simulate takes no arguments, got %q; run 'kairos simulate -h' for the flags", fs.Args())
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		name := envName(f.Name)
-		if v, ok := env.lookupEnv(name); ok && v != "" {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment variable %s=%q: %w", name, v, serr)
-			}
-		}
-	})
-	if err != nil {
+	if err := parseFlags(simulateFlags(&cfg, env), env, "simulate", args); err != nil {
 		return cfg, err
 	}
 	switch {

@@ -352,7 +352,7 @@ func TestParseSimulate(t *testing.T) {
 	if err := run(t.Context(), []string{"simulate", "-h"}, io.Discard, &help); err != nil {
 		t.Errorf("simulate -h = %v", err)
 	}
-	for _, want := range []string{"-customers", "-target", "KAIROS_CUSTOMERS"} {
+	for _, want := range []string{"-customers", "-target", "environment variable, KAIROS_"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("simulate -h lacks %q:\n%s", want, help.String())
 		}
