@@ -13,19 +13,20 @@ const maxSessions = 60
 
 // worker is the scratch state of one goroutine of the parallel phases.
 type worker struct {
-	id    int32
-	w     *World
-	r     *rng
-	day0  int64
-	day1  int64
-	d     int32
-	times []int64
-	sess  []ev
-	due   []dueEp
-	out   []features.Event
-	keys  []uint64
-	idbuf []byte
-	count [nTypes]int64
+	id     int32
+	w      *World
+	r      *rng
+	day0   int64
+	day1   int64
+	d      int32
+	times  []int64
+	sess   []ev
+	due    []dueEp
+	out    []features.Event
+	keys   []uint64
+	idbuf  []byte
+	idEnds []int
+	count  [nTypes]int64
 }
 
 // add appends an organic event of today to c, or to its pending events

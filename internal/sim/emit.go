@@ -58,6 +58,8 @@ func (wk *worker) finish(c *customer) {
 	c.outW, c.outOff = wk.id, int32(len(wk.out))
 	p := w.p
 	n := 0
+	ids := wk.idbuf[:0]
+	ends := wk.idEnds[:0]
 	for i := range c.day {
 		e := &c.day[i]
 		switch e.typ {
@@ -79,13 +81,20 @@ func (wk *worker) finish(c *customer) {
 			}
 		}
 		c.seq++
-		var out = wk.out
-		var fe, idbuf = w.build(c, e, c.seq, wk.idbuf)
-		wk.out, wk.idbuf = append(out, fe), idbuf
+		ids = appendID(ids, c, c.seq)
+		ends = append(ends, len(ids))
+		wk.out = append(wk.out, w.build(c, e))
 		wk.keys = append(wk.keys, uint64(e.t-day0)<<(keyCustBits+keyIndexBits)|uint64(c.idx)<<keyIndexBits|uint64(n))
 		wk.count[e.typ]++
 		n++
 	}
+	// One string holds the ids of the customer's events of the day.
+	all, from := string(ids), 0
+	for i, end := range ends {
+		wk.out[int(c.outOff)+i].ID = all[from:end]
+		from = end
+	}
+	wk.idbuf, wk.idEnds = ids, ends
 	if c.open != 0 && c.windowEnd <= day1 {
 		w.finalize(&w.decs[c.open-1], c)
 		c.open = 0

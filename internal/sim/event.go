@@ -83,17 +83,20 @@ const (
 
 var failureReasons = []string{"card_declined", "insufficient_funds", "expired_card"}
 
-// build returns e as a features.Event with its id. idbuf is scratch space.
-func (w *World) build(c *customer, e *ev, seq int32, idbuf []byte) (features.Event, []byte) {
+// appendID appends the id of c's event number seq to idbuf.
+func appendID(idbuf []byte, c *customer, seq int32) []byte {
 	var num [20]byte
 	digits := strconv.AppendInt(num[:0], int64(seq), 10)
-	idbuf = append(idbuf[:0], c.idPrefix...)
+	idbuf = append(idbuf, c.idPrefix...)
 	for i := len(digits); i < 6; i++ {
 		idbuf = append(idbuf, '0')
 	}
-	idbuf = append(idbuf, digits...)
+	return append(idbuf, digits...)
+}
+
+// build returns e as a features.Event of c, without its id.
+func (w *World) build(c *customer, e *ev) features.Event {
 	out := features.Event{
-		ID:         string(idbuf),
 		CustomerID: c.id,
 		Type:       typeNames[e.typ],
 		Time:       time.UnixMilli(e.t).UTC(),
@@ -157,5 +160,5 @@ func (w *World) build(c *customer, e *ev, seq int32, idbuf []byte) (features.Eve
 		}
 	}
 	out.Properties = props
-	return out, idbuf
+	return out
 }

@@ -177,6 +177,7 @@ func (w *World) simulate(ctx context.Context, jobs chan<- sinkJob, free chan int
 	days := int((w.end - w.start) / dayMs)
 	next := 0 // first customer not yet sent to the sink (by signup order)
 	var keys []uint64
+	var due []dueEp
 	for d := range days {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -199,7 +200,7 @@ func (w *World) simulate(ctx context.Context, jobs chan<- sinkJob, free chan int
 			wk.due = wk.due[:0]
 		}
 		parallel(workers, len(w.custs), func(wk *worker, i int) { wk.organic(&w.custs[i]) })
-		var due []dueEp
+		due = due[:0]
 		for _, wk := range workers {
 			due = append(due, wk.due...)
 		}
