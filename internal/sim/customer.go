@@ -174,7 +174,7 @@ type customer struct {
 	feats        [3]uint8
 	reach        [nChannels]bool  // contact details present (consent aside)
 	consent0     [nChannels]bool  // consent at the start
-	revoked      [nChannels]int64 // ms an unsubscribe revoked the channel's consent; 0: never
+	revoked      [nChannels]int64 // ms the first unsubscribe revoked the channel's consent; 0: never
 
 	signup      int64 // ms
 	churnAt     int64 // ms; 0 while a customer
@@ -201,13 +201,6 @@ type customer struct {
 	windowEnd int64
 	orgFirstT int64 // -1: no organic conversion yet
 	orgFirstV float64
-	orgUnsub  bool
-
-	// Today's newsletter: its time (0: none today), whether the customer
-	// would unsubscribe from it, and when.
-	nlT      int64
-	nlUnsub  bool
-	nlUnsubT int64
 
 	// Where today's events are in the output of the worker that built them.
 	outW, outOff int32

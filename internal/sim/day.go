@@ -44,7 +44,6 @@ func (wk *worker) add(c *customer, e ev) {
 func (wk *worker) organic(c *customer) {
 	w, p := wk.w, wk.w.p
 	c.day = c.day[:0]
-	c.nlT, c.nlUnsub = 0, false
 	day0, day1 := wk.day0, wk.day1
 	if c.churnAt != 0 || c.signup >= day1 {
 		return
@@ -165,8 +164,7 @@ func (wk *worker) organic(c *customer) {
 		nl := &p.Newsletter
 		uT, uOpen, uOpenT, uClick, uClickT, uUnsub, uUnsubT := r.Float64(), r.Float64(), r.Float64(), r.Float64(), r.Float64(), r.Float64(), r.Float64()
 		t := localAt(day0, offMin, 9*60+uT*120)
-		c.nlT, c.nlUnsub = t, uUnsub < nl.Unsubscribe
-		c.nlUnsubT = t + minuteMs + int64(uUnsubT*3*float64(hourMs))
+		tUnsub := t + minuteMs + int64(uUnsubT*3*float64(hourMs))
 		if t > c.signup && (c.churnAt == 0 || t < c.churnAt) && c.deliverable(chEmail, t) {
 			msg := ev{t: t, typ: tMessageDelivered, a: chEmail, b: campNewsletter, prod: offNone}
 			wk.add(c, msg)
@@ -178,10 +176,11 @@ func (wk *worker) organic(c *customer) {
 					wk.add(c, msg)
 				}
 			}
-			if c.nlUnsub {
-				msg.typ, msg.t = tUnsubscribed, c.nlUnsubT
+			// Unless a campaign email made them unsubscribe first.
+			if uUnsub < nl.Unsubscribe && c.deliverable(chEmail, tUnsub) {
+				msg.typ, msg.t = tUnsubscribed, tUnsub
 				wk.add(c, msg)
-				c.revoked[chEmail] = c.nlUnsubT
+				c.revoked[chEmail] = tUnsub
 			}
 		}
 	}

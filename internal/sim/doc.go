@@ -125,5 +125,9 @@
 // happen anyway (other purchases, organic sessions and upgrades). Truth
 // holds them exactly for the sample: per campaign, arm and segment, the
 // mean outcome under none and under the arm over all the campaign's
-// decision points, whatever arm each was assigned.
+// decision points, whatever arm each was assigned. The outcomes are
+// converted (a conversion event in the window), revenue (the value of the
+// first) and unsubscribed (an unsubscribe answering the decision's own
+// message, i.e. carrying its decision_id; newsletter unsubscribes do not
+// count, so its baseline is 0).
 package sim

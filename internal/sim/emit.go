@@ -52,7 +52,6 @@ func (wk *worker) finish(c *customer) {
 	}
 	if c.open != 0 {
 		w.observe(c, c.day)
-		w.observeNewsletter(c)
 	}
 
 	c.outW, c.outOff = wk.id, int32(len(wk.out))
@@ -126,25 +125,12 @@ func (w *World) observe(c *customer, evs []ev) {
 	}
 }
 
-// observeNewsletter records whether today's newsletter would have made c
-// unsubscribe within the open decision's window had its message not
-// revoked the consent first.
-func (w *World) observeNewsletter(c *customer) {
-	ds := &w.decs[c.open-1]
-	if c.nlT != 0 && c.nlUnsub && c.nlT > c.signup && c.nlUnsubT >= ds.at && c.nlUnsubT < c.windowEnd &&
-		(c.churnAt == 0 || c.nlUnsubT < c.churnAt && c.nlT < c.churnAt) &&
-		c.reach[chEmail] && c.consent0[chEmail] && (c.revoked[chEmail] == 0 || c.revoked[chEmail] > ds.at) {
-		c.orgUnsub = true
-	}
-}
-
 // closeEarly finalises c's open decision when its window closed today
 // before a new decision point of c: everything before the new one has been
 // generated (today's organic events, and the due ones still pending).
 func (w *World) closeEarly(c *customer) {
 	w.observe(c, c.day)
 	w.observe(c, c.pending)
-	w.observeNewsletter(c)
 	w.finalize(&w.decs[c.open-1], c)
 	c.open = 0
 }

@@ -79,8 +79,9 @@ type Outcome struct {
 	Converted bool `json:"converted"`
 	// Revenue is the value of the first conversion (0 for winback).
 	Revenue float64 `json:"revenue"`
-	// Unsubscribed: an unsubscribe in the window, from any channel, in
-	// response to this decision's message or to the newsletter.
+	// Unsubscribed: the message made the customer unsubscribe from its
+	// channel within the window (an unsubscribed event with the decision's
+	// decision_id); never without a message.
 	Unsubscribed bool `json:"unsubscribed"`
 	// Cost of the message and of the offer.
 	Cost float64 `json:"cost"`

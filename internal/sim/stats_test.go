@@ -254,8 +254,8 @@ func armIndexOf(truth Truth, campaign string, a Arm) int {
 }
 
 // TestObservedFromStream joins every decision with the event stream as a
-// reward joiner would (the first conversion event in the window, any
-// unsubscribe in it) and checks the recorded outcome.
+// reward joiner would (the first conversion event in the window, an
+// unsubscribe answering its message) and checks the recorded outcome.
 func TestObservedFromStream(t *testing.T) {
 	r := shared(t)
 	conv := map[string]map[string]bool{}
@@ -288,7 +288,7 @@ func TestObservedFromStream(t *testing.T) {
 					got.Revenue = e.price
 				}
 			}
-			if e.typ == "unsubscribed" {
+			if e.typ == "unsubscribed" && e.decision == d.DecisionID {
 				got.Unsubscribed = true
 			}
 			if e.typ == "message_delivered" && e.decision == d.DecisionID {

@@ -38,7 +38,8 @@ import (
 //	converted     {baseline, arm, effect}: the share converted within the window
 //	              without a message (arm none), with this arm, and the difference
 //	revenue       {baseline, arm, effect}: mean revenue per decision point
-//	unsubscribed  {baseline, arm, effect}: the share unsubscribed within the window
+//	unsubscribed  {baseline, arm, effect}: the share that unsubscribed in response to
+//	              the message within the window (baseline 0)
 //	cost          mean cost per decision point of this arm (message + offer)
 //	net           {baseline, arm, effect}: mean revenue minus cost
 //

@@ -374,7 +374,7 @@ func (w *World) decision(ctx context.Context, c *customer, camp *campaign, e *du
 	}
 	c.open = int32(idx + 1)
 	c.windowEnd = e.at + camp.window
-	c.orgFirstT, c.orgFirstV, c.orgUnsub = -1, 0, false
+	c.orgFirstT, c.orgFirstV = -1, 0
 	return nil
 }
 
@@ -462,7 +462,9 @@ func (w *World) respond(idx, i int) {
 			e := msg
 			e.typ, e.t = tUnsubscribed, ds.tUnsub
 			c.insertPending(e)
-			c.revoked[ch] = ds.tUnsub
+			if c.revoked[ch] == 0 || ds.tUnsub < c.revoked[ch] {
+				c.revoked[ch] = ds.tUnsub
+			}
 		}
 		if camp.code == campWinback {
 			c.hazMult = camp.p.Arms[i].HazardMultiplier.at(seg)
@@ -514,7 +516,7 @@ func (w *World) finalize(ds *decState, c *customer) {
 		case c.orgFirstT >= 0:
 			o.Converted, o.Revenue = true, c.orgFirstV
 		}
-		o.Unsubscribed = c.orgUnsub || delivered && ds.d.unsub < w.chans[ch].Unsubscribe.at(seg) && (c.churnAt == 0 || ds.tUnsub < c.churnAt)
+		o.Unsubscribed = delivered && ds.d.unsub < w.chans[ch].Unsubscribe.at(seg) && (c.churnAt == 0 || ds.tUnsub < c.churnAt)
 		if delivered {
 			o.Cost = w.chans[ch].Cost + w.share[camp.off[i]]*o.Revenue
 		}
