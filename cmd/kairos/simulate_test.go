@@ -74,12 +74,13 @@ func today() time.Time { return time.Now().UTC().Truncate(24 * time.Hour) }
 // it ends up holding the simulated customers' records and features.
 func TestSimulateTarget(t *testing.T) {
 	inst := startServe(t)
-	args := []string{"--target", inst.grpcAddr, "--customers", "40", "--days", "4", "--seed", "3", "--concurrency", "3"}
+	end := today()
+	args := []string{"--target", inst.grpcAddr, "--customers", "40", "--days", "4", "--seed", "3", "--concurrency", "3", "--end", end.Format(time.DateOnly)}
 	stdout, err := runSimulate(t, args...)
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, stdout)
 	}
-	want, res := world(t, sim.Config{Customers: 40, Days: 4, Seed: 3, End: today()})
+	want, res := world(t, sim.Config{Customers: 40, Days: 4, Seed: 3, End: end})
 	if line := fmt.Sprintf("%s events accepted, 0 duplicates, 0 rejected", progress.Thousands(res.Events)); !strings.Contains(stdout, line) {
 		t.Errorf("stdout lacks %q:\n%s", line, stdout)
 	}
