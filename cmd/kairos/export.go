@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,8 +114,10 @@ func exportCmd(ctx context.Context, env environment, args []string) error {
 		Progress: func(n int) { bar.Step(1); bar.Count(int64(n)) },
 	}
 	start := time.Now()
-	st, err := writeAtomically(cfg.out, func(f *os.File) (training.Stats, error) {
-		return training.Export(ctx, arch, f, opts)
+	var st training.Stats
+	err = writeFile(cfg.out, func(w io.Writer) (err error) {
+		st, err = training.Export(ctx, arch, w, opts)
+		return err
 	})
 	bar.Done()
 	if err != nil {
@@ -133,22 +137,24 @@ func exportCmd(ctx context.Context, env environment, args []string) error {
 	return nil
 }
 
-// writeAtomically writes path through write into a temporary file in the
-// same directory, which replaces path only when write succeeded and the
-// file is synced: a failed or interrupted export leaves no partial file.
-func writeAtomically[T any](path string, write func(*os.File) (T, error)) (T, error) {
-	var zero T
+// writeFile writes path through write, buffered, into a temporary file in
+// the same directory that replaces path only once write succeeded and the
+// file is synced: a failed or interrupted command leaves no partial file.
+func writeFile(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return zero, fmt.Errorf("create %s: %w", path, err)
+		return fmt.Errorf("create %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
-	v, err := write(f)
-	if err != nil {
+	bw := bufio.NewWriterSize(f, 1<<16)
+	if err := write(bw); err != nil {
 		f.Close()
-		return zero, err
+		return err
 	}
-	err = f.Sync()
+	err = bw.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -156,7 +162,7 @@ func writeAtomically[T any](path string, write func(*os.File) (T, error)) (T, er
 		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
-		return zero, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return v, nil
+	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -25,12 +24,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/features"
 	"kairos/internal/progress"
+	"kairos/internal/server"
 	"kairos/internal/sim"
 	"kairos/training/archive"
 )
@@ -305,26 +303,6 @@ func writeSimFiles(dir string, cfg simulateConfig, res *sim.Result, target *targ
 	})
 }
 
-// writeFile creates path and writes it with write, buffered.
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<16)
-	err = write(bw)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // targetSink sends the world to a running Kairos: UpsertCustomer for every
 // record, Track for the events in batches, each customer's events in time
 // order (a customer's events always go through the same worker), paced by
@@ -447,7 +425,7 @@ func (s *targetSink) send(ctx context.Context, evs []features.Event) error {
 		h := fnv.New32a()
 		h.Write([]byte(evs[i].CustomerID))
 		w := int(h.Sum32() % uint32(s.concurrency))
-		parts[w] = append(parts[w], eventToProto(&evs[i]))
+		parts[w] = append(parts[w], server.EventToProto(*&evs[i]))
 	}
 	g, gctx := errgroup.WithContext(s.authed(ctx))
 	for _, part := range parts {
@@ -503,22 +481,4 @@ func (s *targetSink) rejections() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.examples
-}
-
-func eventToProto(e *features.Event) *kairosv1.Event {
-	pe := &kairosv1.Event{EventId: e.ID, CustomerId: e.CustomerID, Type: e.Type, Timestamp: timestamppb.New(e.Time)}
-	if len(e.Properties) > 0 {
-		pe.Properties = make(map[string]*structpb.Value, len(e.Properties))
-		for k, v := range e.Properties {
-			switch v.Kind {
-			case features.KindString:
-				pe.Properties[k] = structpb.NewStringValue(v.Str)
-			case features.KindNumber:
-				pe.Properties[k] = structpb.NewNumberValue(v.Num)
-			case features.KindBool:
-				pe.Properties[k] = structpb.NewBoolValue(v.Bool)
-			}
-		}
-	}
-	return pe
 }
