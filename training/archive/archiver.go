@@ -91,7 +91,8 @@ type Archiver struct {
 	down time.Time
 }
 
-// NewArchiver returns an Archiver of log into w. Run runs it.
+// NewArchiver returns an Archiver of log into w. Run runs it; w belongs to
+// the Archiver from then on (a Writer is not safe for concurrent use).
 func NewArchiver(log features.EventLog, w *Writer, opts ArchiverOptions) *Archiver {
 	if opts.Group == "" {
 		opts.Group = DefaultGroup

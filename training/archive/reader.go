@@ -25,7 +25,9 @@ import (
 // readBatch is how many rows ReadDay decodes at a time.
 const readBatch = 64 << 10
 
-// Reader reads an archive directory.
+// Reader reads an archive directory. It is safe for concurrent use; each
+// ReadDay lists the files of its partition afresh, so files written since
+// Open are read too (not partitions created since Open: Open again).
 type Reader struct {
 	dir  string
 	days []int64

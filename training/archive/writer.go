@@ -137,6 +137,9 @@ func (w *Writer) Buffered() int { return w.buffered }
 
 // Write buffers events that arrived at arrived from the event log entry
 // logID ("" for events not from the log), by the UTC date of their time.
+// The buffer holds the events in Arrow columns (about 150 bytes an event;
+// the property maps are not kept); Flush regularly, e.g. every million
+// events, to bound it.
 // Times are kept at millisecond precision. Events are expected to be valid
 // (features.Set.ValidateEvent); see appendProps for what becomes of
 // property values JSON cannot hold.
