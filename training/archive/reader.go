@@ -6,17 +6,20 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"kairos/features"
@@ -134,33 +137,58 @@ func (r *Reader) ReadDay(day time.Time) ([]features.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The footers first: the row count sizes the event slice and the
-	// dedup index at once.
-	metas := make([]*metadata.FileMetaData, len(files))
-	rows := int64(0)
-	for i, rel := range files {
-		pf, err := file.OpenParquetFile(filepath.Join(r.dir, rel), false)
+	// Files are decoded in parallel, then merged in name order, so that
+	// the first copy of a duplicate is the one of the first file.
+	perFile := make([][]features.Event, len(files))
+	errs := make([]error, len(files))
+	var next, failed atomic.Int64
+	failed.Store(math.MaxInt64) // the index of the first file that failed
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			fr := &fileReader{day: d, types: map[string]string{}}
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(files)) || i > failed.Load() {
+					return
+				}
+				perFile[i], errs[i] = fr.read(filepath.Join(r.dir, files[i]))
+				for errs[i] != nil {
+					f := failed.Load()
+					if i >= f || failed.CompareAndSwap(f, i) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("archive: %s: corrupt file: %w", rel, err)
-		}
-		metas[i] = pf.MetaData()
-		rows += pf.NumRows()
-		pf.Close()
-	}
-	dr := &dayReader{
-		day:    d,
-		events: make([]features.Event, 0, rows),
-		seen:   make(map[uint64]int32, rows),
-		seed:   maphash.MakeSeed(),
-		types:  map[string]string{},
-	}
-	for i, rel := range files {
-		if err := dr.readFile(filepath.Join(r.dir, rel), metas[i]); err != nil {
-			return nil, fmt.Errorf("archive: %s: %w", rel, err)
+			return nil, fmt.Errorf("archive: %s: %w", files[i], err)
 		}
 	}
-	slices.SortFunc(dr.events, compareEvents)
-	return dr.events, nil
+
+	var dd dedup
+	if len(files) == 1 {
+		dd.init(perFile[0][:0], len(perFile[0])) // in place
+	} else {
+		n := 0
+		for _, evs := range perFile {
+			n += len(evs)
+		}
+		dd.init(make([]features.Event, 0, n), n)
+	}
+	for i, evs := range perFile {
+		for _, e := range evs {
+			if !dd.isDup(e.CustomerID, e.ID) {
+				dd.events = append(dd.events, e)
+			}
+		}
+		perFile[i] = nil
+	}
+	slices.SortFunc(dd.events, compareEvents)
+	return dd.events, nil
 }
 
 func compareEvents(a, b features.Event) int {
@@ -175,60 +203,82 @@ func compareEvents(a, b features.Event) int {
 
 type eventKey struct{ customer, id string }
 
-// dayReader collects the events of one partition.
-type dayReader struct {
-	day    int64
+// dedup collects events without duplicates.
+type dedup struct {
 	events []features.Event
 	// seen indexes events by a hash of (customer id, event id); exact
 	// holds the keys of events whose hash was taken by another key.
 	seen  map[uint64]int32
 	exact map[eventKey]struct{}
 	seed  maphash.Seed
+}
+
+// init starts collecting into events (empty), sized for n events.
+func (dd *dedup) init(events []features.Event, n int) {
+	dd.events = events
+	dd.seen = make(map[uint64]int32, n)
+	dd.seed = maphash.MakeSeed()
+}
+
+// isDup reports whether an event of the same customer and id was
+// collected before, and remembers this one's key when not: the caller
+// appends it to dd.events then.
+func (dd *dedup) isDup(customer, id string) bool {
+	h := dd.hash(customer, id)
+	j, ok := dd.seen[h]
+	if !ok {
+		dd.seen[h] = int32(len(dd.events))
+		return false
+	}
+	if e := &dd.events[j]; e.CustomerID == customer && e.ID == id {
+		return true
+	}
+	k := eventKey{customer, id}
+	if dd.exact == nil {
+		dd.exact = map[eventKey]struct{}{}
+	}
+	if _, dup := dd.exact[k]; dup {
+		return true
+	}
+	dd.exact[k] = struct{}{}
+	return false
+}
+
+func (dd *dedup) hash(customer, id string) uint64 {
+	return maphash.String(dd.seed, customer) ^ (maphash.String(dd.seed, id)+0x9E3779B97F4A7C15)*0xBF58476D1CE4E5B9
+}
+
+// fileReader reads the files of one partition, one at a time.
+type fileReader struct {
+	day    int64
+	events []features.Event
 	// types interns event types.
 	types map[string]string
 }
 
-// isDup reports whether an event of the same customer and id was added
-// before, and remembers this one's key when not. Its index in dr.events
-// will be len(dr.events).
-func (dr *dayReader) isDup(customer, id string) bool {
-	h := dr.hash(customer, id)
-	j, ok := dr.seen[h]
-	if !ok {
-		dr.seen[h] = int32(len(dr.events))
-		return false
-	}
-	if e := &dr.events[j]; e.CustomerID == customer && e.ID == id {
-		return true
-	}
-	k := eventKey{customer, id}
-	if dr.exact == nil {
-		dr.exact = map[eventKey]struct{}{}
-	}
-	if _, dup := dr.exact[k]; dup {
-		return true
-	}
-	dr.exact[k] = struct{}{}
-	return false
+// read returns the events of the file at path, validated.
+func (fr *fileReader) read(path string) ([]features.Event, error) {
+	fr.events = nil
+	err := fr.readFile(path)
+	evs := fr.events
+	fr.events = nil
+	return evs, err
 }
 
-func (dr *dayReader) hash(customer, id string) uint64 {
-	return maphash.String(dr.seed, customer) ^ (maphash.String(dr.seed, id)+0x9E3779B97F4A7C15)*0xBF58476D1CE4E5B9
-}
-
-// readFile adds the events of one file, whose footer is md.
-func (dr *dayReader) readFile(path string, md *metadata.FileMetaData) (err error) {
+// readFile adds the events of the file at path.
+func (fr *fileReader) readFile(path string) (err error) {
 	defer func() {
 		// The Parquet decoder panics on some malformed input.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("corrupt file: %v", p)
 		}
 	}()
-	pf, err := file.OpenParquetFile(path, false, file.WithMetadata(md))
+	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return fmt.Errorf("corrupt file: %w", err)
 	}
 	defer pf.Close()
+	fr.events = make([]features.Event, 0, pf.NumRows())
 	v := pf.MetaData().KeyValueMetadata().FindValue(VersionKey)
 	switch {
 	case v == nil:
@@ -236,11 +286,11 @@ func (dr *dayReader) readFile(path string, md *metadata.FileMetaData) (err error
 	case *v != Version:
 		return fmt.Errorf("schema version %q, want %q", *v, Version)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, memory.DefaultAllocator)
+	ar, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("corrupt file: %w", err)
 	}
-	sc, err := fr.Schema()
+	sc, err := ar.Schema()
 	if err != nil {
 		return fmt.Errorf("corrupt file: %w", err)
 	}
@@ -248,7 +298,7 @@ func (dr *dayReader) readFile(path string, md *metadata.FileMetaData) (err error
 	if err != nil {
 		return err
 	}
-	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	rr, err := ar.GetRecordReader(context.Background(), nil, nil)
 	if err != nil {
 		return fmt.Errorf("corrupt file: %w", err)
 	}
@@ -256,7 +306,7 @@ func (dr *dayReader) readFile(path string, md *metadata.FileMetaData) (err error
 	row := 0
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		if err := dr.add(rec, &idx, row); err != nil {
+		if err := fr.add(rec, &idx, row); err != nil {
 			return err
 		}
 		row += int(rec.NumRows())
@@ -306,7 +356,7 @@ func (c *strCol) at(i int) string { return c.s[c.offs[i]-c.base : c.offs[i+1]-c.
 
 // add validates the rows of one batch, the first being row row0 of its
 // file, and adds their events.
-func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) error {
+func (fr *fileReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) error {
 	col := func(c int) arrow.Array { return rec.Column(idx[c]) }
 	for _, c := range [...]int{colEventID, colCustomerID, colType, colTimestamp, colArrivedAt, colLogID} {
 		if a := col(c); a.NullN() > 0 {
@@ -342,14 +392,14 @@ func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) err
 		case typ == "":
 			return fmt.Errorf("row %d: empty type", row0+i)
 		}
-		if e.Type = dr.types[typ]; e.Type == "" {
+		if e.Type = fr.types[typ]; e.Type == "" {
 			e.Type = strings.Clone(typ)
-			dr.types[e.Type] = e.Type
+			fr.types[e.Type] = e.Type
 		}
 		ms := int64(ts[i])
 		e.Time = time.UnixMilli(ms).UTC()
-		if dayOf(ms) != dr.day {
-			return fmt.Errorf("row %d: timestamp %s not on %s", row0+i, e.Time.Format("2006-01-02T15:04:05.000Z07:00"), dayTime(dr.day).Format(dateLayout))
+		if dayOf(ms) != fr.day {
+			return fmt.Errorf("row %d: timestamp %s not on %s", row0+i, e.Time.Format("2006-01-02T15:04:05.000Z07:00"), dayTime(fr.day).Format(dateLayout))
 		}
 		for c, p := range typedProps {
 			switch p.kind {
@@ -375,10 +425,7 @@ func (dr *dayReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) err
 				return fmt.Errorf("row %d: invalid properties JSON: %v", row0+i, err)
 			}
 		}
-		if dr.isDup(e.CustomerID, e.ID) {
-			continue
-		}
-		dr.events = append(dr.events, e)
+		fr.events = append(fr.events, e)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"hash/maphash"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -272,19 +271,20 @@ func TestReadDayDedup(t *testing.T) {
 
 // TestIsDupHashCollision: two keys with one hash are told apart.
 func TestIsDupHashCollision(t *testing.T) {
-	dr := &dayReader{seen: map[uint64]int32{}, seed: maphash.MakeSeed()}
+	var dd dedup
+	dd.init(nil, 0)
 	add := func(customer, id string) bool {
-		if dr.isDup(customer, id) {
+		if dd.isDup(customer, id) {
 			return false
 		}
-		dr.events = append(dr.events, features.Event{CustomerID: customer, ID: id})
+		dd.events = append(dd.events, features.Event{CustomerID: customer, ID: id})
 		return true
 	}
 	if !add("c1", "a") {
 		t.Fatal("first event is a duplicate")
 	}
 	// Make ("c2", "b") collide with ("c1", "a").
-	dr.seen[dr.hash("c2", "b")] = 0
+	dd.seen[dd.hash("c2", "b")] = 0
 	for _, tc := range []struct {
 		customer, id string
 		added        bool
