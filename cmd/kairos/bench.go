@@ -15,8 +15,11 @@ import (
 // benchCmd runs `kairos bench track|profile`: a real server over loopback
 // gRPC beside an empty handler, printing the result as one JSON line last.
 func benchCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return benchExport(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "track" && args[0] != "profile") {
-		return fmt.Errorf("bench: name a benchmark: 'kairos bench track' or 'kairos bench profile' (-h for flags)")
+		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'kairos bench profile' or 'kairos bench export' (-h for flags)")
 	}
 	name := args[0]
 	var o bench.Options

@@ -127,3 +127,23 @@ func TestExportCommandErrors(t *testing.T) {
 		t.Errorf("a failed export left %s", out)
 	}
 }
+
+func TestBenchExport(t *testing.T) {
+	t.Setenv("KAIROS_TEST_AS_MAIN", "1") // children run kairos, not the tests
+	dir := t.TempDir()
+	events := writeArchive(t, dir, 20, 15, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	var stdout, stderr bytes.Buffer
+	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+	if err := runEnv(context.Background(), env, []string{"bench", "export", "--archive", dir, "--json"}); err != nil {
+		t.Fatalf("bench export: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var r exportBenchResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if r.Events <= 0 || r.Events > int64(events) || r.Rows <= 0 || r.EventsPerSec <= 0 ||
+		r.BaselineReadEventsPerSec <= 0 || r.PeakRSSMiB <= 0 || r.Ratio <= 0 {
+		t.Errorf("implausible result %+v (archive of %d events)", r, events)
+	}
+}

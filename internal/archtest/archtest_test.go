@@ -23,6 +23,12 @@ var rules = []struct {
 	{"kairos/features/storetest", []string{redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/memstore", []string{"kairos/features/redisstore", redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/redisstore", []string{"kairos/features/memstore", pgxPkg, grpcPkg}},
+	// The simulator is a world, not a client: the command connects it.
+	{"kairos/internal/sim", []string{redisPkg, pgxPkg, grpcPkg, "kairos/training", "kairos/features/redisstore", "kairos/features/memstore"}},
+	// The archive and the export read the event log and the archive only
+	// through features' interfaces. (gRPC is not forbidden: arrow-go's
+	// Parquet package depends on Arrow Flight.)
+	{"kairos/training/...", []string{redisPkg, pgxPkg, leavesPkg, "kairos/features/redisstore", "kairos/features/memstore", "kairos/internal/server"}},
 }
 
 func TestImports(t *testing.T) {
