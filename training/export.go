@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"runtime"
 	"slices"
 	"strings"
@@ -111,21 +112,16 @@ func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, 
 	// Pass 1: the facts the labels need.
 	ix := newLabelIndex(activity)
 	lastLabelDay := snaps[len(snaps)-1].Add(maxHorizon(opts.Labels))
-	for _, day := range days {
-		if len(opts.Labels) == 0 || day.After(lastLabelDay) {
-			break
+	if len(opts.Labels) > 0 {
+		for evs, err := range readDays(ctx, src, daysUntil(days, lastLabelDay)) {
+			if err != nil {
+				return st, err
+			}
+			for i := range evs {
+				ix.add(&evs[i])
+			}
+			opts.progress(len(evs))
 		}
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		evs, err := src.ReadDay(day)
-		if err != nil {
-			return st, err
-		}
-		for i := range evs {
-			ix.add(&evs[i])
-		}
-		opts.progress(len(evs))
 	}
 
 	out, err := newDatasetWriter(w, opts.format(), opts.Set, opts.Labels, opts.metadata())
@@ -140,14 +136,7 @@ func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, 
 	next := 0
 	var ops []features.Op
 	lastSnap := snaps[len(snaps)-1]
-	for _, day := range days {
-		if day.After(lastSnap) {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		evs, err := src.ReadDay(day)
+	for evs, err := range readDays(ctx, src, daysUntil(days, lastSnap)) {
 		if err != nil {
 			return st, err
 		}
@@ -260,6 +249,51 @@ func (r *replay) snapshot(t time.Time) error {
 		r.rows++
 	}
 	return nil
+}
+
+// daysUntil returns the days up to and including the one holding t.
+func daysUntil(days []time.Time, t time.Time) []time.Time {
+	n := 0
+	for n < len(days) && !days[n].After(t) {
+		n++
+	}
+	return days[:n]
+}
+
+// readDays reads days in order, reading the next day while the caller
+// works on the current one. It stops at the first error, which it yields.
+func readDays(ctx context.Context, src Source, days []time.Time) iter.Seq2[[]features.Event, error] {
+	return func(yield func([]features.Event, error) bool) {
+		type result struct {
+			evs []features.Event
+			err error
+		}
+		ch := make(chan result, 1)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			defer close(ch)
+			for _, d := range days {
+				evs, err := src.ReadDay(d)
+				if err == nil {
+					err = ctx.Err()
+				}
+				select {
+				case ch <- result{evs, err}:
+				case <-done:
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		for r := range ch {
+			if !yield(r.evs, r.err) || r.err != nil {
+				return
+			}
+		}
+	}
 }
 
 func maxHorizon(labels []Label) time.Duration {

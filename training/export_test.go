@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"kairos/features"
 	"kairos/training"
@@ -97,7 +101,15 @@ func readSet(t *testing.T, data []byte, format training.Format) (*arrow.Schema, 
 			t.Fatal(err)
 		}
 		defer tbl.Release()
-		schema = tbl.Schema()
+		// The schema metadata is the Parquet file's key-value metadata.
+		pf, err := file.NewParquetReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv := pf.MetaData().KeyValueMetadata()
+		md := arrow.NewMetadata(kv.Keys(), kv.Values())
+		schema = arrow.NewSchema(tbl.Schema().Fields(), &md)
+		pf.Close()
 		tr := array.NewTableReader(tbl, -1)
 		defer tr.Release()
 		for tr.Next() {
@@ -247,6 +259,101 @@ func TestExportEdges(t *testing.T) {
 			if r.labels["churn30"] != nil || r.labels["purchase7"] != int8(1) {
 				t.Errorf("data ending at s+20d: churn30=%v (want null), purchase7=%v (want 1)", r.labels["churn30"], r.labels["purchase7"])
 			}
+		}
+	}
+}
+
+func TestExportErrors(t *testing.T) {
+	evs := randomHistory(5, 10, 6, day0)
+	labels, _ := training.ParseLabels("churn30")
+	base := training.Options{Set: features.Default(), From: day0, To: day0.Add(5 * 24 * time.Hour), Every: 24 * time.Hour, Labels: labels}
+	bad := newMemSource(evs)
+	bad.failAt = day0.Add(3 * 24 * time.Hour)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		src  training.Source
+		edit func(*training.Options)
+		want string
+	}{
+		{"unreadable day", context.Background(), bad, nil, "date=2026-03-13/part-x-000001.parquet: corrupt"},
+		{"cancelled", cancelled, newMemSource(evs), nil, "context canceled"},
+		{"empty archive", context.Background(), newMemSource(nil), nil, "no events"},
+		{"to before from", context.Background(), newMemSource(evs), func(o *training.Options) { o.To = o.From.Add(-time.Hour) }, "before from"},
+		{"no period", context.Background(), newMemSource(evs), func(o *training.Options) { o.Every = 0 }, "period must be positive"},
+		{"format", context.Background(), newMemSource(evs), func(o *training.Options) { o.Format = "csv" }, `format "csv"`},
+		{"label named like a feature", context.Background(), newMemSource(evs), func(o *training.Options) {
+			o.Labels = []training.Label{{Name: "revenue_30d", Kind: training.Purchase, Horizon: time.Hour}}
+		}, `label "revenue_30d" has the name of a feature`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := base
+			if tc.edit != nil {
+				tc.edit(&opts)
+			}
+			_, err := training.Export(tc.ctx, tc.src, io.Discard, opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseLabels(t *testing.T) {
+	got, err := training.ParseLabels(" churn30, purchase7 ,next_category14")
+	if err != nil || len(got) != 3 || got[0].Horizon != 30*24*time.Hour || got[2].Kind != training.NextCategory {
+		t.Errorf("ParseLabels = %+v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"churn":            "whole number of days",
+		"purchase07":       "whole number of days",
+		"churn400":         "1 to 365",
+		"ltv30":            `unknown label "ltv30"`,
+		"churn30,churn30":  "given twice",
+		"next_category-14": "whole number of days",
+	} {
+		if _, err := training.ParseLabels(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseLabels(%q) error %v, want %q", in, err, want)
+		}
+	}
+}
+
+// TestExportFormats: Arrow IPC and Parquet hold the same rows and schema,
+// with the export's provenance in the schema metadata.
+func TestExportFormats(t *testing.T) {
+	evs := randomHistory(8, 30, 10, day0)
+	labels, _ := training.ParseLabels("churn30,purchase7,next_category14")
+	opts := training.Options{Set: features.Default(), From: day0.Add(24 * time.Hour), To: day0.Add(9 * 24 * time.Hour), Every: 12 * time.Hour, Labels: labels}
+	schemas := map[training.Format]*arrow.Schema{}
+	rows := map[training.Format][]row{}
+	for _, f := range []training.Format{training.Parquet, training.Arrow} {
+		opts.Format = f
+		var buf bytes.Buffer
+		if _, err := training.Export(context.Background(), newMemSource(evs), &buf, opts); err != nil {
+			t.Fatal(err)
+		}
+		schemas[f], rows[f] = readSet(t, buf.Bytes(), f)
+	}
+	if len(rows[training.Parquet]) == 0 {
+		t.Fatal("no rows")
+	}
+	if diff := cmp.Diff(rows[training.Parquet], rows[training.Arrow], cmp.AllowUnexported(row{}), cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("Parquet and Arrow rows differ (-parquet +arrow):\n%s", diff)
+	}
+	for f, s := range schemas {
+		names := make([]string, 0, len(s.Fields()))
+		for _, fl := range s.Fields() {
+			names = append(names, fl.Name)
+		}
+		want := append(append([]string{"customer_id", "snapshot_at"}, features.Default().Names()...), "churn30", "purchase7", "next_category14")
+		if diff := cmp.Diff(want, names); diff != "" {
+			t.Errorf("%s columns (-want +got):\n%s", f, diff)
+		}
+		md := s.Metadata()
+		if v, _ := md.GetValue("kairos.export.labels"); v != "churn30,purchase7,next_category14" {
+			t.Errorf("%s metadata kairos.export.labels = %q", f, v)
 		}
 	}
 }
