@@ -3,6 +3,7 @@ package features
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -215,4 +216,16 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// CompareEvents orders events by time, then customer id, then event id: the
+// order in which the archive returns a day and the simulator emits one.
+func CompareEvents(a, b Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }

@@ -16,11 +16,11 @@ import (
 // Track call joined by newlines; DecodeLogEntry decodes it.
 func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, e.ID)
+	dst = AppendJSONString(dst, e.ID)
 	dst = append(dst, `,"cid":`...)
-	dst = appendJSONString(dst, e.CustomerID)
+	dst = AppendJSONString(dst, e.CustomerID)
 	dst = append(dst, `,"type":`...)
-	dst = appendJSONString(dst, e.Type)
+	dst = AppendJSONString(dst, e.Type)
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, e.Time.UnixMilli(), 10)
 	dst = append(dst, `,"at":`...)
@@ -33,18 +33,9 @@ func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONString(dst, k)
+			dst = AppendJSONString(dst, k)
 			dst = append(dst, ':')
-			switch v.Kind {
-			case KindString:
-				dst = appendJSONString(dst, v.Str)
-			case KindNumber:
-				dst = strconv.AppendFloat(dst, v.Num, 'g', -1, 64)
-			case KindBool:
-				dst = strconv.AppendBool(dst, v.Bool)
-			default:
-				dst = append(dst, "null"...)
-			}
+			dst = AppendJSONValue(dst, v)
 		}
 		dst = append(dst, '}')
 	}
@@ -53,31 +44,64 @@ func AppendLogRecord(dst []byte, e *Event, arrived time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string. s is valid UTF-8 (validated
-// on input), so only quotes, backslashes and control characters need
-// escaping; in particular a record never holds a raw newline.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONValue appends a property value as JSON: a string, number or
+// bool. A number that is not finite and a value without a kind, which JSON
+// cannot hold and event validation rejects, are written as null.
+func AppendJSONValue(dst []byte, v Value) []byte {
+	switch v.Kind {
+	case KindString:
+		return AppendJSONString(dst, v.Str)
+	case KindNumber:
+		if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, v.Num, 'g', -1, 64)
+	case KindBool:
+		return strconv.AppendBool(dst, v.Bool)
+	}
+	return append(dst, "null"...)
+}
+
+// AppendJSONString appends s as a JSON string. Only quotes, backslashes and
+// control characters are escaped, so an encoded string never holds a raw
+// newline; invalid UTF-8 becomes U+FFFD (as encoding/json does), and valid
+// input (event validation demands it) round-trips exactly.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
 			continue
 		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
 		}
-		start = i + 1
+		i += size
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')

@@ -42,15 +42,7 @@ func newMemSource(evs []features.Event) *memSource {
 	}
 	slices.SortFunc(s.days, func(a, b time.Time) int { return a.Compare(b) })
 	for _, evs := range s.byDay {
-		slices.SortStableFunc(evs, func(a, b features.Event) int {
-			if c := a.Time.Compare(b.Time); c != 0 {
-				return c
-			}
-			if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+		slices.SortStableFunc(evs, features.CompareEvents)
 	}
 	return s
 }

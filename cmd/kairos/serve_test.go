@@ -541,15 +541,7 @@ func TestServeArchive(t *testing.T) {
 				}
 				got = append(got, evs...)
 			}
-			slices.SortFunc(want, func(a, b features.Event) int {
-				if c := a.Time.Compare(b.Time); c != 0 {
-					return c
-				}
-				if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
-					return c
-				}
-				return strings.Compare(a.ID, b.ID)
-			})
+			slices.SortFunc(want, features.CompareEvents)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("archive (-want +got):\n%s", diff)
 			}

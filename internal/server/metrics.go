@@ -1,7 +1,7 @@
 package server
 
 import (
-	"errors"
+	"kairos/internal/prom"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,26 +39,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name:      "events_total",
 		Help:      "Events received by Track, by result: accepted, duplicate or rejected (invalid).",
 	}, []string{"result"})
-	m.requests = register(reg, m.requests)
-	m.latency = register(reg, m.latency)
-	events = register(reg, events)
+	m.requests = prom.Register(reg, m.requests)
+	m.latency = prom.Register(reg, m.latency)
+	events = prom.Register(reg, events)
 	m.accepted = events.WithLabelValues("accepted")
 	m.duplicates = events.WithLabelValues("duplicate")
 	m.rejected = events.WithLabelValues("rejected")
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("server: register metrics: " + err.Error())
-	}
-	return c
 }
 
 // trackResult records the outcome of one Track call.

@@ -93,7 +93,7 @@ func (r *recorder) Events(_ context.Context, evs []features.Event) error {
 			r.problem("event %s of customer %s before the customer's record", e.ID, e.CustomerID)
 		}
 		if r.last.ID != "" {
-			if c := cmpEvents(&r.last, &e); c >= 0 {
+			if c := features.CompareEvents(r.last, e); c >= 0 {
 				r.problem("event %s at %s after %s at %s: not sorted by (Time, CustomerID, ID)", e.ID, e.Time, r.last.ID, r.last.Time)
 			}
 		}
@@ -116,16 +116,6 @@ func (r *recorder) Events(_ context.Context, evs []features.Event) error {
 		})
 	}
 	return nil
-}
-
-func cmpEvents(a, b *features.Event) int {
-	if c := a.Time.Compare(b.Time); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
 }
 
 // run is one recorded simulation.

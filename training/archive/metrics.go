@@ -1,7 +1,7 @@
 package archive
 
 import (
-	"errors"
+	"kairos/internal/prom"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,23 +38,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		m.events = register(reg, m.events)
-		m.files = register(reg, m.files)
-		m.flush = register(reg, m.flush)
-		m.buffered = register(reg, m.buffered)
+		m.events = prom.Register(reg, m.events)
+		m.files = prom.Register(reg, m.files)
+		m.flush = prom.Register(reg, m.flush)
+		m.buffered = prom.Register(reg, m.buffered)
 	}
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("archive: register metrics: " + err.Error())
-	}
-	return c
 }

@@ -19,71 +19,11 @@ func appendProps(dst []byte, p map[string]features.Value, keys []string) []byte 
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = features.AppendJSONString(dst, k)
 		dst = append(dst, ':')
-		v := p[k]
-		switch v.Kind {
-		case features.KindString:
-			dst = appendString(dst, v.Str)
-		case features.KindNumber:
-			if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
-				dst = append(dst, "null"...)
-			} else {
-				dst = strconv.AppendFloat(dst, v.Num, 'g', -1, 64)
-			}
-		case features.KindBool:
-			dst = strconv.AppendBool(dst, v.Bool)
-		default:
-			dst = append(dst, "null"...)
-		}
+		dst = features.AppendJSONValue(dst, p[k])
 	}
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 is replaced by
-// U+FFFD (as encoding/json does); valid input (event validation demands it)
-// round-trips exactly.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 var errPropsJSON = errors.New("want a JSON object of strings, numbers and bools")

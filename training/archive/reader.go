@@ -187,18 +187,8 @@ func (r *Reader) ReadDay(day time.Time) ([]features.Event, error) {
 		}
 		perFile[i] = nil
 	}
-	slices.SortFunc(dd.events, compareEvents)
+	slices.SortFunc(dd.events, features.CompareEvents)
 	return dd.events, nil
-}
-
-func compareEvents(a, b features.Event) int {
-	if c := a.Time.Compare(b.Time); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
 }
 
 type eventKey struct{ customer, id string }

@@ -82,15 +82,7 @@ func normalized(events []features.Event) []features.Event {
 		}
 		out[i] = e
 	}
-	slices.SortFunc(out, func(a, b features.Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(out, features.CompareEvents)
 	return out
 }
 
