@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"kairos/internal/logbuf"
 	"kairos/internal/redistest"
 )
 
@@ -13,7 +14,7 @@ import (
 func runBench(t *testing.T, args ...string) map[string]any {
 	t.Helper()
 	var stdout strings.Builder
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	if err := run(t.Context(), args, &stdout, stderr); err != nil {
 		t.Fatalf("run %q: %v; stderr:\n%s", args, err, stderr)
 	}
@@ -77,7 +78,7 @@ func TestBenchRedis(t *testing.T) {
 		"p50_ms": "", "p99_ms": "", "redis_bytes_per_customer": "", "redis_ping_p50_ms": ""})
 
 	// The database now holds the first run's keys.
-	err := run(t.Context(), args, &strings.Builder{}, &syncBuffer{})
+	err := run(t.Context(), args, &strings.Builder{}, &logbuf.Buffer{})
 	if err == nil {
 		t.Fatal("bench against a non-empty database without --force = nil error")
 	}

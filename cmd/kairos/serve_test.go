@@ -29,34 +29,17 @@ import (
 
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/features"
+	"kairos/internal/logbuf"
 	"kairos/internal/redistest"
 	"kairos/training/archive"
 )
-
-// syncBuffer collects the log of a running serve.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var servingLine = regexp.MustCompile(`^kairos: serving gRPC on (\S+), admin HTTP on (\S+) \(store: (\w+)\)$`)
 
 // instance is a `kairos serve` running in the test process.
 type instance struct {
 	grpcAddr, httpAddr, store string
-	logs                      *syncBuffer
+	logs                      *logbuf.Buffer
 	conn                      *grpc.ClientConn
 	client                    kairosv1.KairosClient
 	// stop cancels the context of run and returns what run returned.
@@ -69,7 +52,7 @@ func startServe(t *testing.T, args ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	inst := &instance{logs: &syncBuffer{}}
+	inst := &instance{logs: &logbuf.Buffer{}}
 	errc := make(chan error, 1)
 	go func() {
 		err := run(ctx, append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...), pw, inst.logs)

@@ -19,6 +19,7 @@ import (
 
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/features"
+	"kairos/internal/logbuf"
 	"kairos/internal/progress"
 	"kairos/internal/sim"
 	"kairos/training/archive"
@@ -60,7 +61,7 @@ func world(t *testing.T, cfg sim.Config) (*collect, *sim.Result) {
 func runSimulate(t *testing.T, args ...string) (stdout string, err error) {
 	t.Helper()
 	var out strings.Builder
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	err = run(t.Context(), append([]string{"simulate"}, args...), &out, stderr)
 	if !strings.Contains(stderr.String(), "simulate: ") && err == nil {
 		t.Errorf("stderr shows no progress:\n%s", stderr)

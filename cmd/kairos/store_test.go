@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kairos/internal/logbuf"
 )
 
 func TestRedisLogsThroughSlog(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	err := run(t.Context(), []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1/0"}, io.Discard, logs)
 	if err == nil {
 		t.Fatal("serve with an unreachable Redis = nil error")

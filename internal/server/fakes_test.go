@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"sync"
@@ -122,22 +121,4 @@ func (f *fakeStore) trackedEvents() []features.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]features.Event(nil), f.tracked...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

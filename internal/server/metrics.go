@@ -1,9 +1,9 @@
 package server
 
 import (
-	"kairos/internal/prom"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/internal/prom"
 )
 
 // metrics are the Prometheus metrics of the server.

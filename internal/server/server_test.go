@@ -29,6 +29,7 @@ import (
 
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/features"
+	"kairos/internal/logbuf"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -39,7 +40,7 @@ type testEnv struct {
 	srv    *Server
 	store  *fakeStore
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	conn   *grpc.ClientConn
 	client kairosv1.KairosClient
 }
@@ -47,7 +48,7 @@ type testEnv struct {
 func start(t *testing.T, keys *Keys) *testEnv {
 	t.Helper()
 	set := features.Default()
-	env := &testEnv{store: newFakeStore(set), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	env := &testEnv{store: newFakeStore(set), reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	env.srv = New(Options{
 		Store:      env.store,
 		Set:        set,

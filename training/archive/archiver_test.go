@@ -17,6 +17,7 @@ import (
 	"kairos/features"
 	"kairos/features/memstore"
 	"kairos/features/redisstore"
+	"kairos/internal/logbuf"
 	"kairos/internal/redistest"
 	"kairos/training/archive"
 )
@@ -40,25 +41,7 @@ var stores = []struct {
 	}},
 }
 
-// logBuffer collects an archiver's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
+func debugLogger(l *logbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -216,9 +199,9 @@ func TestArchiver(t *testing.T) {
 
 				dir := t.TempDir()
 				reg := prometheus.NewRegistry()
-				logs := &logBuffer{}
+				logs := &logbuf.Buffer{}
 				opts := mode.opts
-				opts.Registerer, opts.Logger = reg, logs.logger()
+				opts.Registerer, opts.Logger = reg, debugLogger(logs)
 				a := archive.NewArchiver(s, newWriter(t, dir, "a1"), opts)
 				run := start(a)
 				trackAll(t, s, now, bs[10:]...)
@@ -309,9 +292,9 @@ func TestArchiverAcksOnlyAfterFlush(t *testing.T) {
 			if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			logsA := &logBuffer{}
+			logsA := &logbuf.Buffer{}
 			a := archive.NewArchiver(s, newWriter(t, dir, "a"), archive.ArchiverOptions{
-				FlushInterval: 20 * time.Millisecond, ClaimIdle: time.Hour, Logger: logsA.logger(),
+				FlushInterval: 20 * time.Millisecond, ClaimIdle: time.Hour, Logger: debugLogger(logsA),
 			})
 			runA := start(a)
 			waitFor(t, "the first archiver's failed flush", func() bool {
@@ -329,9 +312,9 @@ func TestArchiverAcksOnlyAfterFlush(t *testing.T) {
 			if err := os.Remove(blocker); err != nil {
 				t.Fatal(err)
 			}
-			logsB := &logBuffer{}
+			logsB := &logbuf.Buffer{}
 			b := archive.NewArchiver(s, newWriter(t, dir, "b"), archive.ArchiverOptions{
-				FlushInterval: 20 * time.Millisecond, ClaimIdle: 200 * time.Millisecond, Logger: logsB.logger(),
+				FlushInterval: 20 * time.Millisecond, ClaimIdle: 200 * time.Millisecond, Logger: debugLogger(logsB),
 			})
 			runB := start(b)
 			waitFor(t, "every event archived", func() bool { return archived(t, dir) == len(want) })
@@ -412,9 +395,9 @@ func TestArchiverOutage(t *testing.T) {
 	now := time.Now().UTC()
 	bs := batches("e", 10, 10, now)
 	want := flatten(bs)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	a := archive.NewArchiver(s, newWriter(t, dir, "a"), archive.ArchiverOptions{
-		FlushInterval: 30 * time.Millisecond, Logger: logs.logger(),
+		FlushInterval: 30 * time.Millisecond, Logger: debugLogger(logs),
 	})
 	run := start(a)
 	trackAll(t, s, now, bs[:5]...)

@@ -1,9 +1,9 @@
 package archive
 
 import (
-	"kairos/internal/prom"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/internal/prom"
 )
 
 // metrics are the Prometheus metrics of an Archiver.
