@@ -27,9 +27,9 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
-		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
-		{"bench", "benchmark Track or GetProfile over loopback gRPC against an empty handler", benchCmd},
 		{"simulate", "simulate customers with known true campaign effects into an archive or a running Kairos", simulate},
+		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
+		{"bench", "benchmark Track, GetProfile (against an empty gRPC handler) or export (against reading the archive)", benchCmd},
 	}
 }
 
