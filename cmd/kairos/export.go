@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 	"kairos/training"
 	"kairos/training/archive"
 )
+
+// exportMemoryLimit is the export's soft memory limit (runtime/debug).
+const exportMemoryLimit = 1536 << 20
 
 // exportConfig is the configuration of `kairos export`.
 type exportConfig struct {
@@ -106,6 +110,12 @@ func exportCmd(ctx context.Context, env environment, args []string) error {
 	}
 	if cfg.to.IsZero() {
 		cfg.to = days[len(days)-1]
+	}
+	// The replay's live heap stays well under 1 GiB for 10 million events;
+	// a soft limit keeps the collector's headroom from taking the process
+	// much past 1.5 GiB. GOMEMLIMIT, when set, wins.
+	if _, ok := env.lookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(exportMemoryLimit)
 	}
 	bar := progress.Start(env.stderr, progress.Options{Label: "export", Total: int64(2 * len(days)), Unit: "events"})
 	opts := training.Options{
