@@ -1,0 +1,5 @@
+//go:build !race
+
+package lgbm
+
+const raceEnabled = false
