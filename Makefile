@@ -5,7 +5,7 @@ PROTO := api/proto/kairos/v1/kairos.proto
 PROTO_GEN := api/proto/kairos/v1/kairos.pb.go api/proto/kairos/v1/kairos_grpc.pb.go
 PROTOC_FLAGS = -I api/proto --plugin=protoc-gen-go=bin/protoc-gen-go --plugin=protoc-gen-go-grpc=bin/protoc-gen-go-grpc
 
-.PHONY: test deps vet proto proto-check bench fuzz build run
+.PHONY: test deps vet proto proto-check bench fuzz build run models
 
 ## test: everything CI checks — generated code fresh, go vet, race tests against real servers.
 test: deps proto-check vet
@@ -50,6 +50,25 @@ fuzz:
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzDecodeLogEntry$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzParseKeys$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./training/archive -run '^$$' -fuzz '^FuzzParseProps$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParseTree$$' -fuzztime $(FUZZTIME)
+
+## models: retrain the shipped models (models/shipped) end to end: a seeded simulation, its export
+## (snapshots from day 31 to the last day whose 30-day labels are known), training/train.py.
+MODELS_WORK ?= tmp/models
+MODELS_SEED := 7
+MODELS_END := 2026-11-01
+MODELS_VERSION := $(subst -,,$(MODELS_END))-s$(MODELS_SEED)
+models: deps
+	rm -rf $(MODELS_WORK) && mkdir -p $(MODELS_WORK)
+	$(GO) run ./cmd/kairos simulate --customers 20000 --days 90 --seed $(MODELS_SEED) --end $(MODELS_END) --out $(MODELS_WORK)/world
+	$(GO) run ./cmd/kairos export --archive $(MODELS_WORK)/world --from 2026-09-02 --to 2026-10-01 \
+	  --labels churn30,purchase7,next_category14 --out $(MODELS_WORK)/train.parquet
+	rm -rf $(MODELS_WORK)/world
+	python3 -m training.train --data $(MODELS_WORK)/train.parquet --out $(MODELS_WORK)/shipped --version $(MODELS_VERSION)
+	rm -rf models/shipped/churn models/shipped/propensity models/shipped/nba
+	cp -R $(MODELS_WORK)/shipped/. models/shipped/
+	@ls -l models/shipped/*/$(MODELS_VERSION)/
 
 build:
 	$(GO) build -o bin/kairos ./cmd/kairos
