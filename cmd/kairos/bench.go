@@ -18,8 +18,11 @@ func benchCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "score" {
+		return benchScore(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "track" && args[0] != "profile") {
-		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'kairos bench profile' or 'kairos bench export' (-h for flags)")
+		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'profile', 'score' or 'export' (-h for flags)")
 	}
 	name := args[0]
 	var o bench.Options

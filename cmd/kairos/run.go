@@ -29,6 +29,7 @@ func commands() []command {
 		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
 		{"simulate", "simulate customers with known true campaign effects into an archive or a running Kairos", simulate},
 		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
+		{"models", "status, validate, promote, rollback and score the models (kairos models help)", modelsCmd},
 		{"bench", "benchmark Track, GetProfile (against an empty gRPC handler) or export (against reading the archive)", benchCmd},
 	}
 }

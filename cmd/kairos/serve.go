@@ -18,6 +18,7 @@ import (
 
 	"kairos/features"
 	"kairos/internal/server"
+	"kairos/models"
 	"kairos/training/archive"
 )
 
@@ -37,6 +38,8 @@ type serveConfig struct {
 	logMaxLen int64
 	// archive is the directory the event log is archived to; empty: none.
 	archive string
+	// models is the model directory; empty: the models shipped in the binary.
+	models string
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -48,6 +51,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.apiKeys, "api-keys", "", "API keys YAML `file`; when set, every RPC needs \"authorization: Bearer <key>\"")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "allow serving gRPC on a non-loopback address without API keys")
 	fs.Int64Var(&cfg.logMaxLen, "log-max-len", features.DefaultLogMaxLen, "`entries` (Track calls) the event log keeps; older ones are dropped, read or not")
+	fs.StringVar(&cfg.models, "models", "", "model `directory`, watched for new versions, promotions and rollbacks (empty: the models shipped in the binary)")
 	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
 	return fs
 }
@@ -131,6 +135,17 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Keys:       keys,
 	})
 	gs := srv.GRPC()
+	registry, err := openRegistry(cfg.models, set, logger, reg)
+	if err != nil {
+		return fmt.Errorf("serve: --models: %w", err)
+	}
+	for _, t := range models.Tasks {
+		if m := registry.Serving(t); m != nil {
+			log.Info("model serving", "task", t, "model", m.Manifest.Name, "version", m.Manifest.Version)
+		} else {
+			log.Warn("no model serves this task", "task", t, "models", cfg.models)
+		}
+	}
 	var arch *archive.Archiver
 	if cfg.archive != "" {
 		evlog, ok := st.store.(features.EventLog)
@@ -182,6 +197,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	})
 	if arch != nil {
 		g.Go(func() error { return arch.Run(archCtx) })
+	}
+	if cfg.models != "" {
+		g.Go(func() error { return registry.Watch(gctx) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

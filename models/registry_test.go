@@ -1,0 +1,386 @@
+package models_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/features"
+	"kairos/models"
+)
+
+var set = features.Default()
+
+// copyShipped copies the shipped models to a directory on disk.
+func copyShipped(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, models.Shipped()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func open(t *testing.T, dir string, reg prometheus.Registerer) *models.Registry {
+	t.Helper()
+	r, err := models.New(models.Options{FS: os.DirFS(dir), Dir: dir, Set: set, Registerer: reg, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// vectorOf builds a full feature vector from golden input i of m.
+func vectorOf(t testing.TB, m *models.Model, i int) features.Vector {
+	t.Helper()
+	names := set.Names()
+	vals := make([]float64, len(names))
+	for k := range vals {
+		vals[k] = math.NaN()
+	}
+	for j, v := range m.Manifest.Golden.Inputs[i] {
+		k := slices.Index(names, m.Manifest.Features[j])
+		if n, ok := v.(json.Number); ok {
+			vals[k], _ = n.Float64()
+		}
+	}
+	return features.Vector{Names: names, Values: vals}
+}
+
+func TestShippedModelsServeEveryTask(t *testing.T) {
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range r.Status() {
+		if st.State == models.StateRefused {
+			t.Errorf("shipped model %s/%s refused: %s", st.Name, st.Version, st.Reason)
+		}
+	}
+	var s models.Scores
+	for ti, task := range models.Tasks {
+		m := r.Serving(task)
+		if m == nil {
+			t.Fatalf("no shipped model serves %s", task)
+		}
+		for i := range m.Manifest.Golden.Inputs {
+			r.Score(vectorOf(t, m, i), &s)
+			var got []float64
+			switch task {
+			case models.Churn:
+				got = []float64{s.Churn}
+			case models.Propensity:
+				got = []float64{s.Propensity}
+			case models.NBA:
+				got = s.NBA
+				if !slices.Equal(s.Classes, m.Manifest.Classes) {
+					t.Fatalf("classes %v, want %v", s.Classes, m.Manifest.Classes)
+				}
+			}
+			for k, want := range m.Manifest.Golden.Outputs[i] {
+				if math.Abs(got[k]-want) > models.GoldenTolerance {
+					t.Fatalf("%s golden row %d output %d: Score gives %v, LightGBM %v", task, i, k, got[k], want)
+				}
+			}
+			if want := m.Manifest.Name + "@" + m.Manifest.Version; s.Versions[ti] != want {
+				t.Fatalf("Versions[%d] = %q, want %q", ti, s.Versions[ti], want)
+			}
+		}
+	}
+}
+
+func TestScoreAllocatesNothing(t *testing.T) {
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec := vectorOf(t, r.Serving(models.Churn), 0)
+	var s models.Scores
+	if n := testing.AllocsPerRun(200, func() { r.Score(vec, &s) }); n != 0 {
+		t.Errorf("Score allocates %v times per call, want 0", n)
+	}
+}
+
+// addVersion copies version from of model name to a new version, editing
+// its manifest with edit, and (when model is non-nil) its model text.
+func addVersion(t *testing.T, dir, name, from, to string, edit func(m map[string]any), model func(string) string) {
+	t.Helper()
+	src, dst := filepath.Join(dir, name, from), filepath.Join(dir, name, to)
+	tmp := filepath.Join(dir, name, "_"+to) // copied in under a hidden name, then renamed
+	if err := os.CopyFS(tmp, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	var man map[string]any
+	data, _ := os.ReadFile(filepath.Join(tmp, "manifest.json"))
+	if err := json.Unmarshal(data, &man); err != nil {
+		t.Fatal(err)
+	}
+	man["version"] = to
+	if edit != nil {
+		edit(man)
+	}
+	data, _ = json.Marshal(man)
+	os.WriteFile(filepath.Join(tmp, "manifest.json"), data, 0o644)
+	if model != nil {
+		text, _ := os.ReadFile(filepath.Join(tmp, "model.txt"))
+		os.WriteFile(filepath.Join(tmp, "model.txt"), []byte(model(string(text))), 0o644)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func servingOf(t *testing.T, r *models.Registry, task models.Task) *models.Model {
+	t.Helper()
+	m := r.Serving(task)
+	if m == nil {
+		t.Fatalf("nothing serves %s", task)
+	}
+	return m
+}
+
+func TestRefusedVersionsNeverServe(t *testing.T) {
+	dir := copyShipped(t)
+	reg := prometheus.NewRegistry()
+	r := open(t, dir, reg)
+	churn := servingOf(t, r, models.Churn)
+	nba := servingOf(t, r, models.NBA)
+	name, v := churn.Manifest.Name, churn.Manifest.Version
+	cases := []struct {
+		model, version string
+		rule           string
+		edit           func(map[string]any)
+		text           func(string) string
+	}{
+		{name, "zz1-truncated", models.RuleParse, nil, func(s string) string { return s[:len(s)/2] }},
+		{name, "zz2-format", models.RuleFormatVersion, nil, func(s string) string { return strings.Replace(s, "version=v4", "version=v9", 1) }},
+		{name, "zz3-order", models.RuleFeatureNames, func(m map[string]any) {
+			f := m["features"].([]any)
+			f[0], f[1] = f[1], f[0]
+		}, nil},
+		{name, "zz4-undefined", models.RuleFeatureNames, func(m map[string]any) {
+			f := m["features"].([]any)
+			f[0] = "not_a_feature"
+		}, func(s string) string {
+			return strings.Replace(s, "feature_names="+churn.Manifest.Features[0]+" ", "feature_names=not_a_feature ", 1)
+		}},
+		{name, "zz5-parity", models.RuleGoldenParity, func(m map[string]any) {
+			g := m["golden"].(map[string]any)["outputs"].([]any)
+			row := g[0].([]any)
+			row[0] = row[0].(float64) + 1e-3
+		}, nil},
+		{name, "zz6-manifest", models.RuleManifest, func(m map[string]any) { delete(m, "golden") }, nil},
+		{nba.Manifest.Name, "zz7-classes", models.RuleClassCount, func(m map[string]any) {
+			c := m["classes"].([]any)
+			m["classes"] = c[:len(c)-1]
+		}, nil},
+		{nba.Manifest.Name, "zz8-task", models.RuleObjective, func(m map[string]any) { m["task"] = "churn"; delete(m, "classes") }, nil},
+	}
+	for _, tc := range cases {
+		from := churn.Manifest.Version
+		if tc.model == nba.Manifest.Name {
+			from = nba.Manifest.Version
+		}
+		addVersion(t, dir, tc.model, from, tc.version, tc.edit, tc.text)
+	}
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]models.Status{}
+	for _, st := range r.Status() {
+		got[st.Version] = st
+	}
+	for _, tc := range cases {
+		st := got[tc.version]
+		if st.State != models.StateRefused || !strings.HasPrefix(st.Reason, tc.rule+":") {
+			t.Errorf("%s: state %s, reason %q; want refused by %s", tc.version, st.State, st.Reason, tc.rule)
+		}
+	}
+	if m := servingOf(t, r, models.Churn); m.Manifest.Version != v {
+		t.Errorf("a refused version replaced %s@%s: now %s", name, v, m.Manifest.Version)
+	}
+	if m := servingOf(t, r, models.NBA); m != nba {
+		t.Errorf("a refused version replaced the nba model")
+	}
+	if n := counterValue(t, reg, "kairos_model_refused_total", map[string]string{"model": name, "rule": models.RuleGoldenParity}); n != 1 {
+		t.Errorf("kairos_model_refused_total{rule=golden_parity} = %v, want 1", n)
+	}
+}
+
+// counterValue returns the value of one series of a gathered counter.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := true
+			for _, lp := range m.GetLabel() {
+				if want, has := labels[lp.GetName()]; has && want != lp.GetValue() {
+					ok = false
+				}
+			}
+			if ok {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
+}
+
+// TestHotSwapUnderConcurrentScoring: while goroutines score, new versions
+// arrive and serve; every score comes from one whole model (run with -race).
+func TestHotSwapUnderConcurrentScoring(t *testing.T) {
+	dir := copyShipped(t)
+	r := open(t, dir, nil)
+	churn := servingOf(t, r, models.Churn)
+	vec := vectorOf(t, churn, 0)
+	want := churn.Manifest.Golden.Outputs[0][0]
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var versions sync.Map
+	for range 4 {
+		wg.Go(func() {
+			var s models.Scores
+			for !stop.Load() {
+				r.Score(vec, &s)
+				if math.Abs(s.Churn-want) > models.GoldenTolerance {
+					t.Errorf("churn %v during a swap, want %v", s.Churn, want)
+					return
+				}
+				versions.Store(s.Versions[0], true)
+			}
+		})
+	}
+	for i := range 5 {
+		addVersion(t, dir, churn.Manifest.Name, churn.Manifest.Version, churn.Manifest.Version+"-h"+string(rune('a'+i)), nil, nil)
+		if err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if got := servingOf(t, r, models.Churn).Manifest.Version; got != churn.Manifest.Version+"-he" {
+		t.Errorf("serving %s after the swaps, want the newest", got)
+	}
+	n := 0
+	versions.Range(func(any, any) bool { n++; return true })
+	if n < 2 {
+		t.Errorf("scorers saw %d versions; the swaps did not reach them", n)
+	}
+}
+
+func TestWatchServesANewVersionWithin5s(t *testing.T) {
+	dir := copyShipped(t)
+	r := open(t, dir, nil)
+	churn := servingOf(t, r, models.Churn)
+	ctx := t.Context()
+	go r.Watch(ctx)
+	time.Sleep(100 * time.Millisecond)
+	// A broken version first: refused, the old one keeps serving.
+	addVersion(t, dir, churn.Manifest.Name, churn.Manifest.Version, churn.Manifest.Version+"-x1", nil, func(s string) string { return s[:100] })
+	time.Sleep(500 * time.Millisecond)
+	if got := r.ServingVersion(churn.Manifest.Name); got != churn.Manifest.Version {
+		t.Fatalf("serving %s after a broken version arrived", got)
+	}
+	start := time.Now()
+	addVersion(t, dir, churn.Manifest.Name, churn.Manifest.Version, churn.Manifest.Version+"-x2", nil, nil)
+	for r.ServingVersion(churn.Manifest.Name) != churn.Manifest.Version+"-x2" {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the new version does not serve after 5s; status %+v", r.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("a new version served %v after it was dropped in", time.Since(start).Round(time.Millisecond))
+}
+
+func TestPromoteRollbackAndShadow(t *testing.T) {
+	dir := copyShipped(t)
+	r := open(t, dir, nil)
+	churn := servingOf(t, r, models.Churn)
+	name, v1 := churn.Manifest.Name, churn.Manifest.Version
+	addVersion(t, dir, name, v1, v1+"-shadow", func(m map[string]any) { m["stage"] = "shadow" }, nil)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ServingVersion(name); got != v1 {
+		t.Fatalf("a shadow version serves: %s", got)
+	}
+	var s models.Scores
+	r.Score(vectorOf(t, churn, 0), &s)
+	if len(s.Shadow) != 1 || s.Shadow[0].Model != name+"@"+v1+"-shadow" || s.Shadow[0].Outputs[0] != s.Churn {
+		t.Errorf("shadow scores %+v (churn %v)", s.Shadow, s.Churn)
+	}
+	if err := r.Promote(name, v1+"-shadow"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ServingVersion(name); got != v1+"-shadow" {
+		t.Fatalf("after promote: %s serves", got)
+	}
+	if err := r.Rollback(name); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ServingVersion(name); got != v1 {
+		t.Fatalf("after rollback: %s serves, want %s", got, v1)
+	}
+	addVersion(t, dir, name, v1, v1+"-broken", nil, func(s string) string { return s[:200] })
+	if err := r.Promote(name, v1+"-broken"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("promoting a broken version: %v", err)
+	}
+	if err := r.Rollback("no-such-model"); err == nil {
+		t.Error("rollback of an unknown model succeeded")
+	}
+	emb, _ := models.New(models.Options{FS: models.Shipped(), Set: set})
+	if err := emb.Promote(name, v1); err == nil {
+		t.Error("promote on the embedded models succeeded")
+	}
+}
+
+func TestUnreadableDirectory(t *testing.T) {
+	_, err := models.New(models.Options{FS: fstest.MapFS{"x": &fstest.MapFile{Data: []byte("file, not dir")}}, Set: set})
+	if err != nil {
+		t.Fatalf("a directory without models is not an error: %v", err)
+	}
+	_, err = models.New(models.Options{FS: os.DirFS(filepath.Join(t.TempDir(), "missing")), Set: set})
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing directory: %v", err)
+	}
+}
+
+func BenchmarkScore(b *testing.B) {
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := r.Serving(models.Churn)
+	var vecs []features.Vector
+	for i := range m.Manifest.Golden.Inputs {
+		vecs = append(vecs, vectorOf(b, m, i))
+	}
+	var s models.Scores
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r.Score(vecs[i%len(vecs)], &s)
+		i++
+	}
+}
