@@ -33,14 +33,14 @@ proto-check: deps
 	    echo "$$f is stale: run 'make proto' and commit the result"; exit 1; fi; \
 	done; echo "proto-check: generated code is up to date"
 
-## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded and Redis), then the export on a simulated archive.
+## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded and Redis), scoring beside LightGBM, then the export on a simulated archive.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/kairos bench track --json
 	$(GO) run ./cmd/kairos bench profile --json
 	.ci/with-redis $(GO) run ./cmd/kairos bench track --json --redis '$$REDIS_URL'
 	.ci/with-redis $(GO) run ./cmd/kairos bench profile --json --redis '$$REDIS_URL'
-	$(GO) build -o bin/kairos ./cmd/kairos && bin/kairos bench export --json
+	$(GO) build -o bin/kairos ./cmd/kairos && bin/kairos bench score --json && bin/kairos bench export --json
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -198,4 +199,29 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestBenchScore(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import lightgbm, pandas").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 with lightgbm and pandas is needed (pip install -r training/requirements.txt)")
+		}
+		t.Skip("python3 with lightgbm and pandas is not installed (pip install -r training/requirements.txt)")
+	}
+	var stdout, stderr bytes.Buffer
+	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+	if err := runEnv(context.Background(), env, []string{"bench", "score", "--duration", "200ms", "--json"}); err != nil {
+		t.Fatalf("bench score: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var r scoreBenchResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if len(r.Models) != 3 || r.P50ns <= 0 || r.P99ns < r.P50ns || r.RowsPerSec <= 0 || r.BaselineRowsPerSec <= 0 || r.Ratio <= 0 {
+		t.Errorf("implausible result %+v", r)
+	}
+	if r.AllocsPerScore != 0 {
+		t.Errorf("scoring allocates %v times per customer", r.AllocsPerScore)
+	}
 }
