@@ -23,6 +23,7 @@ var rules = []struct {
 	{"kairos/features/storetest", []string{redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/memstore", []string{"kairos/features/redisstore", redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/redisstore", []string{"kairos/features/memstore", pgxPkg, grpcPkg}},
+	{"kairos/models", []string{redisPkg, pgxPkg, grpcPkg}},
 	// The simulator is a world, not a client: the command connects it.
 	{"kairos/internal/sim", []string{redisPkg, pgxPkg, grpcPkg, "kairos/training", "kairos/features/redisstore", "kairos/features/memstore"}},
 	// The archive and the export read the event log and the archive only
@@ -42,6 +43,23 @@ func TestImports(t *testing.T) {
 				if dep == f || strings.HasPrefix(dep, f+"/") {
 					t.Errorf("%s depends on %s; ARCHITECTURE.md forbids it (move that code to an adapter sub-package)", r.pkg, dep)
 				}
+			}
+		}
+	}
+}
+
+// TestLeavesOnlyInLgbm: models/lgbm is the only package that imports leaves
+// (ARCHITECTURE.md); everything else scores through it.
+func TestLeavesOnlyInLgbm(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "kairos/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, leavesPkg) && fields[0] != "kairos/models/lgbm" {
+				t.Errorf("%s imports %s; only kairos/models/lgbm may", fields[0], imp)
 			}
 		}
 	}
