@@ -4,113 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"kairos/features"
-	"kairos/internal/sim"
-	"kairos/training"
+	"kairos/internal/pyenv"
+	"kairos/internal/simtest"
 )
-
-// notebookPython returns the path of python3 with the packages of
-// training/requirements.txt, or skips the test (fails it on CI, where
-// .ci/install-deps installs them).
-func notebookPython(t *testing.T) string {
-	t.Helper()
-	const msg = "python3 with nbclient, ipykernel, matplotlib, lightgbm, pandas, pyarrow and scikit-learn not available (pip install -r training/requirements.txt, or .ci/install-deps)"
-	bin, err := exec.LookPath("python3")
-	if err == nil {
-		var out []byte
-		if out, err = exec.Command(bin, "-c", "import nbclient, nbformat, ipykernel, matplotlib, lightgbm, pandas, pyarrow, sklearn").CombinedOutput(); err != nil {
-			err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skipf("%s: %v", msg, err)
-	}
-	return bin
-}
-
-// source is a simulated world's events, by UTC day, as training.Export
-// reads an archive.
-type source struct {
-	days  []time.Time
-	byDay map[time.Time][]features.Event
-}
-
-func (s *source) Days() []time.Time { return s.days }
-func (s *source) ReadDay(day time.Time) ([]features.Event, error) {
-	return slices.Clone(s.byDay[day]), nil
-}
-
-func (s *source) Customers(context.Context, []features.Customer) error { return nil }
-
-func (s *source) Events(_ context.Context, evs []features.Event) error {
-	for _, e := range evs {
-		d := e.Time.UTC().Truncate(24 * time.Hour)
-		if _, ok := s.byDay[d]; !ok {
-			s.days = append(s.days, d)
-		}
-		s.byDay[d] = append(s.byDay[d], e)
-	}
-	return nil
-}
-
-// smallExport writes what `kairos simulate --customers 800 --days 60 --seed 7
-// --end 2026-11-01` and `kairos export --from 2026-09-23 --to 2026-10-02`
-// write: ten daily snapshots, every label known, about 7,000 rows.
-func smallExport(t *testing.T) string {
-	t.Helper()
-	w, err := sim.New(sim.Config{Customers: 800, Days: 60, Seed: 7, End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &source{byDay: map[time.Time][]features.Event{}}
-	if _, err := w.Run(context.Background(), src, nil); err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(src.days, time.Time.Compare)
-	for _, evs := range src.byDay {
-		slices.SortStableFunc(evs, features.CompareEvents)
-	}
-	labels, err := training.ParseLabels("churn30,purchase7,next_category14")
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := w.Start().AddDate(0, 0, 21)
-	var buf bytes.Buffer
-	if _, err := training.Export(context.Background(), src, &buf, training.Options{
-		Set: features.Default(), From: from, To: from.AddDate(0, 0, 9), Every: 24 * time.Hour,
-		Labels: labels, ActiveWithin: 30 * 24 * time.Hour,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "train.parquet")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // TestNotebooks executes every notebook headlessly (execute.py, nbclient)
 // on a small simulated export, failing on any cell error, and checks what
 // 01_train_models writes.
 func TestNotebooks(t *testing.T) {
-	py := notebookPython(t)
+	py := pyenv.Python(t, "nbclient", "nbformat", "ipykernel", "matplotlib", "lightgbm", "pandas", "pyarrow", "sklearn")
 	notebooks, err := filepath.Glob("*.ipynb")
 	if err != nil || len(notebooks) == 0 {
 		t.Fatalf("no notebooks found: %v", err)
 	}
-	data := smallExport(t)
+	data, _ := simtest.Export(t, 800, 60)
 	out := t.TempDir()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

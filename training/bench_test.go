@@ -15,7 +15,7 @@ import (
 func BenchmarkExport(b *testing.B) {
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	evs := randomHistory(9, 2000, 40, start)
-	src := newMemSource(evs)
+	src := training.NewMemorySource(evs)
 	labels, _ := training.ParseLabels("churn30,purchase7,next_category14")
 	opts := training.Options{Set: features.Default(), From: start, To: start.Add(40 * 24 * time.Hour), Every: 24 * time.Hour, Labels: labels}
 	b.ReportAllocs()

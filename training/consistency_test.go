@@ -68,7 +68,7 @@ func TestExportMatchesLiveServer(t *testing.T) {
 	// of every granularity are exercised.
 	opts := training.Options{Set: features.Default(), From: start.Add(26*time.Hour + 17*time.Minute + 3*time.Second),
 		To: start.Add(12 * 24 * time.Hour), Every: 7*time.Hour + 41*time.Minute}
-	_, rows := export(t, newMemSource(evs), opts)
+	_, rows := export(t, training.NewMemorySource(evs), opts)
 	want := map[string]row{}
 	for _, r := range rows {
 		want[r.key()] = r

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,37 +22,17 @@ import (
 	"kairos/training"
 )
 
-// memSource is an archive in memory: events grouped by UTC day, sorted as
-// archive.Reader returns them.
-type memSource struct {
-	days   []time.Time
-	byDay  map[time.Time][]features.Event
+// failingSource is an archive whose day failAt cannot be read.
+type failingSource struct {
+	*training.MemorySource
 	failAt time.Time
 }
 
-func newMemSource(evs []features.Event) *memSource {
-	s := &memSource{byDay: map[time.Time][]features.Event{}}
-	for _, e := range evs {
-		d := e.Time.UTC().Truncate(24 * time.Hour)
-		if _, ok := s.byDay[d]; !ok {
-			s.days = append(s.days, d)
-		}
-		s.byDay[d] = append(s.byDay[d], e)
-	}
-	slices.SortFunc(s.days, func(a, b time.Time) int { return a.Compare(b) })
-	for _, evs := range s.byDay {
-		slices.SortStableFunc(evs, features.CompareEvents)
-	}
-	return s
-}
-
-func (s *memSource) Days() []time.Time { return s.days }
-
-func (s *memSource) ReadDay(day time.Time) ([]features.Event, error) {
-	if !s.failAt.IsZero() && day.Equal(s.failAt) {
+func (s failingSource) ReadDay(day time.Time) ([]features.Event, error) {
+	if day.Equal(s.failAt) {
 		return nil, fmt.Errorf("archive: date=%s/part-x-000001.parquet: corrupt", day.Format(time.DateOnly))
 	}
-	return slices.Clone(s.byDay[day]), nil
+	return s.MemorySource.ReadDay(day)
 }
 
 // row is one row of a training set, read back.
@@ -200,7 +179,7 @@ func TestExportEdges(t *testing.T) {
 	}
 	opts := training.Options{Set: features.Default(), From: s.Add(-24 * time.Hour), To: s.Add(24 * time.Hour),
 		Every: 24 * time.Hour, Labels: labels, DataEnd: s.Add(40 * 24 * time.Hour)}
-	_, rows := export(t, newMemSource(evs), opts)
+	_, rows := export(t, training.NewMemorySource(evs), opts)
 	got := map[string]row{}
 	for _, r := range rows {
 		got[r.key()] = r
@@ -245,7 +224,7 @@ func TestExportEdges(t *testing.T) {
 	// Censoring: at s+24h, churn30's window ends at s+31d, within the data
 	// (s+40d); with the data ending at s+20d it is null.
 	opts.DataEnd = s.Add(20 * 24 * time.Hour)
-	_, rows = export(t, newMemSource(evs), opts)
+	_, rows = export(t, training.NewMemorySource(evs), opts)
 	for _, r := range rows {
 		if r.id == "a" && r.at.Equal(s) {
 			if r.labels["churn30"] != nil || r.labels["purchase7"] != int8(1) {
@@ -259,8 +238,7 @@ func TestExportErrors(t *testing.T) {
 	evs := randomHistory(5, 10, 6, day0)
 	labels, _ := training.ParseLabels("churn30")
 	base := training.Options{Set: features.Default(), From: day0, To: day0.Add(5 * 24 * time.Hour), Every: 24 * time.Hour, Labels: labels}
-	bad := newMemSource(evs)
-	bad.failAt = day0.Add(3 * 24 * time.Hour)
+	bad := failingSource{training.NewMemorySource(evs), day0.Add(3 * 24 * time.Hour)}
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, tc := range []struct {
@@ -271,12 +249,12 @@ func TestExportErrors(t *testing.T) {
 		want string
 	}{
 		{"unreadable day", context.Background(), bad, nil, "date=2026-03-13/part-x-000001.parquet: corrupt"},
-		{"cancelled", cancelled, newMemSource(evs), nil, "context canceled"},
-		{"empty archive", context.Background(), newMemSource(nil), nil, "no events"},
-		{"to before from", context.Background(), newMemSource(evs), func(o *training.Options) { o.To = o.From.Add(-time.Hour) }, "before from"},
-		{"no period", context.Background(), newMemSource(evs), func(o *training.Options) { o.Every = 0 }, "period must be positive"},
-		{"format", context.Background(), newMemSource(evs), func(o *training.Options) { o.Format = "csv" }, `format "csv"`},
-		{"label named like a feature", context.Background(), newMemSource(evs), func(o *training.Options) {
+		{"cancelled", cancelled, training.NewMemorySource(evs), nil, "context canceled"},
+		{"empty archive", context.Background(), training.NewMemorySource(nil), nil, "no events"},
+		{"to before from", context.Background(), training.NewMemorySource(evs), func(o *training.Options) { o.To = o.From.Add(-time.Hour) }, "before from"},
+		{"no period", context.Background(), training.NewMemorySource(evs), func(o *training.Options) { o.Every = 0 }, "period must be positive"},
+		{"format", context.Background(), training.NewMemorySource(evs), func(o *training.Options) { o.Format = "csv" }, `format "csv"`},
+		{"label named like a feature", context.Background(), training.NewMemorySource(evs), func(o *training.Options) {
 			o.Labels = []training.Label{{Name: "revenue_30d", Kind: training.Purchase, Horizon: time.Hour}}
 		}, `label "revenue_30d" has the name of a feature`},
 	} {
@@ -323,7 +301,7 @@ func TestExportFormats(t *testing.T) {
 	for _, f := range []training.Format{training.Parquet, training.Arrow} {
 		opts.Format = f
 		var buf bytes.Buffer
-		if _, err := training.Export(context.Background(), newMemSource(evs), &buf, opts); err != nil {
+		if _, err := training.Export(context.Background(), training.NewMemorySource(evs), &buf, opts); err != nil {
 			t.Fatal(err)
 		}
 		schemas[f], rows[f] = readSet(t, buf.Bytes(), f)

@@ -16,74 +16,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"kairos/features"
-	"kairos/internal/sim"
+	"kairos/internal/pyenv"
+	"kairos/internal/simtest"
 	"kairos/training"
 )
-
-// trainingPython returns the path of python3 with the packages of
-// training/requirements.txt, or skips the test (fails it on CI, where
-// .ci/install-deps installs them).
-func trainingPython(t *testing.T) string {
-	t.Helper()
-	const msg = "python3 with lightgbm, pandas, pyarrow and scikit-learn not available (pip install -r training/requirements.txt, or .ci/install-deps)"
-	bin, err := exec.LookPath("python3")
-	if err == nil {
-		var out []byte
-		if out, err = exec.Command(bin, "-c", "import lightgbm, pandas, pyarrow, sklearn").CombinedOutput(); err != nil {
-			err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skipf("%s: %v", msg, err)
-	}
-	return bin
-}
-
-// eventSink keeps a simulated world's events.
-type eventSink struct{ evs []features.Event }
-
-func (s *eventSink) Customers(context.Context, []features.Customer) error { return nil }
-
-func (s *eventSink) Events(_ context.Context, evs []features.Event) error {
-	s.evs = append(s.evs, evs...)
-	return nil
-}
-
-// simulatedExport simulates customers over days (seed 7) and exports the
-// ten daily snapshots from day 21 on with the labels churn30, purchase7
-// and next_category14, all known, to a Parquet file: what `kairos simulate`
-// and `kairos export` write, at a size a test trains on in seconds.
-func simulatedExport(t *testing.T, customers, days int) (path string, st training.Stats) {
-	t.Helper()
-	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	w, err := sim.New(sim.Config{Customers: customers, Days: days, Seed: 7, End: end})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &eventSink{}
-	if _, err := w.Run(context.Background(), sink, nil); err != nil {
-		t.Fatal(err)
-	}
-	from := w.Start().AddDate(0, 0, 21)
-	labels, err := training.ParseLabels("churn30,purchase7,next_category14")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path = filepath.Join(t.TempDir(), "train.parquet")
-	return path, writeExport(t, path, sink.evs, training.Options{
-		Set: features.Default(), From: from, To: from.AddDate(0, 0, 9), Every: 24 * time.Hour,
-		Labels: labels, ActiveWithin: 30 * 24 * time.Hour,
-	})
-}
 
 // writeExport exports evs to a file at path.
 func writeExport(t *testing.T, path string, evs []features.Event, opts training.Options) training.Stats {
 	t.Helper()
 	var buf bytes.Buffer
-	st, err := training.Export(context.Background(), newMemSource(evs), &buf, opts)
+	st, err := training.Export(context.Background(), training.NewMemorySource(evs), &buf, opts)
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -143,9 +85,9 @@ type manifest struct {
 // manifests, the golden rows, the model files, and that the same data
 // gives the same files again.
 func TestTrainPython(t *testing.T) {
-	py := trainingPython(t)
+	py := pyenv.Python(t, "lightgbm", "pandas", "pyarrow", "sklearn")
 	start := time.Now()
-	data, st := simulatedExport(t, 1500, 60)
+	data, st := simtest.Export(t, 1500, 60)
 	t.Logf("export: %d rows of %d customers from %d events in %s", st.Rows, st.Customers, st.Events, time.Since(start).Round(time.Millisecond))
 
 	// The training time fixed, as SOURCE_DATE_EPOCH does for reproducible builds.
@@ -291,7 +233,7 @@ func TestTrainPython(t *testing.T) {
 // TestTrainPythonBadInput checks that training/train.py stops on bad input
 // with a message naming the file and the problem, writing nothing.
 func TestTrainPythonBadInput(t *testing.T) {
-	py := trainingPython(t)
+	py := pyenv.Python(t, "lightgbm", "pandas", "pyarrow", "sklearn")
 	dir := t.TempDir()
 	labels := func(s string) []training.Label {
 		l, err := training.ParseLabels(s)

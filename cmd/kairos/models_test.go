@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"kairos/features"
+	"kairos/internal/pyenv"
 	"kairos/models"
 )
 
@@ -202,12 +202,7 @@ func grepLines(s, sub string) string {
 }
 
 func TestBenchScore(t *testing.T) {
-	if err := exec.Command("python3", "-c", "import lightgbm, pandas").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 with lightgbm and pandas is needed (pip install -r training/requirements.txt)")
-		}
-		t.Skip("python3 with lightgbm and pandas is not installed (pip install -r training/requirements.txt)")
-	}
+	pyenv.Python(t, "lightgbm", "pandas")
 	var stdout, stderr bytes.Buffer
 	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
 	if err := runEnv(context.Background(), env, []string{"bench", "score", "--duration", "200ms", "--json"}); err != nil {

@@ -10,30 +10,13 @@ import (
 	"time"
 
 	"kairos/features"
+	"kairos/internal/pyenv"
 )
-
-// python returns the path of python3 with pyarrow and pandas, or skips the
-// test (fails it on CI, where .ci/install-deps installs them).
-func python(t *testing.T) string {
-	t.Helper()
-	const msg = "python3 with pyarrow and pandas not available (pip install -r training/requirements.txt, or .ci/install-deps)"
-	bin, err := exec.LookPath("python3")
-	if err == nil {
-		err = exec.Command(bin, "-c", "import pyarrow, pandas").Run()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skipf("%s: %v", msg, err)
-	}
-	return bin
-}
 
 // TestPythonReadsArchive checks the archive with pyarrow.dataset and pandas,
 // as the training pipeline reads it.
 func TestPythonReadsArchive(t *testing.T) {
-	py := python(t)
+	py := pyenv.Python(t, "pyarrow", "pandas")
 	script, err := filepath.Abs("../python/check_archive.py")
 	if err != nil {
 		t.Fatal(err)
