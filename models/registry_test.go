@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kairos/features"
+	"kairos/internal/prom"
 	"kairos/models"
 )
 
@@ -214,36 +215,9 @@ func TestRefusedVersionsNeverServe(t *testing.T) {
 	if m := servingOf(t, r, models.NBA); m != nba {
 		t.Errorf("a refused version replaced the nba model")
 	}
-	if n := counterValue(t, reg, "kairos_model_refused_total", map[string]string{"model": name, "rule": models.RuleGoldenParity}); n != 1 {
+	if n, _ := prom.Value(reg, "kairos_model_refused_total", map[string]string{"model": name, "rule": models.RuleGoldenParity}); n != 1 {
 		t.Errorf("kairos_model_refused_total{rule=golden_parity} = %v, want 1", n)
 	}
-}
-
-// counterValue returns the value of one series of a gathered counter.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			ok := true
-			for _, lp := range m.GetLabel() {
-				if want, has := labels[lp.GetName()]; has && want != lp.GetValue() {
-					ok = false
-				}
-			}
-			if ok {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no %s%v", name, labels)
-	return 0
 }
 
 // TestHotSwapUnderConcurrentScoring: while goroutines score, new versions

@@ -21,3 +21,16 @@ func TestRegisterTwiceSharesTheCollector(t *testing.T) {
 	}()
 	Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "kairos_test_total", Help: "other"}))
 }
+
+func TestValue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairos_things_total", Help: "test"}, []string{"kind"}))
+	c.WithLabelValues("a").Add(2)
+	c.WithLabelValues("b").Add(5)
+	if v, ok := Value(reg, "kairos_things_total", map[string]string{"kind": "b"}); !ok || v != 5 {
+		t.Errorf("Value{kind=b} = %v, %v", v, ok)
+	}
+	if _, ok := Value(reg, "kairos_missing", nil); ok {
+		t.Error("a missing metric has a value")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"kairos/features/memstore"
 	"kairos/features/redisstore"
 	"kairos/internal/logbuf"
+	"kairos/internal/prom"
 	"kairos/internal/redistest"
 	"kairos/training/archive"
 )
@@ -218,14 +219,14 @@ func TestArchiver(t *testing.T) {
 					t.Errorf("archive (-want +got):\n%s", diff)
 				}
 				assertNothingPending(t, s)
-				if got := metricValue(t, reg, "kairos_archive_events_total"); got != 200 {
+				if got := metricOf(t, reg, "kairos_archive_events_total"); got != 200 {
 					t.Errorf("kairos_archive_events_total = %v, want 200", got)
 				}
-				if got := metricValue(t, reg, "kairos_archive_buffered_events"); got != 0 {
+				if got := metricOf(t, reg, "kairos_archive_buffered_events"); got != 0 {
 					t.Errorf("kairos_archive_buffered_events = %v, want 0", got)
 				}
 				files := len(relFiles(t, dir))
-				if got := metricValue(t, reg, "kairos_archive_files_total"); got != float64(files) {
+				if got := metricOf(t, reg, "kairos_archive_files_total"); got != float64(files) {
 					t.Errorf("kairos_archive_files_total = %v, want %d (the files in the directory)", got, files)
 				}
 				if n := flushes(t, reg); n == 0 {
@@ -234,27 +235,6 @@ func TestArchiver(t *testing.T) {
 			})
 		}
 	}
-}
-
-// metricValue returns the value of the counter or gauge name in reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if m.Counter != nil {
-			return m.Counter.GetValue()
-		}
-		return m.Gauge.GetValue()
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // flushes returns the sample count of kairos_archive_flush_seconds.
@@ -422,4 +402,14 @@ func TestArchiverOutage(t *testing.T) {
 		t.Errorf("recovery logged %d times, want once:\n%s", n, out)
 	}
 	assertNothingPending(t, s)
+}
+
+// metricOf returns the value of the counter or gauge name in reg.
+func metricOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	v, ok := prom.Value(reg, name, nil)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
 }
