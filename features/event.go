@@ -138,7 +138,7 @@ func (s *Set) ValidateEvent(e *Event, now time.Time) *FieldError {
 	if e.Type == "" {
 		return &FieldError{"type", "is required"}
 	}
-	if !s.knownType(e.Type) {
+	if !s.KnownType(e.Type) {
 		return &FieldError{"type", fmt.Sprintf("unknown event type %q: use a standard type or declare it in custom_events", truncate(e.Type, 64))}
 	}
 	if e.Time.IsZero() {

@@ -173,7 +173,9 @@ func (s *Set) Definitions() []Definition { return s.defs }
 // Events older than the start of that window update nothing online.
 func (s *Set) Longest() time.Duration { return s.longest }
 
-func (s *Set) knownType(t string) bool {
+// KnownType reports whether t is a standard event type or one of the set's
+// custom_events.
+func (s *Set) KnownType(t string) bool {
 	return slices.Contains(StandardTypes, t) || slices.Contains(s.custom, t)
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path"
 	"slices"
+	"strconv"
 
 	"kairos/features"
 	"kairos/models/lgbm"
@@ -26,6 +27,7 @@ const (
 	RuleClassCount    = "class_count"          // num_class ≠ len(classes)
 	RuleCategorical   = "categorical"          // categorical mapping disagrees with the model
 	RuleGoldenParity  = "golden_parity"        // leaves' outputs ≠ LightGBM's golden outputs
+	RuleTask          = "task"                 // another model already serves the task
 )
 
 // RuleError is a model refused by a validation rule.
@@ -56,6 +58,9 @@ type Model struct {
 	// the registry's feature set.
 	index []int
 	cats  map[int]lgbm.Categories
+	// numCats maps, for each categorical input, a feature value to its
+	// category code (absent: unseen, missing).
+	numCats map[int]map[float64]float64
 }
 
 // NumOutputs is the number of outputs: 1, or the number of classes.
@@ -84,6 +89,12 @@ func Load(fsys fs.FS, dir string, set *features.Set) (*Model, error) {
 			return nil, &RuleError{Rule: re.Rule, Msg: re.Msg}
 		}
 		return nil, ruleErr(RuleParse, "%v", err)
+	}
+	if path.Base(dir) != man.Version {
+		return nil, ruleErr(RuleManifest, "version %q, but the version directory is %q", man.Version, path.Base(dir))
+	}
+	if parent := path.Dir(dir); parent != "." && path.Base(parent) != man.Name {
+		return nil, ruleErr(RuleManifest, "name %q, but the model directory is %q", man.Name, path.Base(parent))
 	}
 	m := &Model{Manifest: man, Dir: dir, m: lm, idString: man.Name + "@" + man.Version}
 	if err := m.check(set); err != nil {
@@ -125,8 +136,10 @@ func (m *Model) check(set *features.Set) error {
 			return ruleErr(RuleClassCount, "the model has num_class=%d but the manifest names %d classes", h.NumClass, len(man.Classes))
 		}
 	}
-	if man.Output == "probability" && h.ObjectiveName != "binary" && h.ObjectiveName != "multiclass" {
-		return ruleErr(RuleObjective, "output probability needs a binary or multiclass objective, got %q", h.Objective)
+	if man.Output != "probability" {
+		// Scores.Churn, Propensity and NBA are probabilities: a raw score
+		// there would be read as one.
+		return ruleErr(RuleObjective, "output %q: a %s model must output probabilities", man.Output, man.Task)
 	}
 	if err := m.checkCategories(h); err != nil {
 		return err
@@ -159,8 +172,21 @@ func (m *Model) checkCategories(h lgbm.Header) error {
 		}
 	}
 	m.cats = map[int]lgbm.Categories{}
+	m.numCats = map[int]map[float64]float64{}
 	for _, i := range catIdx {
-		m.cats[i] = lgbm.NewCategories(man.Categorical[man.Features[i]])
+		cats := man.Categorical[man.Features[i]]
+		m.cats[i] = lgbm.NewCategories(cats)
+		// Online, the feature vector holds numbers: a category must be a
+		// number to be found there, and is mapped to its code at serve time.
+		codes := make(map[float64]float64, len(cats))
+		for code, c := range cats {
+			v, err := strconv.ParseFloat(c, 64)
+			if err != nil || math.IsNaN(v) {
+				return ruleErr(RuleCategorical, "category %q of %s is not a number; online features are numbers, so categories must be too", c, man.Features[i])
+			}
+			codes[v] = float64(code)
+		}
+		m.numCats[i] = codes
 	}
 	return nil
 }
@@ -214,14 +240,23 @@ func (m *Model) predict(row, out []float64) {
 // Registry.Score.
 func (m *Model) ScoreRow(row, out []float64) { m.predict(row, out) }
 
-// Category returns the code of a category of the model's i-th feature, and
-// whether that feature is categorical.
+// Category returns the code of a category of the model's i-th feature,
+// given by name or as the number the feature vector would hold, and
+// whether that feature is categorical. An unseen category is NaN.
 func (m *Model) Category(i int, value string) (float64, bool) {
 	c, ok := m.cats[i]
 	if !ok {
 		return 0, false
 	}
-	return c.Code(value), true
+	if code := c.Code(value); !math.IsNaN(code) {
+		return code, true
+	}
+	if v, err := strconv.ParseFloat(value, 64); err == nil {
+		if code, ok := m.numCats[i][v]; ok {
+			return code, true
+		}
+	}
+	return math.NaN(), true
 }
 
 // diffNames describes where two name lists first differ.

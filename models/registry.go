@@ -158,11 +158,14 @@ func (r *Registry) Reload() error {
 		t := slices.Index(Tasks, m.Manifest.Task)
 		if other := next.byTask[t]; other != nil {
 			loser := m
-			if prev.byTask[t] == m {
+			if p := prev.byTask[t]; p != nil && p.Manifest.Name == m.Manifest.Name {
 				loser, next.byTask[t] = other, m
 			}
 			delete(next.byName, loser.Manifest.Name)
-			markRefused(status, loser, "task", fmt.Sprintf("task %s already served by %s", loser.Manifest.Task, next.byTask[t].idString))
+			msg := fmt.Sprintf("task %s already served by %s", loser.Manifest.Task, next.byTask[t].idString)
+			markRefused(status, loser, RuleTask, msg)
+			r.metrics.refused.WithLabelValues(loser.Manifest.Name, RuleTask).Inc()
+			r.logger.Error("model refused", "model", loser.Dir, "rule", RuleTask, "err", msg)
 			continue
 		}
 		next.byTask[t] = m
@@ -193,32 +196,43 @@ func (r *Registry) resolve(name string, current *Model) (status []Status, active
 			}
 		} else {
 			st.Task, st.Stage, st.Metrics = m.Manifest.Task, m.Manifest.Stage, m.Manifest.Metrics
-			if m.Manifest.Name != name || m.Manifest.Version != v {
-				err = ruleErr(RuleManifest, "manifest names %s/%s but lives in %s", m.Manifest.Name, m.Manifest.Version, dir)
-				st.State, st.Reason = StateRefused, err.Error()
-			} else {
-				valid = append(valid, m)
-			}
+			valid = append(valid, m)
 		}
 		status = append(status, st)
 	}
-	want, stateErr := r.wanted(name, valid)
-	switch {
+	want, pinned, stateErr := r.wanted(name, valid)
+	// The serving version's files changed and are refused now (overwritten
+	// in place, half copied)?
+	curRefused := current != nil && slices.Contains(versions, current.Manifest.Version) &&
+		!slices.ContainsFunc(valid, func(m *Model) bool { return m.Manifest.Version == current.Manifest.Version })
+	switch i := slices.IndexFunc(valid, func(m *Model) bool { return m.Manifest.Version == want }); {
 	case stateErr != nil:
 		r.logger.Error("model serving state unreadable; keeping the serving version", "model", name, "err", stateErr)
 		active = current
-	case want == "":
+	case curRefused && !pinned:
+		// Keep its validated copy rather than fall back to an older
+		// version.
 		active = current
+		r.logger.Warn("serving model version changed on disk and is refused; its validated copy keeps serving", "model", name, "version", current.Manifest.Version)
+	case i >= 0:
+		active = valid[i]
+	case current != nil:
+		// The wanted version is refused (or gone): keep what serves.
+		active = current
+		r.logger.Warn("model version wanted but not valid; the serving version keeps serving",
+			"model", name, "wanted", want, "serving", current.Manifest.Version)
 	default:
-		if i := slices.IndexFunc(valid, func(m *Model) bool { return m.Manifest.Version == want }); i >= 0 {
-			active = valid[i]
-		} else {
-			// The wanted version is refused (or gone): keep what serves.
-			active = current
-			if current != nil {
-				r.logger.Warn("model version wanted but not valid; the serving version keeps serving",
-					"model", name, "wanted", want, "serving", current.Manifest.Version)
+		// Nothing serves yet (a restart): the newest valid active version
+		// rather than nothing.
+		for k := len(valid) - 1; k >= 0; k-- {
+			if valid[k].Manifest.Stage == StageActive {
+				active = valid[k]
+				break
 			}
+		}
+		if active != nil && want != "" {
+			r.logger.Warn("model version wanted but not valid; serving the newest valid version",
+				"model", name, "wanted", want, "serving", active.Manifest.Version)
 		}
 	}
 	for i := range status {
@@ -237,22 +251,22 @@ func (r *Registry) resolve(name string, current *Model) (status []Status, active
 	return status, active, shadows
 }
 
-// wanted returns the version that should serve: the state file's, or the
-// newest valid version with stage active ("" when there is none).
-func (r *Registry) wanted(name string, valid []*Model) (string, error) {
+// wanted returns the version that should serve: the state file's (pinned),
+// or the newest valid version with stage active ("" when there is none).
+func (r *Registry) wanted(name string, valid []*Model) (version string, pinned bool, err error) {
 	st, err := readState(r.opts.FS, name)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if st.Active != "" {
-		return st.Active, nil
+		return st.Active, true, nil
 	}
 	for i := len(valid) - 1; i >= 0; i-- {
 		if valid[i].Manifest.Stage == StageActive {
-			return valid[i].Manifest.Version, nil
+			return valid[i].Manifest.Version, false, nil
 		}
 	}
-	return "", nil
+	return "", false, nil
 }
 
 // load validates one version directory, reusing the last result while its

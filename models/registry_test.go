@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -183,6 +184,8 @@ func TestRefusedVersionsNeverServe(t *testing.T) {
 			row[0] = row[0].(float64) + 1e-3
 		}, nil},
 		{name, "zz6-manifest", models.RuleManifest, func(m map[string]any) { delete(m, "golden") }, nil},
+		{name, "zz9-raw", models.RuleObjective, func(m map[string]any) { m["output"] = "raw" }, nil},
+		{name, "zza-dirname", models.RuleManifest, func(m map[string]any) { m["version"] = "elsewhere" }, nil},
 		{nba.Manifest.Name, "zz7-classes", models.RuleClassCount, func(m map[string]any) {
 			c := m["classes"].([]any)
 			m["classes"] = c[:len(c)-1]
@@ -356,5 +359,109 @@ func BenchmarkScore(b *testing.B) {
 	for b.Loop() {
 		r.Score(vecs[i%len(vecs)], &s)
 		i++
+	}
+}
+
+// TestRegistryKeepsServing: a refused version never leaves a task without
+// a model or sends it back to an older one.
+func TestRegistryKeepsServing(t *testing.T) {
+	dir := copyShipped(t)
+	r := open(t, dir, nil)
+	churn := servingOf(t, r, models.Churn)
+	name, v1 := churn.Manifest.Name, churn.Manifest.Version
+	addVersion(t, dir, name, v1, v1+"-b", nil, nil)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ServingVersion(name); got != v1+"-b" {
+		t.Fatalf("serving %s, want the newest %s-b", got, v1)
+	}
+	// The serving version is overwritten in place with a broken file: its
+	// validated copy keeps serving (not the older v1).
+	model := filepath.Join(dir, name, v1+"-b", "model.txt")
+	text, _ := os.ReadFile(model)
+	os.WriteFile(model, text[:len(text)/2], 0o644)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ServingVersion(name); got != v1+"-b" {
+		t.Errorf("after an in-place overwrite: serving %s, want the validated %s-b", got, v1)
+	}
+	// A restart with serving.json pinning the refused version serves the
+	// newest valid one rather than nothing.
+	os.WriteFile(filepath.Join(dir, name, models.StateFile), []byte(`{"active": "`+v1+`-b"}`), 0o644)
+	r2 := open(t, dir, nil)
+	if got := r2.ServingVersion(name); got != v1 {
+		t.Errorf("after a restart pinned to a refused version: serving %q, want %s", got, v1)
+	}
+}
+
+// TestHotSwapBetweenDifferentModels: scorers see whole models only — each
+// score matches the version reported beside it, while two different models
+// swap back and forth.
+func TestHotSwapBetweenDifferentModels(t *testing.T) {
+	dir := copyShipped(t)
+	r := open(t, dir, nil)
+	churn, prop := servingOf(t, r, models.Churn), servingOf(t, r, models.Propensity)
+	// The propensity model as a churn version: same inputs, other outputs.
+	other := churn.Manifest.Version + "-p"
+	tmp := filepath.Join(dir, churn.Manifest.Name, "_"+other)
+	if err := os.CopyFS(tmp, os.DirFS(filepath.Join(dir, prop.Dir))); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(tmp, "manifest.json"))
+	var man map[string]any
+	json.Unmarshal(data, &man)
+	man["name"], man["task"], man["version"], man["stage"] = churn.Manifest.Name, "churn", other, "shadow"
+	data, _ = json.Marshal(man)
+	os.WriteFile(filepath.Join(tmp, "manifest.json"), data, 0o644)
+	os.Rename(tmp, filepath.Join(dir, churn.Manifest.Name, other))
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	vec := vectorOf(t, churn, 0)
+	want := map[string]float64{
+		churn.Manifest.Name + "@" + churn.Manifest.Version: churn.Manifest.Golden.Outputs[0][0],
+		churn.Manifest.Name + "@" + other:                  prop.Manifest.Golden.Outputs[0][0],
+	}
+	if w := want[churn.Manifest.Name+"@"+other]; math.Abs(w-want[churn.Manifest.Name+"@"+churn.Manifest.Version]) < 1e-9 {
+		t.Fatal("the two models score the test row alike; pick another row")
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	seen := make([]map[string]bool, 4)
+	for g := range seen {
+		seen[g] = map[string]bool{}
+		wg.Go(func() {
+			var s models.Scores
+			for !stop.Load() {
+				r.Score(vec, &s)
+				w, ok := want[s.Versions[0]]
+				if !ok || math.Abs(s.Churn-w) > models.GoldenTolerance {
+					t.Errorf("churn %v from %s: a torn read", s.Churn, s.Versions[0])
+					return
+				}
+				seen[g][s.Versions[0]] = true
+			}
+		})
+	}
+	for i := range 20 {
+		v := other
+		if i%2 == 1 {
+			v = churn.Manifest.Version
+		}
+		if err := r.Promote(churn.Manifest.Name, v); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	all := map[string]bool{}
+	for _, m := range seen {
+		maps.Copy(all, m)
+	}
+	if len(all) != 2 {
+		t.Errorf("scorers saw versions %v; want both", all)
 	}
 }

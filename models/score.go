@@ -83,6 +83,13 @@ func (s *Scores) predict(m *Model, values []float64) []float64 {
 	for i, j := range m.index {
 		row[i] = values[j]
 	}
+	for i, codes := range m.numCats {
+		if code, ok := codes[row[i]]; ok {
+			row[i] = code
+		} else {
+			row[i] = math.NaN() // an unseen category is missing, as in LightGBM
+		}
+	}
 	k := m.NumOutputs()
 	if cap(s.out) < k {
 		s.out = make([]float64, k)

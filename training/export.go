@@ -87,9 +87,15 @@ type customerState struct {
 // a time at or before t counts, none after. Labels look only at events
 // strictly after t (see LabelKind).
 //
-// Memory is bounded by the number of customers and one day of events, not by
-// the size of the archive: it reads the archive twice, first for the
-// labels' few facts per customer, then for the features, one day at a time.
+// Events count as arriving at their event time: an event that reached the
+// online store late (after a snapshot it precedes) is in that snapshot
+// offline but was not online, and one the store dropped as late counts
+// here. (The archive keeps arrived_at; replaying by arrival is future work.)
+//
+// Memory grows with the number of customers (their tiles) and with the
+// label facts (8 bytes per activity event and per purchase), not with the
+// events themselves: it reads the archive twice, first for the labels'
+// facts, then for the features, a day at a time (and the next day ahead).
 func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, error) {
 	snaps, err := opts.snapshots()
 	if err != nil {
@@ -102,7 +108,13 @@ func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, 
 	}
 	dataEnd := opts.DataEnd
 	if dataEnd.IsZero() {
+		// The end of the last day; lowered to its last event below when
+		// the labels read that day (it may be today's, still arriving).
 		dataEnd = days[len(days)-1].Add(24 * time.Hour)
+	}
+	if snaps[len(snaps)-1].After(dataEnd) {
+		return st, fmt.Errorf("export: the last snapshot (%s) is after the end of the data (%s): rows there would show made-up inactivity; pick an earlier --to",
+			snaps[len(snaps)-1].Format(time.RFC3339), dataEnd.Format(time.RFC3339))
 	}
 	activity := opts.Activity
 	if len(activity) == 0 {
@@ -113,14 +125,22 @@ func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, 
 	ix := newLabelIndex(activity)
 	lastLabelDay := snaps[len(snaps)-1].Add(maxHorizon(opts.Labels))
 	if len(opts.Labels) > 0 {
-		for evs, err := range readDays(ctx, src, daysUntil(days, lastLabelDay)) {
+		var last time.Time
+		read := daysUntil(days, lastLabelDay)
+		for evs, err := range readDays(ctx, src, read) {
 			if err != nil {
 				return st, err
 			}
 			for i := range evs {
 				ix.add(&evs[i])
 			}
+			if len(evs) > 0 {
+				last = evs[len(evs)-1].Time
+			}
 			opts.progress(len(evs))
+		}
+		if opts.DataEnd.IsZero() && len(read) == len(days) && !last.IsZero() {
+			dataEnd = last
 		}
 	}
 

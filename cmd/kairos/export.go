@@ -97,6 +97,9 @@ func exportCmd(ctx context.Context, env environment, args []string) error {
 	var activity []string
 	for _, t := range strings.Split(cfg.activity, ",") {
 		if t = strings.TrimSpace(t); t != "" {
+			if !set.KnownType(t) {
+				return fmt.Errorf("export: --activity-events: %q is not an event type (neither standard nor a custom_events entry of the feature definitions)", t)
+			}
 			activity = append(activity, t)
 		}
 	}

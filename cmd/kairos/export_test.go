@@ -112,6 +112,8 @@ func TestExportCommandErrors(t *testing.T) {
 		{[]string{"--archive", dir, "--out", out, "--from", "June"}, "want a date"},
 		{[]string{"--archive", dir, "--out", out, "--from", "2026-06-03", "--to", "2026-06-01"}, "before from"},
 		{[]string{"--archive", dir, "--out", out, "--format", "csv"}, `format "csv"`},
+		{[]string{"--archive", dir, "--out", out, "--activity-events", "login,purchse"}, `"purchse" is not an event type`},
+		{[]string{"--archive", dir, "--out", out, "--to", "2026-07-01"}, "after the end of the data"},
 		{[]string{"--archive", dir, "--out", out, "--features", badDefs}, "features.yaml:2"},
 		{[]string{"--archive", corrupt, "--out", out}, "date=2026-06-02/part-test-"},
 		{[]string{"--archive", dir, "--out", filepath.Join(t.TempDir(), "missing", "train.parquet")}, "missing"},

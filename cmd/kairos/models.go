@@ -154,7 +154,9 @@ func loadVersion(path string, set *features.Set) (*models.Model, error) {
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a model version directory (want <dir>/<name>/<version> with manifest.json and model.txt)", path)
 	}
-	return models.Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs), set)
+	// Read as <name>/<version>, so that the manifest's name and version are
+	// checked against the directories, as the registry does.
+	return models.Load(os.DirFS(filepath.Dir(filepath.Dir(abs))), filepath.Base(filepath.Dir(abs))+"/"+filepath.Base(abs), set)
 }
 
 func validateModel(env environment, path string, set *features.Set) error {
@@ -184,6 +186,14 @@ func scoreCSV(env environment, path, csvFile string, set *features.Set) error {
 	header, err := r.Read()
 	if err != nil {
 		return fmt.Errorf("models score: %s: read the header: %w", csvFile, err)
+	}
+	seen := map[string]bool{}
+	for _, h := range header {
+		h = strings.TrimSpace(h)
+		if seen[h] {
+			return fmt.Errorf("models score: %s: column %q appears twice in the header", csvFile, h)
+		}
+		seen[h] = true
 	}
 	cols := make([]int, len(m.Manifest.Features))
 	for i, name := range m.Manifest.Features {

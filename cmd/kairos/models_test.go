@@ -148,6 +148,10 @@ func TestModelsScoreCSV(t *testing.T) {
 	if _, err := runModels(t, "score", filepath.Join(dir, churn.Dir), "--csv", bad); err == nil || !strings.Contains(err.Error(), "no column") {
 		t.Errorf("score a CSV without the features: %v", err)
 	}
+	os.WriteFile(bad, []byte(strings.Join(churn.Manifest.Features, ",")+","+churn.Manifest.Features[0]+"\n"), 0o644)
+	if _, err := runModels(t, "score", filepath.Join(dir, churn.Dir), "--csv", bad); err == nil || !strings.Contains(err.Error(), "appears twice") {
+		t.Errorf("score a CSV with a repeated column: %v", err)
+	}
 	os.WriteFile(bad, []byte(strings.Join(churn.Manifest.Features, ",")+"\n"+strings.Repeat("x,", len(churn.Manifest.Features)-1)+"x\n"), 0o644)
 	if _, err := runModels(t, "score", filepath.Join(dir, churn.Dir), "--csv", bad); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("score a CSV with text: %v", err)
