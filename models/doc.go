@@ -43,6 +43,7 @@
 // and `kairos models score`. The online feature vector holds numbers only,
 // so a categorical model input must be a numeric feature holding codes.
 //
-// models must not import gRPC, Redis or pgx; leaves is reached only through
-// models/lgbm.
+// models must not import gRPC, Redis or pgx, nor leaves: it reads model
+// files through a Parser (Options.Parse), which models/lgbm — the only
+// importer of leaves — provides as lgbm.Parser.
 package models

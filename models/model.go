@@ -11,23 +11,22 @@ import (
 	"strconv"
 
 	"kairos/features"
-	"kairos/models/lgbm"
 )
 
 // The validation rules. Every refusal names one, in errors, in
 // `kairos models status` and in the kairos_model_refused_total metric.
 const (
-	RuleManifest      = "manifest"             // manifest.json missing, malformed or incomplete
-	RuleFormatVersion = lgbm.RuleFormatVersion // LightGBM text format other than v2, v3, v4
-	RuleFeatureNames  = lgbm.RuleFeatureNames  // file's feature_names ≠ manifest's, or undefined features
-	RuleObjective     = lgbm.RuleObjective     // objective not on the allow-list, or not the task's
-	RuleLinearTree    = lgbm.RuleLinearTree    // linear trees (leaves ignores their coefficients)
-	RuleTreeCounts    = lgbm.RuleTreeCounts    // tree_sizes, num_tree_per_iteration, num_class disagree
-	RuleParse         = lgbm.RuleParse         // truncated or corrupt model text
-	RuleClassCount    = "class_count"          // num_class ≠ len(classes)
-	RuleCategorical   = "categorical"          // categorical mapping disagrees with the model
-	RuleGoldenParity  = "golden_parity"        // leaves' outputs ≠ LightGBM's golden outputs
-	RuleTask          = "task"                 // another model already serves the task
+	RuleManifest      = "manifest"       // manifest.json missing, malformed or incomplete
+	RuleFormatVersion = "format_version" // LightGBM text format other than v2, v3, v4
+	RuleFeatureNames  = "feature_names"  // file's feature_names ≠ manifest's, or undefined features
+	RuleObjective     = "objective"      // objective not on the allow-list, or not the task's
+	RuleLinearTree    = "linear_tree"    // linear trees (leaves ignores their coefficients)
+	RuleTreeCounts    = "tree_counts"    // tree_sizes, num_tree_per_iteration, num_class disagree
+	RuleParse         = "parse"          // truncated or corrupt model text
+	RuleClassCount    = "class_count"    // num_class ≠ len(classes)
+	RuleCategorical   = "categorical"    // categorical mapping disagrees with the model
+	RuleGoldenParity  = "golden_parity"  // leaves' outputs ≠ LightGBM's golden outputs
+	RuleTask          = "task"           // another model already serves the task
 )
 
 // RuleError is a model refused by a validation rule.
@@ -42,6 +41,42 @@ func ruleErr(rule, format string, args ...any) *RuleError {
 	return &RuleError{Rule: rule, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Header is what a model file says about the model besides its trees.
+type Header struct {
+	// Version is the LightGBM text format version: "v2", "v3" or "v4".
+	Version       string
+	NumClass      int
+	MaxFeatureIdx int
+	FeatureNames  []string
+	// Objective is the whole objective line ("binary sigmoid:1"),
+	// ObjectiveName its first word.
+	Objective, ObjectiveName string
+	// PandasCategorical holds the category lists of pandas_categorical,
+	// one per categorical column in order (nil when there is none).
+	PandasCategorical [][]string
+	// CategoricalFeatures are the feature indices some split uses as
+	// categorical, ascending.
+	CategoricalFeatures []int
+}
+
+// Booster is a parsed model file, ready to predict: what models/lgbm
+// provides (the only package that imports leaves).
+type Booster interface {
+	Info() Header
+	// NumOutputs is 1, or the number of classes.
+	NumOutputs() int
+	// Predict writes the model's transformed outputs (probabilities for
+	// binary and multiclass) for row (NaN = missing) into out, without
+	// allocating; PredictRaw writes raw scores.
+	Predict(row, out []float64)
+	PredictRaw(row, out []float64)
+}
+
+// Parser parses a model file, refusing it with a *RuleError for the rules
+// of the file itself (format version, objective, linear trees, tree
+// counts, integrity).
+type Parser func(text []byte) (Booster, error)
+
 // GoldenTolerance is the largest difference allowed between leaves' and
 // LightGBM's outputs on the golden inputs.
 const GoldenTolerance = 1e-6
@@ -51,13 +86,13 @@ type Model struct {
 	Manifest *Manifest
 	// Dir is the version's directory, as the registry found it.
 	Dir string
-	m   *lgbm.Model
+	m   Booster
 	// idString is name@version.
 	idString string
 	// index maps the model's inputs to positions in the feature vector of
 	// the registry's feature set.
 	index []int
-	cats  map[int]lgbm.Categories
+	cats  map[int]Categories
 	// numCats maps, for each categorical input, a feature value to its
 	// category code (absent: unseen, missing).
 	numCats map[int]map[float64]float64
@@ -68,8 +103,9 @@ func (m *Model) NumOutputs() int { return m.m.NumOutputs() }
 
 // Load reads and validates the model version in directory dir of fsys
 // (manifest.json and model.txt) against the feature definitions of set.
-// A refused model comes back as a *RuleError naming the rule.
-func Load(fsys fs.FS, dir string, set *features.Set) (*Model, error) {
+// parse reads model.txt (lgbm.Parser). A refused model comes back as a
+// *RuleError naming the rule.
+func Load(fsys fs.FS, dir string, set *features.Set, parse Parser) (*Model, error) {
 	data, err := fs.ReadFile(fsys, path.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, ruleErr(RuleManifest, "read manifest.json: %v", err)
@@ -82,11 +118,10 @@ func Load(fsys fs.FS, dir string, set *features.Set) (*Model, error) {
 	if err != nil {
 		return nil, ruleErr(RuleParse, "read model.txt: %v", err)
 	}
-	lm, err := lgbm.Parse(text)
+	lm, err := parse(text)
 	if err != nil {
-		var re *lgbm.RuleError
-		if errors.As(err, &re) {
-			return nil, &RuleError{Rule: re.Rule, Msg: re.Msg}
+		if re := (*RuleError)(nil); errors.As(err, &re) {
+			return nil, re
 		}
 		return nil, ruleErr(RuleParse, "%v", err)
 	}
@@ -107,7 +142,7 @@ func Load(fsys fs.FS, dir string, set *features.Set) (*Model, error) {
 // objective against the task, the classes, the categories, and golden
 // parity.
 func (m *Model) check(set *features.Set) error {
-	man, h := m.Manifest, m.m.Header()
+	man, h := m.Manifest, m.m.Info()
 	if !slices.Equal(h.FeatureNames, man.Features) {
 		return ruleErr(RuleFeatureNames, "the model's feature_names differ from the manifest's features %s; name and position must match",
 			diffNames(h.FeatureNames, man.Features))
@@ -147,7 +182,7 @@ func (m *Model) check(set *features.Set) error {
 	return m.checkGolden()
 }
 
-func (m *Model) checkCategories(h lgbm.Header) error {
+func (m *Model) checkCategories(h Header) error {
 	man := m.Manifest
 	var catIdx []int
 	for i, f := range man.Features {
@@ -171,11 +206,11 @@ func (m *Model) checkCategories(h lgbm.Header) error {
 			}
 		}
 	}
-	m.cats = map[int]lgbm.Categories{}
+	m.cats = map[int]Categories{}
 	m.numCats = map[int]map[float64]float64{}
 	for _, i := range catIdx {
 		cats := man.Categorical[man.Features[i]]
-		m.cats[i] = lgbm.NewCategories(cats)
+		m.cats[i] = NewCategories(cats)
 		// Online, the feature vector holds numbers: a category must be a
 		// number to be found there, and is mapped to its code at serve time.
 		codes := make(map[float64]float64, len(cats))

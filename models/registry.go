@@ -41,7 +41,9 @@ type Options struct {
 	// Rollback need it. Empty for an embedded directory.
 	Dir string
 	// Set is the feature definitions the models' features must come from.
-	Set        *features.Set
+	Set *features.Set
+	// Parse reads model files: lgbm.Parser.
+	Parse      Parser
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Poll is Watch's interval; zero: DefaultPoll.
@@ -104,8 +106,8 @@ func New(opts Options) (*Registry, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
-	if opts.FS == nil || opts.Set == nil {
-		return nil, errors.New("models: Options.FS and Options.Set are required")
+	if opts.FS == nil || opts.Set == nil || opts.Parse == nil {
+		return nil, errors.New("models: Options.FS, Set and Parse are required")
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -276,7 +278,7 @@ func (r *Registry) load(dir string) (*Model, error) {
 	if c, ok := r.cache[dir]; ok && c.print == p {
 		return c.model, c.err
 	}
-	m, err := Load(r.opts.FS, dir, r.opts.Set)
+	m, err := Load(r.opts.FS, dir, r.opts.Set, r.opts.Parse)
 	r.cache[dir] = cached{print: p, model: m, err: err}
 	if err != nil {
 		rule := RuleParse
@@ -462,7 +464,7 @@ func (r *Registry) Promote(name, version string) error {
 	if r.opts.Dir == "" {
 		return errors.New("models: promote needs a model directory on disk (--models DIR)")
 	}
-	m, err := Load(r.opts.FS, path.Join(name, version), r.opts.Set)
+	m, err := Load(r.opts.FS, path.Join(name, version), r.opts.Set, r.opts.Parse)
 	if err != nil {
 		return fmt.Errorf("models: %s/%s is refused, not promoted: %w", name, version, err)
 	}
@@ -502,7 +504,7 @@ func (r *Registry) Rollback(name string) error {
 	for len(st.History) > 0 {
 		prev := st.History[0]
 		st.History = st.History[1:]
-		if _, err := Load(r.opts.FS, path.Join(name, prev), r.opts.Set); err == nil && prev != cur.Manifest.Version {
+		if _, err := Load(r.opts.FS, path.Join(name, prev), r.opts.Set, r.opts.Parse); err == nil && prev != cur.Manifest.Version {
 			st.Active = prev
 			return r.writeState(name, st)
 		}
@@ -519,7 +521,7 @@ func (r *Registry) Rollback(name string) error {
 		if compareVersions(v, cur.Manifest.Version) >= 0 {
 			continue
 		}
-		if m, err := Load(r.opts.FS, path.Join(name, v), r.opts.Set); err == nil && m.Manifest.Stage == StageActive {
+		if m, err := Load(r.opts.FS, path.Join(name, v), r.opts.Set, r.opts.Parse); err == nil && m.Manifest.Stage == StageActive {
 			st.Active = v
 			return r.writeState(name, st)
 		}

@@ -21,6 +21,7 @@ import (
 	"kairos/features"
 	"kairos/internal/prom"
 	"kairos/models"
+	"kairos/models/lgbm"
 )
 
 var set = features.Default()
@@ -37,7 +38,7 @@ func copyShipped(t *testing.T) string {
 
 func open(t *testing.T, dir string, reg prometheus.Registerer) *models.Registry {
 	t.Helper()
-	r, err := models.New(models.Options{FS: os.DirFS(dir), Dir: dir, Set: set, Registerer: reg, Poll: 50 * time.Millisecond})
+	r, err := models.New(models.Options{FS: os.DirFS(dir), Dir: dir, Set: set, Parse: lgbm.Parser, Registerer: reg, Poll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func vectorOf(t testing.TB, m *models.Model, i int) features.Vector {
 }
 
 func TestShippedModelsServeEveryTask(t *testing.T) {
-	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestShippedModelsServeEveryTask(t *testing.T) {
 }
 
 func TestScoreAllocatesNothing(t *testing.T) {
-	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,25 +327,25 @@ func TestPromoteRollbackAndShadow(t *testing.T) {
 	if err := r.Rollback("no-such-model"); err == nil {
 		t.Error("rollback of an unknown model succeeded")
 	}
-	emb, _ := models.New(models.Options{FS: models.Shipped(), Set: set})
+	emb, _ := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
 	if err := emb.Promote(name, v1); err == nil {
 		t.Error("promote on the embedded models succeeded")
 	}
 }
 
 func TestUnreadableDirectory(t *testing.T) {
-	_, err := models.New(models.Options{FS: fstest.MapFS{"x": &fstest.MapFile{Data: []byte("file, not dir")}}, Set: set})
+	_, err := models.New(models.Options{FS: fstest.MapFS{"x": &fstest.MapFile{Data: []byte("file, not dir")}}, Set: set, Parse: lgbm.Parser})
 	if err != nil {
 		t.Fatalf("a directory without models is not an error: %v", err)
 	}
-	_, err = models.New(models.Options{FS: os.DirFS(filepath.Join(t.TempDir(), "missing")), Set: set})
+	_, err = models.New(models.Options{FS: os.DirFS(filepath.Join(t.TempDir(), "missing")), Set: set, Parse: lgbm.Parser})
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing directory: %v", err)
 	}
 }
 
 func BenchmarkScore(b *testing.B) {
-	r, err := models.New(models.Options{FS: models.Shipped(), Set: set})
+	r, err := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
 	if err != nil {
 		b.Fatal(err)
 	}

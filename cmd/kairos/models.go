@@ -20,6 +20,7 @@ import (
 
 	"kairos/features"
 	"kairos/models"
+	"kairos/models/lgbm"
 )
 
 const modelsUsage = `kairos models: inspect and manage the model directory.
@@ -112,7 +113,7 @@ func modelsCmd(ctx context.Context, env environment, args []string) error {
 // openRegistry opens the model directory dir, or the shipped models when
 // dir is empty.
 func openRegistry(dir string, set *features.Set, logger *slog.Logger, reg prometheus.Registerer) (*models.Registry, error) {
-	opts := models.Options{FS: models.Shipped(), Set: set, Logger: logger, Registerer: reg}
+	opts := models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser, Logger: logger, Registerer: reg}
 	if dir != "" {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("model directory %s: not a directory", dir)
@@ -156,7 +157,7 @@ func loadVersion(path string, set *features.Set) (*models.Model, error) {
 	}
 	// Read as <name>/<version>, so that the manifest's name and version are
 	// checked against the directories, as the registry does.
-	return models.Load(os.DirFS(filepath.Dir(filepath.Dir(abs))), filepath.Base(filepath.Dir(abs))+"/"+filepath.Base(abs), set)
+	return models.Load(os.DirFS(filepath.Dir(filepath.Dir(abs))), filepath.Base(filepath.Dir(abs))+"/"+filepath.Base(abs), set, lgbm.Parser)
 }
 
 func validateModel(env environment, path string, set *features.Set) error {

@@ -23,7 +23,9 @@ var rules = []struct {
 	{"kairos/features/storetest", []string{redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/memstore", []string{"kairos/features/redisstore", redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/features/redisstore", []string{"kairos/features/memstore", pgxPkg, grpcPkg}},
-	{"kairos/models", []string{redisPkg, pgxPkg, grpcPkg}},
+	// The domain root reads model files through an injected Parser;
+	// models/lgbm is the adapter to leaves.
+	{"kairos/models", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/models/lgbm"}},
 	// The simulator is a world, not a client: the command connects it.
 	{"kairos/internal/sim", []string{redisPkg, pgxPkg, grpcPkg, "kairos/training", "kairos/features/redisstore", "kairos/features/memstore"}},
 	// The archive and the export read the event log and the archive only

@@ -1,7 +1,8 @@
 // Package lgbm loads LightGBM text models (Booster.save_model, format v2, v3
 // and v4) and predicts with them through github.com/dmitryikh/leaves. It is
 // the only package of kairos that imports leaves; the rest of kairos sees
-// Parse, Model and Categories.
+// Parse and Model, and the registry (package models) sees Parser, its
+// models.Parser.
 //
 // # What Parse checks that leaves does not
 //
@@ -66,7 +67,7 @@
 //
 // Predict and PredictRaw take one row of max_feature_idx+1 values (NaN =
 // missing, taking LightGBM's missing-value branch) and allocate nothing.
-// Categorical features take codes, as float64: Categories maps values to
+// Categorical features take codes, as float64: models.Categories maps values to
 // codes the way pandas does, and an unseen or missing value becomes NaN,
 // which LightGBM sends to the right child of every categorical split.
 // Model gives leaves a copy of the row in the two cases where leaves alone

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 
+	"kairos/models"
 	"kairos/models/lgbm"
 )
 
@@ -46,7 +47,7 @@ func ExampleParse_refused() {
 	// linear_tree
 }
 
-func ExampleCategories() {
+func Example_categories() {
 	text, err := os.ReadFile("testdata/categorical.txt")
 	if err != nil {
 		panic(err)
@@ -58,7 +59,7 @@ func ExampleCategories() {
 	h := m.Header()
 	// Here the k-th pandas_categorical list belongs to the k-th
 	// categorical feature; in general a manifest says which is which.
-	plan := lgbm.NewCategories(h.PandasCategorical[0])
+	plan := models.NewCategories(h.PandasCategorical[0])
 	fmt.Println(h.FeatureNames[h.CategoricalFeatures[0]], plan.Code("pro"), plan.Code("enterprise"))
 	// Output:
 	// plan 2 NaN

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/csv"
 	"errors"
+	"kairos/models"
 	"math"
 	"os"
 	"path/filepath"
@@ -116,9 +117,9 @@ func numericRows(t testing.TB, name string) [][]float64 {
 func namedRows(t testing.TB, m *Model, name string) [][]float64 {
 	t.Helper()
 	h := m.Header()
-	cats := map[int]Categories{}
+	cats := map[int]models.Categories{}
 	for k, j := range h.CategoricalFeatures {
-		cats[j] = NewCategories(h.PandasCategorical[k])
+		cats[j] = models.NewCategories(h.PandasCategorical[k])
 	}
 	header, recs := readCSV(t, name)
 	if !slices.Equal(header, h.FeatureNames) {

@@ -1,6 +1,7 @@
 package lgbm
 
 import (
+	"kairos/models"
 	"math"
 	"slices"
 	"strconv"
@@ -133,7 +134,7 @@ func TestPredictAllocatesNothing(t *testing.T) {
 			t.Errorf("%s %v: PredictRaw allocates %v times", tt.model, tt.row, n)
 		}
 	}
-	c := NewCategories([]string{"basic", "plus", "pro"})
+	c := models.NewCategories([]string{"basic", "plus", "pro"})
 	var sink float64
 	if n := testing.AllocsPerRun(200, func() { sink += c.Code("plus") + c.Code("unseen") }); n != 0 {
 		t.Errorf("Categories.Code allocates %v times", n)
@@ -208,7 +209,7 @@ func TestHeaderIsACopy(t *testing.T) {
 }
 
 func TestCategories(t *testing.T) {
-	c := NewCategories([]string{"basic", "plus", "pro", "plus"})
+	c := models.NewCategories([]string{"basic", "plus", "pro", "plus"})
 	for value, want := range map[string]float64{"basic": 0, "plus": 1, "pro": 2} {
 		if got := c.Code(value); got != want {
 			t.Errorf("Code(%q) = %v, want %v", value, got, want)
@@ -222,7 +223,7 @@ func TestCategories(t *testing.T) {
 	if c.Len() != 3 {
 		t.Errorf("Len() = %d, want 3", c.Len())
 	}
-	if got := (Categories{}).Code("basic"); !math.IsNaN(got) {
+	if got := (models.Categories{}).Code("basic"); !math.IsNaN(got) {
 		t.Errorf("zero Categories: Code = %v, want NaN", got)
 	}
 }

@@ -10,16 +10,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"kairos/models"
 )
 
-// The validation rules, as they appear in RuleError.Rule.
+// The validation rules, as they appear in RuleError.Rule: the registry's
+// (package models) names.
 const (
-	RuleFormatVersion = "format_version"
-	RuleFeatureNames  = "feature_names"
-	RuleObjective     = "objective"
-	RuleLinearTree    = "linear_tree"
-	RuleTreeCounts    = "tree_counts"
-	RuleParse         = "parse"
+	RuleFormatVersion = models.RuleFormatVersion
+	RuleFeatureNames  = models.RuleFeatureNames
+	RuleObjective     = models.RuleObjective
+	RuleLinearTree    = models.RuleLinearTree
+	RuleTreeCounts    = models.RuleTreeCounts
+	RuleParse         = models.RuleParse
 )
 
 // RuleError is a model refused by a validation rule.

@@ -1,4 +1,4 @@
-package lgbm
+package models
 
 import "math"
 
@@ -12,7 +12,7 @@ type Categories struct {
 }
 
 // NewCategories returns the mapping of values, in pandas_categorical order
-// (Header.PandasCategorical[i], or a manifest's list). A repeated value
+// (a manifest's list, or the model's pandas_categorical). A repeated value
 // keeps its first code.
 func NewCategories(values []string) Categories {
 	c := Categories{codes: make(map[string]float64, len(values))}
