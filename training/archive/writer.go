@@ -44,7 +44,10 @@ type Writer struct {
 	id     string
 	noSync bool
 	// seq is the seq of the next file.
-	seq      int
+	seq int
+	// durable holds the partition directories whose entry in dir this
+	// Writer has fsynced.
+	durable  map[string]bool
 	mem      memory.Allocator
 	props    *parquet.WriterProperties
 	arrProps pqarrow.ArrowWriterProperties
@@ -303,15 +306,28 @@ func (w *Writer) writeTemp(path string, recs []arrow.RecordBatch) error {
 	return f.Close()
 }
 
-// mkdir creates a partition directory when missing, durably.
+// mkdir creates a partition directory when missing, durably: the first
+// time this Writer uses a partition it fsyncs the archive directory, also
+// when another writer created the partition (its mkdir may not be synced
+// yet, and this Writer's files in it must survive a power loss).
 func (w *Writer) mkdir(pdir string) error {
-	if _, err := os.Stat(pdir); err == nil {
+	if w.durable[pdir] {
 		return nil
 	}
 	if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("archive: %w", err)
 	}
-	return w.syncDir(w.dir)
+	if fi, err := os.Stat(pdir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("archive: partition %s is not a directory (%v)", pdir, err)
+	}
+	if err := w.syncDir(w.dir); err != nil {
+		return err
+	}
+	if w.durable == nil {
+		w.durable = map[string]bool{}
+	}
+	w.durable[pdir] = true
+	return nil
 }
 
 func (w *Writer) syncDir(dir string) error {
