@@ -49,7 +49,7 @@ fuzz:
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzDecodeLogEntry$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzParseKeys$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./training/archive -run '^$$' -fuzz '^FuzzParseProps$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./features -run '^$$' -fuzz '^FuzzParseProps$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParseTree$$' -fuzztime $(FUZZTIME)
 

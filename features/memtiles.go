@@ -45,9 +45,3 @@ func (t Tiles) Hashes(s *Set, keys []Key, now time.Time) []map[string]string {
 	}
 	return hashes
 }
-
-// Vector computes the feature vector of t at now (see Compute).
-func (s *Set) Vector(t Tiles, now time.Time) (Vector, time.Time) {
-	keys := s.ReadKeys(now)
-	return s.Compute(now, keys, t.Hashes(s, keys, now))
-}

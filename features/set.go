@@ -296,7 +296,8 @@ type tileVal struct {
 }
 
 // Compute computes the feature vector at now from the stored hashes of keys
-// (as ReadKeys returned them; a missing hash is nil). It also returns the
+// (as ReadKeys returned them; a missing hash is nil, and nil hashes means
+// a customer with no data at all). It also returns the
 // time the customer's data last changed (zero if never).
 func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Vector, time.Time) {
 	meta := make([]string, len(s.slots))
@@ -314,7 +315,10 @@ func (s *Set) Compute(now time.Time, keys []Key, hashes []map[string]string) (Ve
 	}
 	flat := make([]slotTile, 0, total)
 	for i, k := range keys {
-		h := hashes[i]
+		var h map[string]string
+		if i < len(hashes) {
+			h = hashes[i]
+		}
 		if k.Gran == metaGran {
 			for f, v := range h {
 				if f == UpdatedField {

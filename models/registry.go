@@ -295,6 +295,14 @@ func (r *Registry) load(dir string) (*Model, error) {
 	return m, err
 }
 
+// validated validates one version directory through the reload cache:
+// versions the registry has seen are not read and checked again.
+func (r *Registry) validated(dir string) (*Model, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.load(dir)
+}
+
 // partialManifest reads a refused version's manifest for its task and
 // stage, if it parses at all.
 func (r *Registry) partialManifest(dir string) *Manifest {
@@ -464,7 +472,7 @@ func (r *Registry) Promote(name, version string) error {
 	if r.opts.Dir == "" {
 		return errors.New("models: promote needs a model directory on disk (--models DIR)")
 	}
-	m, err := Load(r.opts.FS, path.Join(name, version), r.opts.Set, r.opts.Parse)
+	m, err := r.validated(path.Join(name, version))
 	if err != nil {
 		return fmt.Errorf("models: %s/%s is refused, not promoted: %w", name, version, err)
 	}
@@ -504,7 +512,7 @@ func (r *Registry) Rollback(name string) error {
 	for len(st.History) > 0 {
 		prev := st.History[0]
 		st.History = st.History[1:]
-		if _, err := Load(r.opts.FS, path.Join(name, prev), r.opts.Set, r.opts.Parse); err == nil && prev != cur.Manifest.Version {
+		if _, err := r.validated(path.Join(name, prev)); err == nil && prev != cur.Manifest.Version {
 			st.Active = prev
 			return r.writeState(name, st)
 		}
@@ -521,7 +529,7 @@ func (r *Registry) Rollback(name string) error {
 		if compareVersions(v, cur.Manifest.Version) >= 0 {
 			continue
 		}
-		if m, err := Load(r.opts.FS, path.Join(name, v), r.opts.Set, r.opts.Parse); err == nil && m.Manifest.Stage == StageActive {
+		if m, err := r.validated(path.Join(name, v)); err == nil && m.Manifest.Stage == StageActive {
 			st.Active = v
 			return r.writeState(name, st)
 		}

@@ -34,7 +34,7 @@ func (s *MemorySource) Add(evs []features.Event) {
 		}
 		s.byDay[d] = append(s.byDay[d], e)
 	}
-	s.dirty = len(evs) > 0
+	s.dirty = s.dirty || len(evs) > 0
 }
 
 // Events adds a simulated day's events.

@@ -30,23 +30,21 @@ const batchRows = 64 * 1024
 
 // datasetWriter writes training set rows in record batches.
 type datasetWriter struct {
-	schema   *arrow.Schema
-	b        *array.RecordBuilder
-	id       *array.StringBuilder
-	at       *array.TimestampBuilder
-	feats    []*array.Float64Builder
-	labels   []array.Builder
-	pending  int
-	parquet  *pqarrow.FileWriter
-	ipc      *ipc.FileWriter
-	nFeature int
+	b       *array.RecordBuilder
+	id      *array.StringBuilder
+	at      *array.TimestampBuilder
+	feats   []*array.Float64Builder
+	labels  []array.Builder
+	pending int
+	parquet *pqarrow.FileWriter
+	ipc     *ipc.FileWriter
 }
 
-// Schema returns the schema of a training set of set with labels: the
+// schema returns the schema of a training set of set with labels: the
 // fixed columns, every feature as float64 (NaN when missing), then the
 // labels (int8 0/1 for churn and purchase labels, utf8 for next category;
 // null when censored).
-func Schema(set *features.Set, labels []Label, meta map[string]string) (*arrow.Schema, error) {
+func schema(set *features.Set, labels []Label, meta map[string]string) (*arrow.Schema, error) {
 	fields := []arrow.Field{
 		{Name: ColCustomerID, Type: arrow.BinaryTypes.String},
 		{Name: ColSnapshotAt, Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}},
@@ -80,7 +78,7 @@ func Schema(set *features.Set, labels []Label, meta map[string]string) (*arrow.S
 }
 
 func newDatasetWriter(w io.Writer, format Format, set *features.Set, labels []Label, meta map[string]string) (*datasetWriter, error) {
-	schema, err := Schema(set, labels, meta)
+	sc, err := schema(set, labels, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -88,18 +86,19 @@ func newDatasetWriter(w io.Writer, format Format, set *features.Set, labels []La
 	// Closer, and w belongs to the caller.
 	w = struct{ io.Writer }{w}
 	mem := memory.NewGoAllocator()
-	d := &datasetWriter{schema: schema, b: array.NewRecordBuilder(mem, schema), nFeature: len(set.Names())}
+	d := &datasetWriter{b: array.NewRecordBuilder(mem, sc)}
+	nFeature := len(set.Names())
 	d.id = d.b.Field(0).(*array.StringBuilder)
 	d.at = d.b.Field(1).(*array.TimestampBuilder)
-	for i := range d.nFeature {
+	for i := range nFeature {
 		d.feats = append(d.feats, d.b.Field(2+i).(*array.Float64Builder))
 	}
 	for i := range labels {
-		d.labels = append(d.labels, d.b.Field(2+d.nFeature+i))
+		d.labels = append(d.labels, d.b.Field(2+nFeature+i))
 	}
 	switch format {
 	case Arrow:
-		d.ipc, err = ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+		d.ipc, err = ipc.NewFileWriter(w, ipc.WithSchema(sc), ipc.WithAllocator(mem))
 	default:
 		// Dictionaries pay off for ids and categories, not for features.
 		opts := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Snappy),
@@ -111,7 +110,7 @@ func newDatasetWriter(w io.Writer, format Format, set *features.Set, labels []La
 			}
 		}
 		props := parquet.NewWriterProperties(opts...)
-		d.parquet, err = pqarrow.NewFileWriter(schema, w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		d.parquet, err = pqarrow.NewFileWriter(sc, w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	}
 	if err != nil {
 		d.b.Release()

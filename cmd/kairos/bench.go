@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,9 +41,6 @@ func benchCmd(ctx context.Context, env environment, args []string) error {
 		fs.IntVar(&o.Rate, "rate", 0, "reads per second of the latency phase (default 2000)")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return fmt.Errorf("bench %s: %w", name, err)
 	}
 	if fs.NArg() > 0 {

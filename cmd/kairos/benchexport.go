@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,9 +47,6 @@ func benchExport(ctx context.Context, env environment, args []string) error {
 	fs.IntVar(&days, "days", 90, "days of the simulated archive")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object, the last line of stdout")
 	if err := parseFlags(fs, env, "bench export", args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	self, err := os.Executable()
@@ -129,7 +124,10 @@ func runSelf(ctx context.Context, env environment, self string, args ...string) 
 	cmd.Stdout, cmd.Stderr = &stdout, env.stderr
 	err := cmd.Run()
 	res := childResult{stdout: stdout.Bytes()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && cmd.ProcessState != nil {
+	if cmd.ProcessState == nil { // it did not start
+		return res, fmt.Errorf("kairos %s: %w", args[0], err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.maxRSSKiB = ru.Maxrss // KiB on Linux
 	}
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"math"
@@ -52,9 +51,6 @@ func benchScore(ctx context.Context, env environment, args []string) error {
 	fs.DurationVar(&duration, "duration", 3*time.Second, "length of each measured phase")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object, the last line of stdout")
 	if err := parseFlags(fs, env, "bench score", args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	set := features.Default()

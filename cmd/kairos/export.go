@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -74,9 +73,6 @@ func parseExport(env environment, args []string) (exportConfig, error) {
 // exportCmd runs `kairos export`.
 func exportCmd(ctx context.Context, env environment, args []string) error {
 	cfg, err := parseExport(env, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

@@ -51,12 +51,7 @@ func TestExportCommand(t *testing.T) {
 	events := writeArchive(t, dir, 5, 10, start)
 	out := filepath.Join(t.TempDir(), "train.parquet")
 	var stdout, stderr bytes.Buffer
-	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(k string) (string, bool) {
-		if k == "KAIROS_SNAPSHOTS" {
-			return "12h", true
-		}
-		return "", false
-	}}
+	env := testEnv(&stdout, &stderr, map[string]string{"KAIROS_SNAPSHOTS": "12h"})
 	err := runEnv(context.Background(), env, []string{"export", "--archive", dir, "--out", out, "--from", "2026-06-02", "--to", "2026-06-09", "--json"})
 	if err != nil {
 		t.Fatalf("export: %v\n%s", err, stderr.String())
@@ -119,7 +114,7 @@ func TestExportCommandErrors(t *testing.T) {
 		{[]string{"--archive", dir, "--out", filepath.Join(t.TempDir(), "missing", "train.parquet")}, "missing"},
 	} {
 		var stderr bytes.Buffer
-		env := environment{stdout: &bytes.Buffer{}, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+		env := testEnv(&bytes.Buffer{}, &stderr, nil)
 		err := runEnv(context.Background(), env, append([]string{"export"}, tc.args...))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("export %q: error %v, want one containing %q", tc.args, err, tc.want)
@@ -135,7 +130,7 @@ func TestBenchExport(t *testing.T) {
 	dir := t.TempDir()
 	events := writeArchive(t, dir, 20, 15, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	var stdout, stderr bytes.Buffer
-	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+	env := testEnv(&stdout, &stderr, nil)
 	if err := runEnv(context.Background(), env, []string{"bench", "export", "--archive", dir, "--json"}); err != nil {
 		t.Fatalf("bench export: %v\n%s", err, stderr.String())
 	}

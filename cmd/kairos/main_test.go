@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"testing"
 )
@@ -14,4 +15,19 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// testEnv is a command environment writing to stdout and stderr (nil:
+// discarded) whose environment variables are vars.
+func testEnv(stdout, stderr io.Writer, vars map[string]string) environment {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	return environment{stdout: stdout, stderr: stderr, lookupEnv: func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}}
 }

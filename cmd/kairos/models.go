@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,9 +63,6 @@ func modelsCmd(ctx context.Context, env environment, args []string) error {
 		pos, rest = append(pos, rest[0]), rest[1:]
 	}
 	if err := parseFlags(fs, env, "models "+sub, rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	set := features.Default()

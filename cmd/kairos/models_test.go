@@ -37,7 +37,7 @@ func shippedDir(t *testing.T) (string, *models.Model) {
 func runModels(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+	env := testEnv(&stdout, &stderr, nil)
 	err := runEnv(context.Background(), env, append([]string{"models"}, args...))
 	return stdout.String(), err
 }
@@ -188,7 +188,7 @@ func TestServeModels(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	env := environment{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, lookupEnv: func(string) (string, bool) { return "", false }}
+	env := testEnv(&bytes.Buffer{}, &bytes.Buffer{}, nil)
 	err := runEnv(context.Background(), env, []string{"serve", "--models", filepath.Join(dir, "missing"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "--models") {
 		t.Errorf("serve with a missing model directory: %v", err)
@@ -208,7 +208,7 @@ func grepLines(s, sub string) string {
 func TestBenchScore(t *testing.T) {
 	pyenv.Python(t, "lightgbm", "pandas")
 	var stdout, stderr bytes.Buffer
-	env := environment{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }}
+	env := testEnv(&stdout, &stderr, nil)
 	if err := runEnv(context.Background(), env, []string{"bench", "score", "--duration", "200ms", "--json"}); err != nil {
 		t.Fatalf("bench score: %v\n%s", err, stderr.String())
 	}

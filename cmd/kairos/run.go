@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +54,11 @@ func runEnv(ctx context.Context, env environment, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, args[1:])
+			err := c.run(ctx, env, args[1:])
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // -h: the command printed its usage
+			}
+			return err
 		}
 	}
 	return fmt.Errorf("unknown command %q; run 'kairos help' to list the commands", name)

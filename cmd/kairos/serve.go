@@ -67,9 +67,6 @@ func parseServe(env environment, args []string) (serveConfig, error) {
 // serve runs the gRPC service and the admin HTTP endpoints until ctx ends.
 func serve(ctx context.Context, env environment, args []string) error {
 	cfg, err := parseServe(env, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

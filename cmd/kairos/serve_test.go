@@ -340,10 +340,7 @@ func TestServeRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := environment{stdout: io.Discard, stderr: io.Discard, lookupEnv: func(k string) (string, bool) {
-				v, ok := tt.env[k]
-				return v, ok
-			}}
+			env := testEnv(nil, nil, tt.env)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			err := runEnv(ctx, env, tt.args)
@@ -380,10 +377,7 @@ func TestParseServe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := environment{stdout: io.Discard, stderr: io.Discard, lookupEnv: func(k string) (string, bool) {
-				v, ok := tt.env[k]
-				return v, ok
-			}}
+			env := testEnv(nil, nil, tt.env)
 			got, err := parseServe(env, tt.args)
 			if err != nil {
 				t.Fatal(err)

@@ -110,9 +110,6 @@ func (cfg simulateConfig) endDate(now time.Time) (time.Time, error) {
 // simulate runs `kairos simulate`.
 func simulate(ctx context.Context, env environment, args []string) error {
 	cfg, err := parseSimulate(env, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}

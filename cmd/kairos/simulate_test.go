@@ -301,10 +301,7 @@ func TestSimulateRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := environment{stdout: io.Discard, stderr: io.Discard, lookupEnv: func(k string) (string, bool) {
-				v, ok := tt.env[k]
-				return v, ok
-			}}
+			env := testEnv(nil, nil, tt.env)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			err := runEnv(ctx, env, append([]string{"simulate"}, tt.args...))
@@ -326,14 +323,11 @@ func TestSimulateRefusals(t *testing.T) {
 }
 
 func TestParseSimulate(t *testing.T) {
-	env := environment{stdout: io.Discard, stderr: io.Discard, lookupEnv: func(k string) (string, bool) {
-		v, ok := map[string]string{
-			"KAIROS_CUSTOMERS": "100", "KAIROS_DAYS": "30", "KAIROS_SEED": "9", "KAIROS_END": "2026-01-01",
-			"KAIROS_OUT": "/tmp/a", "KAIROS_TRUTH": "/tmp/t.json", "KAIROS_TARGET": "127.0.0.1:7400",
-			"KAIROS_API_KEY": "k", "KAIROS_CONCURRENCY": "8", "KAIROS_SPEED": "60",
-		}[k]
-		return v, ok
-	}}
+	env := testEnv(nil, nil, map[string]string{
+		"KAIROS_CUSTOMERS": "100", "KAIROS_DAYS": "30", "KAIROS_SEED": "9", "KAIROS_END": "2026-01-01",
+		"KAIROS_OUT": "/tmp/a", "KAIROS_TRUTH": "/tmp/t.json", "KAIROS_TARGET": "127.0.0.1:7400",
+		"KAIROS_API_KEY": "k", "KAIROS_CONCURRENCY": "8", "KAIROS_SPEED": "60",
+	})
 	got, err := parseSimulate(env, []string{"--days", "7"})
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +337,7 @@ func TestParseSimulate(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(simulateConfig{})); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
-	got, err = parseSimulate(environment{lookupEnv: func(string) (string, bool) { return "", false }}, []string{"--out", "d"})
+	got, err = parseSimulate(testEnv(nil, nil, nil), []string{"--out", "d"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,13 +158,14 @@ func (s *Store) Profile(ctx context.Context, id string, now time.Time) (features
 		return features.Profile{}, err
 	}
 	keys := s.set.ReadKeys(now)
-	hashes := make([]map[string]string, len(keys))
+	var hashes []map[string]string
 	p := features.Profile{CustomerID: id}
 	sh := s.shard(id)
 	sh.mu.Lock()
 	if c := sh.customers[id]; c != nil {
 		// Copies, so that the features are computed outside the lock.
-		for i, h := range c.tiles.Hashes(s.set, keys, now) {
+		hashes = c.tiles.Hashes(s.set, keys, now)
+		for i, h := range hashes {
 			hashes[i] = maps.Clone(h)
 		}
 		if c.record != nil {

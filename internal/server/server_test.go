@@ -30,6 +30,7 @@ import (
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/features"
 	"kairos/internal/logbuf"
+	"kairos/internal/prom"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -82,27 +83,11 @@ func start(t *testing.T, keys *Keys) *testEnv {
 
 // counter returns the value of the counter name with the given label
 // values, or 0 when it has no such series.
+// counter returns the value of the series name{labels}; 0 when absent.
 func counter(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	v, _ := prom.Value(g, name, labels)
+	return v
 }
 
 func ev(id, customer, typ string, props map[string]*structpb.Value) *kairosv1.Event {

@@ -411,7 +411,7 @@ func (fr *fileReader) add(rec arrow.RecordBatch, idx *[numCols]int, row0 int) er
 		}
 		if props.a.IsValid(i) {
 			var err error
-			if e.Properties, err = parseProps(props.at(i), e.Properties); err != nil {
+			if e.Properties, err = features.ParsePropsJSON(props.at(i), e.Properties); err != nil {
 				return fmt.Errorf("row %d: invalid properties JSON: %v", row0+i, err)
 			}
 		}

@@ -144,7 +144,7 @@ func (w *Writer) Buffered() int { return w.buffered }
 // the property maps are not kept); Flush regularly, e.g. every million
 // events, to bound it.
 // Times are kept at millisecond precision. Events are expected to be valid
-// (features.Set.ValidateEvent); see appendProps for what becomes of
+// (features.Set.ValidateEvent); see features.AppendPropsJSON for what becomes of
 // property values JSON cannot hold.
 func (w *Writer) Write(events []features.Event, arrived time.Time, logID string) {
 	at := arrow.Timestamp(arrived.UnixMilli())
@@ -203,7 +203,7 @@ func (w *Writer) appendProps(d *dayBuffer, props map[string]features.Value) {
 		return
 	}
 	slices.Sort(w.keys)
-	w.json = appendProps(w.json[:0], props, w.keys)
+	w.json = features.AppendPropsJSON(w.json[:0], props, w.keys)
 	d.props.BinaryBuilder.Append(w.json)
 }
 

@@ -1,4 +1,4 @@
-package archive
+package features
 
 import (
 	"encoding/json"
@@ -7,27 +7,25 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"kairos/features"
 )
 
 func TestPropsRoundTrip(t *testing.T) {
-	tests := []map[string]features.Value{
-		{"a": features.String("x")},
-		{"n": features.Number(-12.5e-300), "z": features.Number(0), "big": features.Number(1e21), "i": features.Number(42)},
-		{"t": features.Bool(true), "f": features.Bool(false)},
-		{"quote\"key": features.String("back\\slash \"q\" \n\r\t \x00\x1f ünï 😀 \u2028"), "": features.String("")},
+	tests := []map[string]Value{
+		{"a": String("x")},
+		{"n": Number(-12.5e-300), "z": Number(0), "big": Number(1e21), "i": Number(42)},
+		{"t": Bool(true), "f": Bool(false)},
+		{"quote\"key": String("back\\slash \"q\" \n\r\t \x00\x1f ünï 😀 \u2028"), "": String("")},
 		{"null": {}},
 	}
 	for _, p := range tests {
 		keys := slices.Sorted(maps.Keys(p))
-		b := appendProps(nil, p, keys)
+		b := AppendPropsJSON(nil, p, keys)
 		if !json.Valid(b) {
-			t.Errorf("appendProps(%v) = %s, not valid JSON", p, b)
+			t.Errorf("AppendPropsJSON(%v) = %s, not valid JSON", p, b)
 		}
-		got, err := parseProps(string(b), nil)
+		got, err := ParsePropsJSON(string(b), nil)
 		if err != nil {
-			t.Errorf("parseProps(%s): %v", b, err)
+			t.Errorf("ParsePropsJSON(%s): %v", b, err)
 			continue
 		}
 		if diff := cmp.Diff(p, got); diff != "" {
@@ -42,8 +40,8 @@ func TestParsePropsRejects(t *testing.T) {
 		`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":+1}`, `{"a":NaN}`, `{"a":1e999}`, `{"a":tru}`, `{"a":1}x`,
 		`{"a":"\q"}`, "{\"a\":\"\x01\"}", "{\"a\":\"\xff\"}", `{"a":1,"a":2}`, `{"a":"unterminated}`,
 	} {
-		if m, err := parseProps(s, nil); err == nil {
-			t.Errorf("parseProps(%q) = %v, want an error", s, m)
+		if m, err := ParsePropsJSON(s, nil); err == nil {
+			t.Errorf("ParsePropsJSON(%q) = %v, want an error", s, m)
 		}
 	}
 }
@@ -53,17 +51,17 @@ func FuzzParseProps(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := parseProps(s, nil)
+		m, err := ParsePropsJSON(s, nil)
 		if err != nil {
 			return
 		}
 		if !json.Valid([]byte(s)) {
-			t.Fatalf("parseProps accepted invalid JSON %q", s)
+			t.Fatalf("ParsePropsJSON accepted invalid JSON %q", s)
 		}
-		b := appendProps(nil, m, slices.Sorted(maps.Keys(m)))
-		again, err := parseProps(string(b), nil)
+		b := AppendPropsJSON(nil, m, slices.Sorted(maps.Keys(m)))
+		again, err := ParsePropsJSON(string(b), nil)
 		if err != nil {
-			t.Fatalf("parseProps of the re-encoding %s of %q: %v", b, s, err)
+			t.Fatalf("ParsePropsJSON of the re-encoding %s of %q: %v", b, s, err)
 		}
 		if diff := cmp.Diff(m, again); diff != "" {
 			t.Fatalf("re-encoding %s of %q (-first +second):\n%s", b, s, diff)
