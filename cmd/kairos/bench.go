@@ -20,8 +20,11 @@ func benchCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) > 0 && args[0] == "score" {
 		return benchScore(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "decide" {
+		return benchDecide(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "track" && args[0] != "profile") {
-		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'profile', 'score' or 'export' (-h for flags)")
+		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'profile', 'decide', 'score' or 'export' (-h for flags)")
 	}
 	name := args[0]
 	var o bench.Options
@@ -75,6 +78,9 @@ func printResult(w io.Writer, r bench.Result, asJSON bool) {
 	}
 	if r.RatePerSec > 0 {
 		fmt.Fprintf(w, "  at %.0f reads/s: p50 %.3f ms, p99 %.3f ms (baseline p99 %.3f ms)\n", r.RatePerSec, r.RateP50ms, r.RateP99ms, r.BaselineRateP99ms)
+	}
+	if r.Recorded > 0 {
+		fmt.Fprintf(w, "  %d decisions and rewards recorded in the %s ledger\n", r.Recorded, r.Ledger)
 	}
 	if r.RedisBytesPerCustomer > 0 {
 		fmt.Fprintf(w, "  Redis memory: %.0f bytes per customer\n", r.RedisBytesPerCustomer)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"kairos/decisioning"
 	"kairos/features"
 	"kairos/internal/server"
 	"kairos/models"
@@ -40,6 +41,13 @@ type serveConfig struct {
 	archive string
 	// models is the model directory; empty: the models shipped in the binary.
 	models string
+	// campaigns is the campaign configuration file; empty: the examples
+	// shipped in the binary.
+	campaigns string
+	// postgres is the URL of the decision ledger; empty: embedded.
+	postgres string
+	// decideDeadline bounds each Decide.
+	decideDeadline time.Duration
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -53,6 +61,9 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.Int64Var(&cfg.logMaxLen, "log-max-len", features.DefaultLogMaxLen, "`entries` (Track calls) the event log keeps; older ones are dropped, read or not")
 	fs.StringVar(&cfg.models, "models", "", "model `directory`, watched for new versions, promotions and rollbacks (empty: the models shipped in the binary)")
 	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
+	fs.StringVar(&cfg.campaigns, "campaigns", "", "campaign configuration YAML `file` (empty: the example campaigns shipped in the binary)")
+	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger, e.g. postgres://kairos@localhost/kairos (empty: the embedded in-memory ledger)")
+	fs.DurationVar(&cfg.decideDeadline, "decide-deadline", decisioning.DefaultDeadline, "`time` a Decide may take; past it, it answers NO_ACTION (reason deadline_exceeded)")
 	return fs
 }
 
@@ -99,6 +110,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		log.Warn("serving gRPC without authentication on a non-loopback address (--insecure)", "grpc_addr", cfg.grpcAddr)
 	}
 
+	campaigns, err := loadCampaigns(cfg.campaigns, set)
+	if err != nil {
+		return fmt.Errorf("serve: --campaigns: %w", err)
+	}
+
 	st, err := openStore(ctx, cfg.redisURL, set, cfg.logMaxLen, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -123,6 +139,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry, err := openRegistry(cfg.models, set, logger, reg)
+	if err != nil {
+		return fmt.Errorf("serve: --models: %w", err)
+	}
+	dec, err := openDecisioning(ctx, campaigns, st, set, registry, cfg.postgres, cfg.decideDeadline, logger, reg)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer dec.close()
 	srv := server.New(server.Options{
 		Store:      st.store,
 		Set:        set,
@@ -130,12 +155,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Registerer: reg,
 		Gatherer:   reg,
 		Keys:       keys,
+		Engine:     dec.engine,
+		Ledger:     dec.ledger,
+		Checks:     dec.checks,
 	})
 	gs := srv.GRPC()
-	registry, err := openRegistry(cfg.models, set, logger, reg)
-	if err != nil {
-		return fmt.Errorf("serve: --models: %w", err)
-	}
 	for _, t := range models.Tasks {
 		if m := registry.Serving(t); m != nil {
 			log.Info("model serving", "task", t, "model", m.Manifest.Name, "version", m.Manifest.Version)
@@ -164,19 +188,24 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "admin").Handler(), slog.LevelWarn),
 	}
 
-	fmt.Fprintf(env.stdout, "kairos: serving gRPC on %s, admin HTTP on %s (store: %s)\n", grpcLn.Addr(), httpLn.Addr(), st.kind)
+	fmt.Fprintf(env.stdout, "kairos: serving gRPC on %s, admin HTTP on %s (store: %s, ledger: %s, campaigns: %d)\n",
+		grpcLn.Addr(), httpLn.Addr(), st.kind, dec.kind, len(campaigns.Campaigns))
 	log.Info("serving",
 		"grpc_addr", grpcLn.Addr().String(),
 		"http_addr", httpLn.Addr().String(),
 		"store", st.kind,
 		"features", len(set.Names()),
 		"auth", keys != nil,
-		"archive", cfg.archive)
+		"archive", cfg.archive,
+		"ledger", dec.kind,
+		"campaigns", campaigns.Source,
+		"campaigns_version", campaigns.Version)
 
-	// The archiver stops after the gRPC server, so that it archives the
-	// events of the last Track calls too.
-	archCtx, stopArchiver := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopArchiver()
+	// The archiver, the reward joiner, the policy refresh and the ledger
+	// drainer stop after the gRPC server, so that they see the events and
+	// decisions of the last calls too.
+	afterCtx, stopAfter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAfter()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -193,14 +222,29 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return nil
 	})
 	if arch != nil {
-		g.Go(func() error { return arch.Run(archCtx) })
+		g.Go(func() error { return arch.Run(afterCtx) })
 	}
+	// The joiner and the drainer also outlive the gRPC server: the drainer
+	// moves the last decisions to the ledger before serve returns.
+	g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
+	if dec.joiner != nil {
+		g.Go(func() error { return dec.joiner.Run(afterCtx) })
+	}
+	g.Go(func() error {
+		err := dec.drainer.Run(afterCtx)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if ferr := dec.drainer.Flush(fctx); ferr != nil {
+			log.Warn("decisions left in the ledger queue at shutdown", "err", ferr)
+		}
+		return err
+	})
 	if cfg.models != "" {
 		g.Go(func() error { return registry.Watch(gctx) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		defer stopArchiver()
+		defer stopAfter()
 		log.Info("shutting down")
 		// Health first, so that load balancers stop sending while the
 		// RPCs in flight finish.

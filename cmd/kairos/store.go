@@ -19,17 +19,18 @@ type openedStore struct {
 	// kind is "embedded" or "redis", as printed at startup.
 	kind  string
 	close func() error
+	// Exactly one of mem and redis is set: the concrete store, which the
+	// decision state lives beside.
+	mem   *memstore.Store
+	redis *redisstore.Store
 }
 
 // openStore opens the Redis store at redisURL, or the embedded store when
 // redisURL is empty. logMaxLen bounds the event log (0: the default).
 func openStore(ctx context.Context, redisURL string, set *features.Set, logMaxLen int64, logger *slog.Logger) (openedStore, error) {
 	if redisURL == "" {
-		return openedStore{
-			store: memstore.New(set, memstore.Options{LogMaxLen: logMaxLen}),
-			kind:  "embedded",
-			close: func() error { return nil },
-		}, nil
+		ms := memstore.New(set, memstore.Options{LogMaxLen: logMaxLen})
+		return openedStore{store: ms, kind: "embedded", close: func() error { return nil }, mem: ms}, nil
 	}
 	// go-redis logs through a process global of its own (to stderr by
 	// default); the command owns the process, so it sets it, here.
@@ -38,7 +39,7 @@ func openStore(ctx context.Context, redisURL string, set *features.Set, logMaxLe
 	if err != nil {
 		return openedStore{}, fmt.Errorf("open redis store: %w", err)
 	}
-	return openedStore{store: rs, kind: "redis", close: rs.Close}, nil
+	return openedStore{store: rs, kind: "redis", close: rs.Close, redis: rs}, nil
 }
 
 // redisLogger is the logger of go-redis (redis.SetLogger): it passes the

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/decisioning"
 	"kairos/features"
 	"kairos/internal/server"
 )
@@ -53,6 +54,10 @@ type Options struct {
 	Rate int
 	// Progress receives human-readable progress (e.g. stderr).
 	Progress io.Writer
+	// Engine decides (Decide benchmark) on Store; Campaigns are the
+	// campaigns each Decide names.
+	Engine    *decisioning.Engine
+	Campaigns []string
 }
 
 // Result is what a run measured. Ratio is ops_per_sec over
@@ -79,6 +84,10 @@ type Result struct {
 	Batch                 int     `json:"batch,omitempty"`
 	Customers             int     `json:"customers"`
 	DurationSec           float64 `json:"duration_sec"`
+	// Recorded is the number of decisions and rewards the ledger received
+	// (Decide benchmark), Ledger which ledger ("embedded", "postgres").
+	Recorded int64  `json:"recorded,omitempty"`
+	Ledger   string `json:"ledger,omitempty"`
 }
 
 // JSON renders r as one line.
@@ -140,6 +149,10 @@ func (empty) GetProfile(context.Context, *kairosv1.GetProfileRequest) (*kairosv1
 	return &kairosv1.Profile{}, nil
 }
 
+func (empty) Decide(context.Context, *kairosv1.DecideRequest) (*kairosv1.DecideResponse, error) {
+	return &kairosv1.DecideResponse{Decision: &kairosv1.Decision{}}, nil
+}
+
 func newRig(ctx context.Context, o Options) (*rig, error) {
 	r := &rig{set: o.Set, store: o.Store}
 	ok := false
@@ -165,7 +178,7 @@ func newRig(ctx context.Context, o Options) (*rig, error) {
 	}
 	reg := prometheus.NewRegistry()
 	srv := server.New(server.Options{Store: r.store, Set: r.set, Logger: slog.New(slog.DiscardHandler),
-		Registerer: reg, Gatherer: reg, Now: time.Now})
+		Registerer: reg, Gatherer: reg, Now: time.Now, Engine: o.Engine})
 	var err error
 	if r.kairos, err = r.serve(srv.GRPC()); err != nil {
 		return nil, err
@@ -428,6 +441,81 @@ func Profile(ctx context.Context, o Options) (Result, error) {
 	lat, err = openLoop(ctx, o.Rate, o.Duration, read(r.kairos))
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: profile: %w", err)
+	}
+	res.RatePerSec = float64(o.Rate)
+	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
+	res.BaselineRateP99ms = round(percentile(blat, .99), 3)
+	if r.redis != nil {
+		res.RedisPingP50ms, res.RedisPingP99ms, err = pingLatency(ctx, r.redis)
+	}
+	return res, err
+}
+
+// Decide fills the store with o.Days of activity and a contact record per
+// customer, then measures Decide throughput (closed loop) and latency at
+// the fixed rate o.Rate, each beside the empty handler. Every decision is
+// recorded as in production: the caller runs the ledger drainer.
+func Decide(ctx context.Context, o Options) (Result, error) {
+	o.defaults(2000)
+	if o.Engine == nil || len(o.Campaigns) == 0 {
+		return Result{}, errors.New("bench: decide needs Options.Engine and Campaigns")
+	}
+	r, err := newRig(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.Close()
+	fmt.Fprintf(o.Progress, "bench decide: %s store, %d customers with %d days of activity, campaigns %v\n", storeName(o), o.Customers, o.Days, o.Campaigns)
+	for c := range o.Customers {
+		id := "bench-" + strconv.Itoa(c)
+		rec := features.Customer{ID: id, Email: id + "@example.com", Phone: "+14155550123", PushToken: "token-" + id,
+			Timezone: "UTC", Consents: map[string]bool{"email": true, "push": c%2 == 0, "sms": c%3 == 0}}
+		if err := r.store.UpsertCustomer(ctx, rec, time.Now()); err != nil {
+			return Result{}, fmt.Errorf("bench: customers: %w", err)
+		}
+	}
+	if err := populate(ctx, r, o); err != nil {
+		return Result{}, err
+	}
+	res := Result{Name: "decide", Store: storeName(o), Concurrency: o.Concurrency, Customers: o.Customers, DurationSec: o.Duration.Seconds()}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var mu sync.Mutex
+	pick := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return "bench-" + strconv.Itoa(rng.IntN(o.Customers))
+	}
+	decide := func(client kairosv1.KairosClient) func(ctx context.Context, i int) error {
+		return func(ctx context.Context, i int) error {
+			_, err := client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: pick(), Campaigns: o.Campaigns})
+			return err
+		}
+	}
+	closed := func(f func(context.Context, int) error) func(ctx context.Context, w, i int) error {
+		return func(ctx context.Context, w, i int) error { return f(ctx, i) }
+	}
+	fmt.Fprintf(o.Progress, "  throughput, %d clients, %s per phase: baseline...\n", o.Concurrency, o.Duration)
+	bops, blat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(decide(r.baseline)))
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: baseline: %w", err)
+	}
+	fmt.Fprintln(o.Progress, "  throughput: kairos...")
+	ops, lat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(decide(r.kairos)))
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: decide: %w", err)
+	}
+	res.OpsPerSec, res.BaselineOpsPerSec, res.Ratio = round(ops, 1), round(bops, 1), round(ops/bops, 3)
+	res.P50ms, res.P99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
+	res.BaselineP50ms, res.BaselineP99ms = round(percentile(blat, .5), 3), round(percentile(blat, .99), 3)
+	fmt.Fprintf(o.Progress, "  latency at %d decisions/s: baseline...\n", o.Rate)
+	blat, err = openLoop(ctx, o.Rate, o.Duration, decide(r.baseline))
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: baseline: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "  latency at %d decisions/s: kairos...\n", o.Rate)
+	lat, err = openLoop(ctx, o.Rate, o.Duration, decide(r.kairos))
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: decide: %w", err)
 	}
 	res.RatePerSec = float64(o.Rate)
 	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)

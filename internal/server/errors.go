@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"kairos/features"
+	"kairos/ledger"
 )
 
 // statusTable maps the domain's sentinel errors to what a client sees. It is
@@ -23,9 +24,16 @@ var statusTable = []struct {
 	msg  string
 }{
 	{features.ErrUnavailable, codes.Unavailable, "feature store unavailable; retry later (Track is safe to retry with the same event ids)"},
+	{ledger.ErrNotFound, codes.NotFound, "decision not found; a decision reaches the ledger within seconds of Decide, retry shortly"},
+	{ledger.ErrUnavailable, codes.Unavailable, "decision ledger unavailable; retry later"},
+	{errNoEngine, codes.Unimplemented, "decisioning is not configured on this server"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 	{context.Canceled, codes.Canceled, "request canceled"},
 }
+
+// errNoEngine is returned by Decide and ExplainDecision on a server built
+// without an engine or ledger.
+var errNoEngine = errors.New("server: decisioning not configured")
 
 // internalMsg is all a client learns of an unexpected error.
 const internalMsg = "internal error"

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,9 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/decisioning"
 	"kairos/features"
+	"kairos/ledger"
 )
 
 // ReadyTimeout bounds the store ping of /readyz.
@@ -52,6 +55,22 @@ type Options struct {
 	// RequestTimeout bounds an RPC whose client set no deadline (or a
 	// later one); 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Engine decides; nil: Decide answers Unimplemented.
+	Engine *decisioning.Engine
+	// Ledger answers ExplainDecision; nil: it answers Unimplemented.
+	Ledger ledger.Ledger
+	// Checks are the readiness checks of /readyz beyond the feature store.
+	Checks []Check
+}
+
+// Check is a readiness check of a dependency. Ready fails when the
+// dependency stops the server from serving (/readyz answers 503); Degraded
+// returns a non-empty reason when the server serves with reduced function
+// (/readyz answers 200 "degraded: ...").
+type Check struct {
+	Name     string
+	Ready    func(ctx context.Context) error
+	Degraded func() string
 }
 
 // DefaultRequestTimeout is the deadline the server sets for an RPC when the
@@ -76,6 +95,9 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	// health is the gRPC health service of every server GRPC returns.
 	health *health.Server
+	engine *decisioning.Engine
+	ledger ledger.Ledger
+	checks []Check
 }
 
 var _ kairosv1.KairosServer = (*Server)(nil)
@@ -94,6 +116,9 @@ func New(opts Options) *Server {
 		timeout:  opts.RequestTimeout,
 		gatherer: opts.Gatherer,
 		health:   health.NewServer(),
+		engine:   opts.Engine,
+		ledger:   opts.Ledger,
+		checks:   opts.Checks,
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(kairosv1.Kairos_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -152,7 +177,8 @@ func (s *Server) Shutdown() {
 
 // AdminHandler returns the admin HTTP handler: /healthz is 200 while the
 // process runs, /readyz is 200 when the store answers a ping within
-// ReadyTimeout (503 with the reason otherwise), /metrics serves the
+// ReadyTimeout and every Check is ready (503 with the reason otherwise),
+// with body "degraded: <reasons>" when a Check reports degraded service, /metrics serves the
 // Gatherer in the Prometheus formats.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -174,6 +200,25 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: feature store: %v\n", err)
+		return
+	}
+	var degraded []string
+	for _, c := range s.checks {
+		if c.Ready != nil {
+			if err := c.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: %s: %v\n", c.Name, err)
+				return
+			}
+		}
+		if c.Degraded != nil {
+			if why := c.Degraded(); why != "" {
+				degraded = append(degraded, c.Name+": "+why)
+			}
+		}
+	}
+	if len(degraded) > 0 {
+		fmt.Fprintf(w, "degraded: %s\n", strings.Join(degraded, "; "))
 		return
 	}
 	io.WriteString(w, "ok\n")

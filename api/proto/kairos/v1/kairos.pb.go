@@ -28,6 +28,73 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Outcome is what a decision did.
+type Outcome int32
+
+const (
+	Outcome_OUTCOME_UNSPECIFIED Outcome = 0
+	// The chosen arm is sent (at send_after when quiet hours delay it).
+	Outcome_OUTCOME_SEND Outcome = 1
+	// The customer is in the campaign's holdout: nothing is sent; channel and
+	// offer are the arm that would have been sent.
+	Outcome_OUTCOME_HOLDOUT Outcome = 2
+	// The customer is in the global control group: never messaged; channel and
+	// offer are the arm that would have been sent.
+	Outcome_OUTCOME_GLOBAL_CONTROL Outcome = 3
+	// No arm was eligible, or another campaign of the request won.
+	Outcome_OUTCOME_SUPPRESSED Outcome = 4
+	// The policy chose not to send, or a dependency failed and the fallback
+	// applied.
+	Outcome_OUTCOME_NO_ACTION Outcome = 5
+)
+
+// Enum value maps for Outcome.
+var (
+	Outcome_name = map[int32]string{
+		0: "OUTCOME_UNSPECIFIED",
+		1: "OUTCOME_SEND",
+		2: "OUTCOME_HOLDOUT",
+		3: "OUTCOME_GLOBAL_CONTROL",
+		4: "OUTCOME_SUPPRESSED",
+		5: "OUTCOME_NO_ACTION",
+	}
+	Outcome_value = map[string]int32{
+		"OUTCOME_UNSPECIFIED":    0,
+		"OUTCOME_SEND":           1,
+		"OUTCOME_HOLDOUT":        2,
+		"OUTCOME_GLOBAL_CONTROL": 3,
+		"OUTCOME_SUPPRESSED":     4,
+		"OUTCOME_NO_ACTION":      5,
+	}
+)
+
+func (x Outcome) Enum() *Outcome {
+	p := new(Outcome)
+	*p = x
+	return p
+}
+
+func (x Outcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Outcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_kairos_v1_kairos_proto_enumTypes[0].Descriptor()
+}
+
+func (Outcome) Type() protoreflect.EnumType {
+	return &file_kairos_v1_kairos_proto_enumTypes[0]
+}
+
+func (x Outcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Outcome.Descriptor instead.
+func (Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{0}
+}
+
 // Event is one behavioural event of one customer.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -634,6 +701,451 @@ func (*UpsertCustomerResponse) Descriptor() ([]byte, []int) {
 	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{9}
 }
 
+type DecideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opaque customer id, 1-128 bytes. A customer Kairos never heard of is
+	// decided on empty features (reason "unknown_customer").
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Campaigns to evaluate, 1-16 distinct names from the campaign
+	// configuration.
+	Campaigns []string `protobuf:"bytes,2,rep,name=campaigns,proto3" json:"campaigns,omitempty"`
+	// Idempotency key, at most 128 bytes: a repeated request_id returns the
+	// first decision and records nothing new. Empty: no idempotency.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Caller's context, recorded with the decision: at most 32 entries, keys
+	// 1-64 bytes, values at most 1 KiB.
+	Context       map[string]string `protobuf:"bytes,4,rep,name=context,proto3" json:"context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideRequest) Reset() {
+	*x = DecideRequest{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideRequest) ProtoMessage() {}
+
+func (x *DecideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
+func (*DecideRequest) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DecideRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetCampaigns() []string {
+	if x != nil {
+		return x.Campaigns
+	}
+	return nil
+}
+
+func (x *DecideRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetContext() map[string]string {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+type DecideResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideResponse) Reset() {
+	*x = DecideResponse{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideResponse) ProtoMessage() {}
+
+func (x *DecideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
+func (*DecideResponse) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DecideResponse) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+type ExplainDecisionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainDecisionRequest) Reset() {
+	*x = ExplainDecisionRequest{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainDecisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainDecisionRequest) ProtoMessage() {}
+
+func (x *ExplainDecisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainDecisionRequest.ProtoReflect.Descriptor instead.
+func (*ExplainDecisionRequest) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ExplainDecisionRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+// Decision is the record of one decision.
+type Decision struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	CustomerId string                 `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Campaign   string                 `protobuf:"bytes,3,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	Outcome    Outcome                `protobuf:"varint,4,opt,name=outcome,proto3,enum=kairos.v1.Outcome" json:"outcome,omitempty"`
+	// The chosen arm; for HOLDOUT and GLOBAL_CONTROL the arm that would have
+	// been sent. Empty when no arm was chosen.
+	Channel string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	Offer   string `protobuf:"bytes,6,opt,name=offer,proto3" json:"offer,omitempty"`
+	// Probability with which the policy chose this arm.
+	Propensity float64 `protobuf:"fixed64,7,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	// Every arm of the campaign with the probability the policy gave it
+	// (0 for arms removed by eligibility).
+	Arms   []*ArmProbability `protobuf:"bytes,8,rep,name=arms,proto3" json:"arms,omitempty"`
+	Scores *Scores           `protobuf:"bytes,9,opt,name=scores,proto3" json:"scores,omitempty"`
+	// The rules that decided, in order, e.g. "global_control",
+	// "removed:sms/reminder:no_consent", "quiet_hours", "lost_to:winback".
+	Reasons   []string               `protobuf:"bytes,10,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// When a SEND may be dispatched (quiet hours); unset means at once.
+	SendAfter *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=send_after,json=sendAfter,proto3" json:"send_after,omitempty"`
+	// Versions of the models ("churn", "propensity", "nba"), the policy
+	// ("policy") and the campaign configuration ("campaigns") used.
+	Versions map[string]string `protobuf:"bytes,13,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The feature vector used, in definition order.
+	Features      []*Feature `protobuf:"bytes,14,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Decision) Reset() {
+	*x = Decision{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Decision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Decision) ProtoMessage() {}
+
+func (x *Decision) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Decision.ProtoReflect.Descriptor instead.
+func (*Decision) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Decision) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *Decision) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Decision) GetCampaign() string {
+	if x != nil {
+		return x.Campaign
+	}
+	return ""
+}
+
+func (x *Decision) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *Decision) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Decision) GetOffer() string {
+	if x != nil {
+		return x.Offer
+	}
+	return ""
+}
+
+func (x *Decision) GetPropensity() float64 {
+	if x != nil {
+		return x.Propensity
+	}
+	return 0
+}
+
+func (x *Decision) GetArms() []*ArmProbability {
+	if x != nil {
+		return x.Arms
+	}
+	return nil
+}
+
+func (x *Decision) GetScores() *Scores {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+func (x *Decision) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *Decision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Decision) GetSendAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SendAfter
+	}
+	return nil
+}
+
+func (x *Decision) GetVersions() map[string]string {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *Decision) GetFeatures() []*Feature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+type ArmProbability struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Offer         string                 `protobuf:"bytes,2,opt,name=offer,proto3" json:"offer,omitempty"`
+	Probability   float64                `protobuf:"fixed64,3,opt,name=probability,proto3" json:"probability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArmProbability) Reset() {
+	*x = ArmProbability{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArmProbability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArmProbability) ProtoMessage() {}
+
+func (x *ArmProbability) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArmProbability.ProtoReflect.Descriptor instead.
+func (*ArmProbability) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ArmProbability) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ArmProbability) GetOffer() string {
+	if x != nil {
+		return x.Offer
+	}
+	return ""
+}
+
+func (x *ArmProbability) GetProbability() float64 {
+	if x != nil {
+		return x.Probability
+	}
+	return 0
+}
+
+// Scores of a customer at a decision; NaN when the model was unavailable.
+type Scores struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Churn          float64                `protobuf:"fixed64,1,opt,name=churn,proto3" json:"churn,omitempty"`
+	Propensity     float64                `protobuf:"fixed64,2,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	NextBestAction map[string]float64     `protobuf:"bytes,3,rep,name=next_best_action,json=nextBestAction,proto3" json:"next_best_action,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Scores) Reset() {
+	*x = Scores{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Scores) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Scores) ProtoMessage() {}
+
+func (x *Scores) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Scores.ProtoReflect.Descriptor instead.
+func (*Scores) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Scores) GetChurn() float64 {
+	if x != nil {
+		return x.Churn
+	}
+	return 0
+}
+
+func (x *Scores) GetPropensity() float64 {
+	if x != nil {
+		return x.Propensity
+	}
+	return 0
+}
+
+func (x *Scores) GetNextBestAction() map[string]float64 {
+	if x != nil {
+		return x.NextBestAction
+	}
+	return nil
+}
+
 var File_kairos_v1_kairos_proto protoreflect.FileDescriptor
 
 const file_kairos_v1_kairos_proto_rawDesc = "" +
@@ -697,12 +1209,74 @@ const file_kairos_v1_kairos_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
 	"\x15UpsertCustomerRequest\x12/\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x13.kairos.v1.CustomerR\bcustomer\"\x18\n" +
-	"\x16UpsertCustomerResponse2\xdb\x01\n" +
+	"\x16UpsertCustomerResponse\"\xea\x01\n" +
+	"\rDecideRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1c\n" +
+	"\tcampaigns\x18\x02 \x03(\tR\tcampaigns\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12?\n" +
+	"\acontext\x18\x04 \x03(\v2%.kairos.v1.DecideRequest.ContextEntryR\acontext\x1a:\n" +
+	"\fContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"A\n" +
+	"\x0eDecideResponse\x12/\n" +
+	"\bdecision\x18\x01 \x01(\v2\x13.kairos.v1.DecisionR\bdecision\"9\n" +
+	"\x16ExplainDecisionRequest\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\"\xfc\x04\n" +
+	"\bDecision\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x1a\n" +
+	"\bcampaign\x18\x03 \x01(\tR\bcampaign\x12,\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2\x12.kairos.v1.OutcomeR\aoutcome\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\x12\x14\n" +
+	"\x05offer\x18\x06 \x01(\tR\x05offer\x12\x1e\n" +
+	"\n" +
+	"propensity\x18\a \x01(\x01R\n" +
+	"propensity\x12-\n" +
+	"\x04arms\x18\b \x03(\v2\x19.kairos.v1.ArmProbabilityR\x04arms\x12)\n" +
+	"\x06scores\x18\t \x01(\v2\x11.kairos.v1.ScoresR\x06scores\x12\x18\n" +
+	"\areasons\x18\n" +
+	" \x03(\tR\areasons\x129\n" +
+	"\n" +
+	"decided_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x129\n" +
+	"\n" +
+	"send_after\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tsendAfter\x12=\n" +
+	"\bversions\x18\r \x03(\v2!.kairos.v1.Decision.VersionsEntryR\bversions\x12.\n" +
+	"\bfeatures\x18\x0e \x03(\v2\x12.kairos.v1.FeatureR\bfeatures\x1a;\n" +
+	"\rVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
+	"\x0eArmProbability\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x14\n" +
+	"\x05offer\x18\x02 \x01(\tR\x05offer\x12 \n" +
+	"\vprobability\x18\x03 \x01(\x01R\vprobability\"\xd2\x01\n" +
+	"\x06Scores\x12\x14\n" +
+	"\x05churn\x18\x01 \x01(\x01R\x05churn\x12\x1e\n" +
+	"\n" +
+	"propensity\x18\x02 \x01(\x01R\n" +
+	"propensity\x12O\n" +
+	"\x10next_best_action\x18\x03 \x03(\v2%.kairos.v1.Scores.NextBestActionEntryR\x0enextBestAction\x1aA\n" +
+	"\x13NextBestActionEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*\x94\x01\n" +
+	"\aOutcome\x12\x17\n" +
+	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fOUTCOME_SEND\x10\x01\x12\x13\n" +
+	"\x0fOUTCOME_HOLDOUT\x10\x02\x12\x1a\n" +
+	"\x16OUTCOME_GLOBAL_CONTROL\x10\x03\x12\x16\n" +
+	"\x12OUTCOME_SUPPRESSED\x10\x04\x12\x15\n" +
+	"\x11OUTCOME_NO_ACTION\x10\x052\xe5\x02\n" +
 	"\x06Kairos\x12:\n" +
 	"\x05Track\x12\x17.kairos.v1.TrackRequest\x1a\x18.kairos.v1.TrackResponse\x12>\n" +
 	"\n" +
 	"GetProfile\x12\x1c.kairos.v1.GetProfileRequest\x1a\x12.kairos.v1.Profile\x12U\n" +
-	"\x0eUpsertCustomer\x12 .kairos.v1.UpsertCustomerRequest\x1a!.kairos.v1.UpsertCustomerResponseB%Z#kairos/api/proto/kairos/v1;kairosv1b\x06proto3"
+	"\x0eUpsertCustomer\x12 .kairos.v1.UpsertCustomerRequest\x1a!.kairos.v1.UpsertCustomerResponse\x12=\n" +
+	"\x06Decide\x12\x18.kairos.v1.DecideRequest\x1a\x19.kairos.v1.DecideResponse\x12I\n" +
+	"\x0fExplainDecision\x12!.kairos.v1.ExplainDecisionRequest\x1a\x13.kairos.v1.DecisionB%Z#kairos/api/proto/kairos/v1;kairosv1b\x06proto3"
 
 var (
 	file_kairos_v1_kairos_proto_rawDescOnce sync.Once
@@ -716,47 +1290,72 @@ func file_kairos_v1_kairos_proto_rawDescGZIP() []byte {
 	return file_kairos_v1_kairos_proto_rawDescData
 }
 
-var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_kairos_v1_kairos_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_kairos_v1_kairos_proto_goTypes = []any{
-	(*Event)(nil),                  // 0: kairos.v1.Event
-	(*TrackRequest)(nil),           // 1: kairos.v1.TrackRequest
-	(*TrackResponse)(nil),          // 2: kairos.v1.TrackResponse
-	(*EventError)(nil),             // 3: kairos.v1.EventError
-	(*GetProfileRequest)(nil),      // 4: kairos.v1.GetProfileRequest
-	(*Profile)(nil),                // 5: kairos.v1.Profile
-	(*Feature)(nil),                // 6: kairos.v1.Feature
-	(*Customer)(nil),               // 7: kairos.v1.Customer
-	(*UpsertCustomerRequest)(nil),  // 8: kairos.v1.UpsertCustomerRequest
-	(*UpsertCustomerResponse)(nil), // 9: kairos.v1.UpsertCustomerResponse
-	nil,                            // 10: kairos.v1.Event.PropertiesEntry
-	nil,                            // 11: kairos.v1.Customer.ConsentsEntry
-	nil,                            // 12: kairos.v1.Customer.AttributesEntry
-	(*timestamppb.Timestamp)(nil),  // 13: google.protobuf.Timestamp
-	(*structpb.Value)(nil),         // 14: google.protobuf.Value
+	(Outcome)(0),                   // 0: kairos.v1.Outcome
+	(*Event)(nil),                  // 1: kairos.v1.Event
+	(*TrackRequest)(nil),           // 2: kairos.v1.TrackRequest
+	(*TrackResponse)(nil),          // 3: kairos.v1.TrackResponse
+	(*EventError)(nil),             // 4: kairos.v1.EventError
+	(*GetProfileRequest)(nil),      // 5: kairos.v1.GetProfileRequest
+	(*Profile)(nil),                // 6: kairos.v1.Profile
+	(*Feature)(nil),                // 7: kairos.v1.Feature
+	(*Customer)(nil),               // 8: kairos.v1.Customer
+	(*UpsertCustomerRequest)(nil),  // 9: kairos.v1.UpsertCustomerRequest
+	(*UpsertCustomerResponse)(nil), // 10: kairos.v1.UpsertCustomerResponse
+	(*DecideRequest)(nil),          // 11: kairos.v1.DecideRequest
+	(*DecideResponse)(nil),         // 12: kairos.v1.DecideResponse
+	(*ExplainDecisionRequest)(nil), // 13: kairos.v1.ExplainDecisionRequest
+	(*Decision)(nil),               // 14: kairos.v1.Decision
+	(*ArmProbability)(nil),         // 15: kairos.v1.ArmProbability
+	(*Scores)(nil),                 // 16: kairos.v1.Scores
+	nil,                            // 17: kairos.v1.Event.PropertiesEntry
+	nil,                            // 18: kairos.v1.Customer.ConsentsEntry
+	nil,                            // 19: kairos.v1.Customer.AttributesEntry
+	nil,                            // 20: kairos.v1.DecideRequest.ContextEntry
+	nil,                            // 21: kairos.v1.Decision.VersionsEntry
+	nil,                            // 22: kairos.v1.Scores.NextBestActionEntry
+	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
+	(*structpb.Value)(nil),         // 24: google.protobuf.Value
 }
 var file_kairos_v1_kairos_proto_depIdxs = []int32{
-	13, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	10, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
-	0,  // 2: kairos.v1.TrackRequest.events:type_name -> kairos.v1.Event
-	3,  // 3: kairos.v1.TrackResponse.errors:type_name -> kairos.v1.EventError
-	6,  // 4: kairos.v1.Profile.features:type_name -> kairos.v1.Feature
-	7,  // 5: kairos.v1.Profile.customer:type_name -> kairos.v1.Customer
-	13, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
-	11, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
-	12, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
-	7,  // 9: kairos.v1.UpsertCustomerRequest.customer:type_name -> kairos.v1.Customer
-	14, // 10: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
-	1,  // 11: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
-	4,  // 12: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
-	8,  // 13: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
-	2,  // 14: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
-	5,  // 15: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
-	9,  // 16: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	23, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	17, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
+	1,  // 2: kairos.v1.TrackRequest.events:type_name -> kairos.v1.Event
+	4,  // 3: kairos.v1.TrackResponse.errors:type_name -> kairos.v1.EventError
+	7,  // 4: kairos.v1.Profile.features:type_name -> kairos.v1.Feature
+	8,  // 5: kairos.v1.Profile.customer:type_name -> kairos.v1.Customer
+	23, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
+	19, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
+	8,  // 9: kairos.v1.UpsertCustomerRequest.customer:type_name -> kairos.v1.Customer
+	20, // 10: kairos.v1.DecideRequest.context:type_name -> kairos.v1.DecideRequest.ContextEntry
+	14, // 11: kairos.v1.DecideResponse.decision:type_name -> kairos.v1.Decision
+	0,  // 12: kairos.v1.Decision.outcome:type_name -> kairos.v1.Outcome
+	15, // 13: kairos.v1.Decision.arms:type_name -> kairos.v1.ArmProbability
+	16, // 14: kairos.v1.Decision.scores:type_name -> kairos.v1.Scores
+	23, // 15: kairos.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	23, // 16: kairos.v1.Decision.send_after:type_name -> google.protobuf.Timestamp
+	21, // 17: kairos.v1.Decision.versions:type_name -> kairos.v1.Decision.VersionsEntry
+	7,  // 18: kairos.v1.Decision.features:type_name -> kairos.v1.Feature
+	22, // 19: kairos.v1.Scores.next_best_action:type_name -> kairos.v1.Scores.NextBestActionEntry
+	24, // 20: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
+	2,  // 21: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
+	5,  // 22: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
+	9,  // 23: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
+	11, // 24: kairos.v1.Kairos.Decide:input_type -> kairos.v1.DecideRequest
+	13, // 25: kairos.v1.Kairos.ExplainDecision:input_type -> kairos.v1.ExplainDecisionRequest
+	3,  // 26: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
+	6,  // 27: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
+	10, // 28: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
+	12, // 29: kairos.v1.Kairos.Decide:output_type -> kairos.v1.DecideResponse
+	14, // 30: kairos.v1.Kairos.ExplainDecision:output_type -> kairos.v1.Decision
+	26, // [26:31] is the sub-list for method output_type
+	21, // [21:26] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_kairos_v1_kairos_proto_init() }
@@ -769,13 +1368,14 @@ func file_kairos_v1_kairos_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kairos_v1_kairos_proto_rawDesc), len(file_kairos_v1_kairos_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_kairos_v1_kairos_proto_goTypes,
 		DependencyIndexes: file_kairos_v1_kairos_proto_depIdxs,
+		EnumInfos:         file_kairos_v1_kairos_proto_enumTypes,
 		MessageInfos:      file_kairos_v1_kairos_proto_msgTypes,
 	}.Build()
 	File_kairos_v1_kairos_proto = out.File

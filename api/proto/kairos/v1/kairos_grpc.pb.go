@@ -24,9 +24,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Kairos_Track_FullMethodName          = "/kairos.v1.Kairos/Track"
-	Kairos_GetProfile_FullMethodName     = "/kairos.v1.Kairos/GetProfile"
-	Kairos_UpsertCustomer_FullMethodName = "/kairos.v1.Kairos/UpsertCustomer"
+	Kairos_Track_FullMethodName           = "/kairos.v1.Kairos/Track"
+	Kairos_GetProfile_FullMethodName      = "/kairos.v1.Kairos/GetProfile"
+	Kairos_UpsertCustomer_FullMethodName  = "/kairos.v1.Kairos/UpsertCustomer"
+	Kairos_Decide_FullMethodName          = "/kairos.v1.Kairos/Decide"
+	Kairos_ExplainDecision_FullMethodName = "/kairos.v1.Kairos/ExplainDecision"
 )
 
 // KairosClient is the client API for Kairos service.
@@ -44,6 +46,18 @@ type KairosClient interface {
 	GetProfile(ctx context.Context, in *GetProfileRequest, opts ...grpc.CallOption) (*Profile, error)
 	// UpsertCustomer creates or replaces a customer's contact record.
 	UpsertCustomer(ctx context.Context, in *UpsertCustomerRequest, opts ...grpc.CallOption) (*UpsertCustomerResponse, error)
+	// Decide answers "should we message this customer now, and how?" for one
+	// or more campaigns: it reads the customer's features, scores them, applies
+	// the global control group, campaign holdouts and guardrails, and lets the
+	// campaign's policy pick an arm (channel x offer) or none. Every decision is
+	// recorded. With several campaigns, the single best eligible one by
+	// expected incremental value is returned; the others are recorded as
+	// SUPPRESSED with reason "lost_to:<campaign>". The same request_id returns
+	// the same decision and records nothing new.
+	Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error)
+	// ExplainDecision returns a recorded decision with everything that made it:
+	// scores, model and policy versions, arm probabilities, features, reasons.
+	ExplainDecision(ctx context.Context, in *ExplainDecisionRequest, opts ...grpc.CallOption) (*Decision, error)
 }
 
 type kairosClient struct {
@@ -84,6 +98,26 @@ func (c *kairosClient) UpsertCustomer(ctx context.Context, in *UpsertCustomerReq
 	return out, nil
 }
 
+func (c *kairosClient) Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideResponse)
+	err := c.cc.Invoke(ctx, Kairos_Decide_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kairosClient) ExplainDecision(ctx context.Context, in *ExplainDecisionRequest, opts ...grpc.CallOption) (*Decision, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Decision)
+	err := c.cc.Invoke(ctx, Kairos_ExplainDecision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KairosServer is the server API for Kairos service.
 // All implementations must embed UnimplementedKairosServer
 // for forward compatibility.
@@ -99,6 +133,18 @@ type KairosServer interface {
 	GetProfile(context.Context, *GetProfileRequest) (*Profile, error)
 	// UpsertCustomer creates or replaces a customer's contact record.
 	UpsertCustomer(context.Context, *UpsertCustomerRequest) (*UpsertCustomerResponse, error)
+	// Decide answers "should we message this customer now, and how?" for one
+	// or more campaigns: it reads the customer's features, scores them, applies
+	// the global control group, campaign holdouts and guardrails, and lets the
+	// campaign's policy pick an arm (channel x offer) or none. Every decision is
+	// recorded. With several campaigns, the single best eligible one by
+	// expected incremental value is returned; the others are recorded as
+	// SUPPRESSED with reason "lost_to:<campaign>". The same request_id returns
+	// the same decision and records nothing new.
+	Decide(context.Context, *DecideRequest) (*DecideResponse, error)
+	// ExplainDecision returns a recorded decision with everything that made it:
+	// scores, model and policy versions, arm probabilities, features, reasons.
+	ExplainDecision(context.Context, *ExplainDecisionRequest) (*Decision, error)
 	mustEmbedUnimplementedKairosServer()
 }
 
@@ -117,6 +163,12 @@ func (UnimplementedKairosServer) GetProfile(context.Context, *GetProfileRequest)
 }
 func (UnimplementedKairosServer) UpsertCustomer(context.Context, *UpsertCustomerRequest) (*UpsertCustomerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpsertCustomer not implemented")
+}
+func (UnimplementedKairosServer) Decide(context.Context, *DecideRequest) (*DecideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
+}
+func (UnimplementedKairosServer) ExplainDecision(context.Context, *ExplainDecisionRequest) (*Decision, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExplainDecision not implemented")
 }
 func (UnimplementedKairosServer) mustEmbedUnimplementedKairosServer() {}
 func (UnimplementedKairosServer) testEmbeddedByValue()                {}
@@ -193,6 +245,42 @@ func _Kairos_UpsertCustomer_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Kairos_Decide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KairosServer).Decide(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Kairos_Decide_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KairosServer).Decide(ctx, req.(*DecideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Kairos_ExplainDecision_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainDecisionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KairosServer).ExplainDecision(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Kairos_ExplainDecision_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KairosServer).ExplainDecision(ctx, req.(*ExplainDecisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Kairos_ServiceDesc is the grpc.ServiceDesc for Kairos service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -211,6 +299,14 @@ var Kairos_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpsertCustomer",
 			Handler:    _Kairos_UpsertCustomer_Handler,
+		},
+		{
+			MethodName: "Decide",
+			Handler:    _Kairos_Decide_Handler,
+		},
+		{
+			MethodName: "ExplainDecision",
+			Handler:    _Kairos_ExplainDecision_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

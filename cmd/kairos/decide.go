@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/decisioning"
+	"kairos/decisioning/memstate"
+	"kairos/decisioning/redisstate"
+	"kairos/features"
+	"kairos/internal/server"
+	"kairos/ledger"
+	"kairos/ledger/pgledger"
+	"kairos/models"
+)
+
+// decisionStack is everything Decide needs beside the feature store: the
+// engine, the reward joiner, the ledger and the drainer that fills it.
+type decisionStack struct {
+	engine  *decisioning.Engine
+	joiner  *decisioning.Joiner
+	drainer *ledger.Drainer
+	ledger  ledger.Ledger
+	// kind is "embedded" or "postgres", as printed at startup.
+	kind   string
+	checks []server.Check
+	close  func()
+}
+
+// loadCampaigns reads the campaign configuration: file, or the example
+// campaigns shipped in the binary when file is empty.
+func loadCampaigns(file string, set *features.Set) (*decisioning.Config, error) {
+	if file == "" {
+		return decisioning.DefaultConfig(set)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return decisioning.ParseConfig(file, data, set)
+}
+
+// openDecisioning builds the decision stack on the feature store st.
+func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStore, set *features.Set, scorer decisioning.Scorer,
+	postgresURL string, deadline time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*decisionStack, error) {
+	consumer := fmt.Sprintf("%s-%d", hostname(), os.Getpid())
+	var (
+		state    decisioning.State
+		policies decisioning.PolicyStore
+		windows  decisioning.Windows
+		queue    ledger.Queue
+	)
+	switch {
+	case st.redis != nil:
+		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback()})
+		state, policies, windows, queue = rs, rs, rs, rs
+	default:
+		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback()})
+		state, policies, windows, queue = ms, ms, ms, ms
+	}
+	stack := &decisionStack{kind: "embedded", close: func() {}}
+	if postgresURL == "" {
+		stack.ledger = ledger.NewMemory()
+	} else {
+		pg, err := pgledger.Open(ctx, postgresURL, pgledger.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("--postgres: %w", err)
+		}
+		stack.ledger, stack.kind, stack.close = pg, "postgres", pg.Close
+	}
+	engine, err := decisioning.New(decisioning.Options{
+		Config: cfg, Set: set, State: state, Scorer: scorer, Policies: policies,
+		Deadline: deadline, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		stack.close()
+		return nil, err
+	}
+	stack.engine = engine
+	if evlog, ok := st.store.(features.EventLog); ok {
+		stack.joiner = decisioning.NewJoiner(decisioning.JoinerOptions{
+			Config: cfg, Log: evlog, Windows: windows, Policies: policies, Consumer: consumer,
+			Logger: logger, Registerer: reg,
+		})
+	}
+	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, Logger: logger})
+	stack.checks = []server.Check{{
+		Name: "ledger",
+		Degraded: func() string {
+			if stack.drainer.Degraded() {
+				return "cannot write the decision ledger; decisions continue and wait in the queue"
+			}
+			return ""
+		},
+	}}
+	return stack, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "kairos"
+	}
+	return h
+}
+
+var _ decisioning.Scorer = (*models.Registry)(nil)

@@ -1,0 +1,54 @@
+package decisioning_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"kairos/decisioning"
+	"kairos/features"
+	"kairos/features/memstore"
+	"kairos/decisioning/memstate"
+	"kairos/models"
+	"kairos/models/lgbm"
+)
+
+// BenchmarkDecide decides with the shipped campaigns and models on the
+// embedded store (the engine's own cost: no network).
+func BenchmarkDecide(b *testing.B) {
+	set := features.Default()
+	cfg, err := decisioning.DefaultConfig(set)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := memstore.New(set, memstore.Options{})
+	st := memstate.New(ms, memstate.Options{Lookback: cfg.Lookback()})
+	e, err := decisioning.New(decisioning.Options{Config: cfg, Set: set, State: st, Scorer: reg, Policies: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	const customers = 1000
+	for i := range customers {
+		id := "c" + strconv.Itoa(i)
+		if err := ms.UpsertCustomer(ctx, features.Customer{ID: id, Email: id + "@example.com", Timezone: "Europe/Berlin",
+			Consents: map[string]bool{"email": true}}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := e.Decide(ctx, decisioning.Request{CustomerID: "c" + strconv.Itoa(i%customers), Campaigns: []string{"cart_recovery"}}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -1,0 +1,797 @@
+package decisioning
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"kairos/features"
+)
+
+// Limits of a campaign configuration.
+const (
+	// MaxArms is the most arms a campaign may have (the bandit keeps the
+	// eligible arms in a 64-bit mask).
+	MaxArms = 64
+	// MaxContext is the most inputs of a linear_thompson policy.
+	MaxContext = 16
+	// MaxSegmentBounds is the most bounds of a thompson policy's segments
+	// (so at most 16 segments).
+	MaxSegmentBounds = 15
+	// MaxRewardWindow is the longest attribution window of a reward.
+	MaxRewardWindow = 90 * 24 * time.Hour
+	// MaxCapWindow is the longest window of a cap and the longest cooldown.
+	MaxCapWindow = 90 * 24 * time.Hour
+)
+
+// ConfigError is a problem in a campaign configuration file: where it is
+// and which rule it breaks. Its text reads
+// "campaigns.yaml:14:11: campaigns[0].policy.kind: unknown policy ...".
+type ConfigError struct {
+	File string
+	// Line and Column locate the offending node (1-based); Column is 0
+	// when unknown.
+	Line, Column int
+	// Path names the field, e.g. "campaigns[0].policy.kind"; empty for the
+	// file as a whole.
+	Path string
+	// Msg states the rule that was broken.
+	Msg string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(e.Line))
+	if e.Column > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Column))
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+//go:embed campaigns.yaml
+var defaultCampaigns []byte
+
+// DefaultConfigYAML returns the built-in campaign configuration file, a
+// documented example of every field.
+func DefaultConfigYAML() []byte { return slices.Clone(defaultCampaigns) }
+
+// DefaultConfig parses the built-in campaign configuration against set.
+// It fails only when set lacks a feature the built-in campaigns use.
+func DefaultConfig(set *features.Set) (*Config, error) {
+	return ParseConfig("decisioning/campaigns.yaml", defaultCampaigns, set)
+}
+
+// Campaign returns the campaign called name.
+func (c *Config) Campaign(name string) (*Campaign, bool) {
+	for i := range c.Campaigns {
+		if c.Campaigns[i].Name == name {
+			return &c.Campaigns[i], true
+		}
+	}
+	return nil, false
+}
+
+var (
+	campaignNameRE = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	offerRE        = regexp.MustCompile(`^[a-z0-9_]{0,64}$`)
+	propertyRE     = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+)
+
+// ParseConfig reads and validates a campaign configuration. name is the
+// file's name, used in errors and as Config.Source; set is the feature
+// set, which says which event types and features the campaigns may name.
+// An invalid file is refused as a whole with a *ConfigError naming the
+// line, the field and the rule.
+//
+// The format (campaigns.yaml is a commented example):
+//
+//	global:
+//	  control_group: 5%          # share never messaged; 0% to 99.99%, at most 2 decimals
+//	  salt: g1                   # required; hashes customers into buckets
+//	  caps: [{channel: any, max: 3, per: 7d}]
+//	  quiet_hours: {from: "21:00", to: "08:00"}
+//	  default_timezone: UTC      # IANA zone of customers whose record names none
+//	  fallback: no_action        # or decide
+//	campaigns:
+//	  - name: cart_recovery      # required, [a-z0-9_]{1,64}, unique
+//	    holdout: 10%
+//	    salt: cr1                # required, distinct from every other salt
+//	    arms: [{channel: email, offer: reminder, cost: 0.01}, {channel: none}]
+//	    reward: {event: purchase, within: 72h, value: amount}   # value: 1 or a property
+//	    policy: {kind: linear_thompson, context: [churn, propensity], epsilon: 0.05, half_life: 14d}
+//	    cooldown: 24h
+//	    caps: [{channel: any, max: 1, per: 24h}]
+//
+// Durations are a whole number of days ("7d") or a Go duration ("30m",
+// "24h", "1h30m").
+func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
+	if set == nil {
+		return nil, errors.New("decisioning: ParseConfig needs the feature set")
+	}
+	p := &parser{file: name, set: set}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, p.yamlError(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &ConfigError{File: name, Line: 1, Msg: "empty file: expected a mapping with 'global' and 'campaigns'"}
+	}
+	root := deref(doc.Content[0])
+	m, err := p.mapping(root, "", "global", "campaigns")
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{Source: name}
+	if m["global"] == nil {
+		return nil, p.errAt(root, "global", "required: a mapping with at least 'salt'")
+	}
+	if cfg.Global, err = p.global(m["global"]); err != nil {
+		return nil, err
+	}
+	list := m["campaigns"]
+	if list == nil {
+		return nil, p.errAt(root, "campaigns", "required: a list of at least one campaign")
+	}
+	if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		return nil, p.errAt(list, "campaigns", "must be a list of at least one campaign")
+	}
+	// salts maps every salt to the layer that uses it: layers must be
+	// independent, so no two may share one.
+	salts := map[string]string{cfg.Global.Salt: "global"}
+	names := map[string]int{}
+	for i, n := range list.Content {
+		path := fmt.Sprintf("campaigns[%d]", i)
+		c, err := p.campaign(deref(n), path)
+		if err != nil {
+			return nil, err
+		}
+		if first, dup := names[c.Name]; dup {
+			return nil, p.errAt(p.valueOf(n, "name"), path+".name", "campaign %q is defined twice (first at line %d); names must be unique", c.Name, first)
+		}
+		names[c.Name] = c.Line
+		if other, dup := salts[c.Salt]; dup {
+			return nil, p.errAt(p.valueOf(n, "salt"), path+".salt", "salt %q is already used by %s; every campaign needs its own salt, distinct from the global one, so that holdouts are independent", c.Salt, other)
+		}
+		salts[c.Salt] = "campaign " + c.Name
+		cfg.Campaigns = append(cfg.Campaigns, c)
+	}
+	sum := sha256.Sum256(data)
+	cfg.Version = hex.EncodeToString(sum[:6])
+	return cfg, nil
+}
+
+// parser holds what every rule needs: the file name for errors and the
+// feature set.
+type parser struct {
+	file string
+	set  *features.Set
+}
+
+func (p *parser) errAt(n *yaml.Node, path, format string, args ...any) error {
+	e := &ConfigError{File: p.file, Line: 1, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil && n.Line > 0 {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	return e
+}
+
+// yamlError turns a YAML syntax or type error into a ConfigError; yaml.v3
+// messages start with "yaml: line N: ...".
+func (p *parser) yamlError(err error) error {
+	e := &ConfigError{File: p.file, Line: 1}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		e.Msg = strings.Join(te.Errors, "; ")
+		return e
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ":"); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				e.Line, msg = l, strings.TrimSpace(after)
+			}
+		}
+	}
+	e.Msg = "invalid YAML: " + msg
+	return e
+}
+
+// deref follows aliases (*anchor) to the node they name.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 16; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// valueOf returns the value of key in mapping n, or n when there is none
+// (for error positions).
+func (p *parser) valueOf(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n != nil && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return deref(n.Content[i+1])
+			}
+		}
+	}
+	return n
+}
+
+// mapping checks that n is a mapping whose keys are among keys, each given
+// once, and returns its values by key (aliases resolved; a key with a null
+// value is absent).
+func (p *parser) mapping(n *yaml.Node, path string, keys ...string) (map[string]*yaml.Node, error) {
+	what := path
+	if what == "" {
+		what = "the file"
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		if path == "" {
+			return nil, p.errAt(n, path, "the file must be a mapping with keys %s", strings.Join(keys, ", "))
+		}
+		return nil, p.errAt(n, path, "must be a mapping with keys %s", strings.Join(keys, ", "))
+	}
+	m := make(map[string]*yaml.Node, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		kp := joinPath(path, k.Value)
+		if k.Kind != yaml.ScalarNode || !slices.Contains(keys, k.Value) {
+			return nil, p.errAt(k, kp, "unknown key %q; %s takes %s", k.Value, what, strings.Join(keys, ", "))
+		}
+		if seen[k.Value] {
+			return nil, p.errAt(k, kp, "key %q is given twice", k.Value)
+		}
+		seen[k.Value] = true
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			continue
+		}
+		m[k.Value] = v
+	}
+	return m, nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// scalar returns the text of a single value.
+func (p *parser) scalar(n *yaml.Node, path string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", p.errAt(n, path, "must be a single value, not a list or mapping")
+	}
+	return n.Value, nil
+}
+
+// global parses the global section.
+func (p *parser) global(n *yaml.Node) (Global, error) {
+	g := Global{DefaultTimezone: "UTC", Fallback: FallbackNoAction}
+	m, err := p.mapping(n, "global", "control_group", "salt", "caps", "quiet_hours", "default_timezone", "fallback")
+	if err != nil {
+		return g, err
+	}
+	if v := m["control_group"]; v != nil {
+		if g.ControlGroup, err = p.share(v, "global.control_group"); err != nil {
+			return g, err
+		}
+		if g.ControlGroup >= Buckets {
+			return g, p.errAt(v, "global.control_group", "must be below 100%%: a control group of 100%% leaves no one to message")
+		}
+	}
+	if g.Salt, err = p.salt(n, m, "global"); err != nil {
+		return g, err
+	}
+	if v := m["caps"]; v != nil {
+		if g.Caps, err = p.caps(v, "global.caps"); err != nil {
+			return g, err
+		}
+	}
+	if v := m["quiet_hours"]; v != nil {
+		q, err := p.quietHours(v, "global.quiet_hours")
+		if err != nil {
+			return g, err
+		}
+		g.QuietHours = &q
+	}
+	if v := m["default_timezone"]; v != nil {
+		tz, err := p.scalar(v, "global.default_timezone")
+		if err != nil {
+			return g, err
+		}
+		if tz == "" || tz == "Local" || len(tz) > 64 || !validZone(tz) {
+			return g, p.errAt(v, "global.default_timezone", "unknown time zone %q: use an IANA name such as Europe/Berlin or UTC", tz)
+		}
+		g.DefaultTimezone = tz
+	}
+	if v := m["fallback"]; v != nil {
+		f, err := p.scalar(v, "global.fallback")
+		if err != nil {
+			return g, err
+		}
+		if f != FallbackNoAction && f != FallbackDecide {
+			return g, p.errAt(v, "global.fallback", "unknown fallback %q; use no_action or decide", f)
+		}
+		g.Fallback = f
+	}
+	return g, nil
+}
+
+// salt reads the required salt of the mapping n at path.
+func (p *parser) salt(n *yaml.Node, m map[string]*yaml.Node, path string) (string, error) {
+	v := m["salt"]
+	if v == nil {
+		return "", p.errAt(n, path+".salt", "required: a non-empty string that hashes customers into holdout buckets")
+	}
+	s, err := p.scalar(v, path+".salt")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case s == "":
+		return "", p.errAt(v, path+".salt", "must not be empty")
+	case len(s) > 128:
+		return "", p.errAt(v, path+".salt", "must be at most 128 bytes")
+	case strings.IndexByte(s, 0) >= 0:
+		return "", p.errAt(v, path+".salt", "must not contain a NUL byte (it separates salt and customer id in the hash)")
+	}
+	return s, nil
+}
+
+// share parses a percentage such as 5%, 12.5% or 0%.
+func (p *parser) share(n *yaml.Node, path string) (Share, error) {
+	s, err := p.scalar(n, path)
+	if err != nil {
+		return 0, err
+	}
+	sh, err := ParseShare(s)
+	if err != nil {
+		return 0, p.errAt(n, path, "%v", err)
+	}
+	return sh, nil
+}
+
+// parseDuration parses a duration of a campaign configuration: a whole
+// number of days ("7d") or a Go duration ("30m", "24h", "1h30m", "0").
+// Negative durations are refused.
+func parseDuration(s string) (time.Duration, error) {
+	const day = 24 * time.Hour
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 64)
+		if err != nil || days > uint64(math.MaxInt64/int64(day)) {
+			return 0, fmt.Errorf("%q is not a duration: write a whole number of days such as 7d, or hours or minutes such as 72h or 30m", s)
+		}
+		return time.Duration(days) * day, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: write it like 30m, 24h or 7d", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// duration parses a duration of at most hi (no limit when hi is 0);
+// positive refuses 0.
+func (p *parser) duration(n *yaml.Node, path string, positive bool, hi time.Duration) (time.Duration, error) {
+	s, err := p.scalar(n, path)
+	if err != nil {
+		return 0, err
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, p.errAt(n, path, "%v", err)
+	}
+	if positive && d == 0 {
+		return 0, p.errAt(n, path, "must be a positive duration such as 30m, 24h or 7d, not %q", s)
+	}
+	if hi > 0 && d > hi {
+		return 0, p.errAt(n, path, "%s is too long: at most %s", s, formatDuration(hi))
+	}
+	return d, nil
+}
+
+// formatDuration writes a duration as a configuration may: whole days as
+// days ("1d", "7d"), else hours, minutes and seconds without zero units
+// ("36h", "1h30m", "90s", "0").
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	if d == 0 {
+		return "0"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// number parses a finite number.
+func (p *parser) number(n *yaml.Node, path string) (float64, error) {
+	s, err := p.scalar(n, path)
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, p.errAt(n, path, "%q is not a finite number", s)
+	}
+	return f, nil
+}
+
+// caps parses a list of caps.
+func (p *parser) caps(n *yaml.Node, path string) ([]Cap, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errAt(n, path, "must be a list of caps such as [{channel: any, max: 3, per: 7d}]")
+	}
+	var caps []Cap
+	for i, cn := range n.Content {
+		cn = deref(cn)
+		cp := fmt.Sprintf("%s[%d]", path, i)
+		m, err := p.mapping(cn, cp, "channel", "max", "per")
+		if err != nil {
+			return nil, err
+		}
+		var c Cap
+		for _, k := range []string{"channel", "max", "per"} {
+			if m[k] == nil {
+				return nil, p.errAt(cn, cp+"."+k, "required: a cap is {channel: any|<channel>, max: N, per: <duration>}")
+			}
+		}
+		if c.Channel, err = p.scalar(m["channel"], cp+".channel"); err != nil {
+			return nil, err
+		}
+		if c.Channel == ChannelNone || (c.Channel != AnyChannel && !slices.Contains(Channels, c.Channel)) {
+			return nil, p.errAt(m["channel"], cp+".channel", "unknown channel %q; use any or one of %s", c.Channel, strings.Join(Channels[:len(Channels)-1], ", "))
+		}
+		ms, err := p.scalar(m["max"], cp+".max")
+		if err != nil {
+			return nil, err
+		}
+		if c.Max, err = strconv.Atoi(ms); err != nil || c.Max < 1 || c.Max > 1_000_000 {
+			return nil, p.errAt(m["max"], cp+".max", "%q must be a whole number of messages from 1 to 1000000", ms)
+		}
+		if c.Per, err = p.duration(m["per"], cp+".per", true, MaxCapWindow); err != nil {
+			return nil, err
+		}
+		caps = append(caps, c)
+	}
+	return caps, nil
+}
+
+// quietHours parses {from: "HH:MM", to: "HH:MM"}.
+func (p *parser) quietHours(n *yaml.Node, path string) (QuietHours, error) {
+	var q QuietHours
+	m, err := p.mapping(n, path, "from", "to")
+	if err != nil {
+		return q, err
+	}
+	for _, k := range []string{"from", "to"} {
+		v := m[k]
+		if v == nil {
+			return q, p.errAt(n, path+"."+k, `required: quiet hours are {from: "21:00", to: "08:00"} in the customer's time zone`)
+		}
+		s, err := p.scalar(v, path+"."+k)
+		if err != nil {
+			return q, err
+		}
+		c := clockRE.FindStringSubmatch(s)
+		if c == nil {
+			return q, p.errAt(v, path+"."+k, "%q is not a time of day: write HH:MM on a 24-hour clock, e.g. \"21:00\"", s)
+		}
+		h, _ := strconv.Atoi(c[1])
+		mm, _ := strconv.Atoi(c[2])
+		if k == "from" {
+			q.From = h*60 + mm
+		} else {
+			q.To = h*60 + mm
+		}
+	}
+	if q.From == q.To {
+		return q, p.errAt(n, path, "from and to are both %s: quiet hours need an end different from their start", clock(q.From))
+	}
+	return q, nil
+}
+
+// campaign parses one campaign.
+func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
+	c := Campaign{}
+	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps")
+	if err != nil {
+		return c, err
+	}
+	c.Line = n.Line
+	for _, k := range []string{"name", "salt", "arms", "reward", "policy"} {
+		if m[k] == nil {
+			return c, p.errAt(n, path+"."+k, "required: a campaign has a name, salt, arms, reward and policy")
+		}
+	}
+	if c.Name, err = p.scalar(m["name"], path+".name"); err != nil {
+		return c, err
+	}
+	if !campaignNameRE.MatchString(c.Name) {
+		return c, p.errAt(m["name"], path+".name", "campaign name %q must be 1-64 characters of a-z, 0-9 and _", c.Name)
+	}
+	if v := m["holdout"]; v != nil {
+		if c.Holdout, err = p.share(v, path+".holdout"); err != nil {
+			return c, err
+		}
+		if c.Holdout >= Buckets {
+			return c, p.errAt(v, path+".holdout", "must be below 100%%: a holdout of 100%% leaves no one to message")
+		}
+	}
+	if c.Salt, err = p.salt(n, m, path); err != nil {
+		return c, err
+	}
+	if c.Arms, err = p.arms(m["arms"], path+".arms"); err != nil {
+		return c, err
+	}
+	if c.Reward, err = p.reward(m["reward"], path+".reward"); err != nil {
+		return c, err
+	}
+	if c.Policy, err = p.policy(m["policy"], path+".policy"); err != nil {
+		return c, err
+	}
+	if v := m["cooldown"]; v != nil {
+		if c.Cooldown, err = p.duration(v, path+".cooldown", false, MaxCapWindow); err != nil {
+			return c, err
+		}
+	}
+	if v := m["caps"]; v != nil {
+		if c.Caps, err = p.caps(v, path+".caps"); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// arms parses a campaign's arms.
+func (p *parser) arms(n *yaml.Node, path string) ([]Arm, error) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return nil, p.errAt(n, path, "must be a list of at least one arm such as [{channel: email, offer: reminder}, {channel: none}]")
+	}
+	if len(n.Content) > MaxArms {
+		return nil, p.errAt(n, path, "%d arms: a campaign has at most %d", len(n.Content), MaxArms)
+	}
+	arms := make([]Arm, 0, len(n.Content))
+	nones := 0
+	for i, an := range n.Content {
+		an = deref(an)
+		ap := fmt.Sprintf("%s[%d]", path, i)
+		m, err := p.mapping(an, ap, "channel", "offer", "cost")
+		if err != nil {
+			return nil, err
+		}
+		var a Arm
+		if m["channel"] == nil {
+			return nil, p.errAt(an, ap+".channel", "required: one of %s", strings.Join(Channels, ", "))
+		}
+		if a.Channel, err = p.scalar(m["channel"], ap+".channel"); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(Channels, a.Channel) {
+			return nil, p.errAt(m["channel"], ap+".channel", "unknown channel %q; use one of %s", a.Channel, strings.Join(Channels, ", "))
+		}
+		if v := m["offer"]; v != nil {
+			if a.Offer, err = p.scalar(v, ap+".offer"); err != nil {
+				return nil, err
+			}
+			if !offerRE.MatchString(a.Offer) {
+				return nil, p.errAt(v, ap+".offer", "offer %q must be at most 64 characters of a-z, 0-9 and _", a.Offer)
+			}
+		}
+		if a.Offer == "" && a.Channel != ChannelNone {
+			return nil, p.errAt(an, ap+".offer", "required: an arm on channel %s needs an offer (only the none arm may omit it)", a.Channel)
+		}
+		if v := m["cost"]; v != nil {
+			if a.Cost, err = p.number(v, ap+".cost"); err != nil {
+				return nil, err
+			}
+			if a.Cost < 0 {
+				return nil, p.errAt(v, ap+".cost", "must not be negative")
+			}
+		}
+		if a.Channel == ChannelNone {
+			if nones++; nones > 1 {
+				return nil, p.errAt(an, ap, "a second none arm: a campaign has at most one")
+			}
+		}
+		for j, b := range arms {
+			if b.Channel == a.Channel && b.Offer == a.Offer {
+				return nil, p.errAt(an, ap, "arm %s/%s repeats %s[%d]", a.Channel, a.Offer, path, j)
+			}
+		}
+		arms = append(arms, a)
+	}
+	return arms, nil
+}
+
+// reward parses {event, within, value}.
+func (p *parser) reward(n *yaml.Node, path string) (RewardRule, error) {
+	r := RewardRule{Value: "1"}
+	m, err := p.mapping(n, path, "event", "within", "value")
+	if err != nil {
+		return r, err
+	}
+	for _, k := range []string{"event", "within"} {
+		if m[k] == nil {
+			return r, p.errAt(n, path+"."+k, "required: a reward is {event: <type>, within: <duration>, value: 1|<property>}")
+		}
+	}
+	if r.Event, err = p.scalar(m["event"], path+".event"); err != nil {
+		return r, err
+	}
+	if !p.set.KnownType(r.Event) {
+		return r, p.errAt(m["event"], path+".event", "unknown event type %q: use a standard type or declare it in the features' custom_events", r.Event)
+	}
+	if r.Within, err = p.duration(m["within"], path+".within", true, MaxRewardWindow); err != nil {
+		return r, err
+	}
+	if v := m["value"]; v != nil {
+		if r.Value, err = p.scalar(v, path+".value"); err != nil {
+			return r, err
+		}
+		if _, err := strconv.ParseFloat(r.Value, 64); r.Value != "1" && (err == nil || !propertyRE.MatchString(r.Value)) {
+			return r, p.errAt(v, path+".value", "%q: use 1 (every conversion is worth 1) or a numeric property of the event such as amount", r.Value)
+		}
+	}
+	return r, nil
+}
+
+// policy parses {kind, context, segment, epsilon, half_life}.
+func (p *parser) policy(n *yaml.Node, path string) (PolicyConfig, error) {
+	var pc PolicyConfig
+	m, err := p.mapping(n, path, "kind", "context", "segment", "epsilon", "half_life")
+	if err != nil {
+		return pc, err
+	}
+	if m["kind"] == nil {
+		return pc, p.errAt(n, path+".kind", "required: thompson or linear_thompson")
+	}
+	if pc.Kind, err = p.scalar(m["kind"], path+".kind"); err != nil {
+		return pc, err
+	}
+	switch pc.Kind {
+	case PolicyThompson:
+		if v := m["context"]; v != nil {
+			return pc, p.errAt(v, path+".context", "a thompson policy takes no context; use segment to split customers, or kind linear_thompson")
+		}
+		if v := m["segment"]; v != nil {
+			if pc.SegmentBy, pc.SegmentBounds, err = p.segment(v, path+".segment"); err != nil {
+				return pc, err
+			}
+		}
+	case PolicyLinearThompson:
+		if v := m["segment"]; v != nil {
+			return pc, p.errAt(v, path+".segment", "a linear_thompson policy takes no segment; name its inputs in context")
+		}
+		v := m["context"]
+		if v == nil {
+			return pc, p.errAt(n, path+".context", "required: a linear_thompson policy needs 1-%d context inputs", MaxContext)
+		}
+		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 || len(v.Content) > MaxContext {
+			return pc, p.errAt(v, path+".context", "must be a list of 1-%d inputs (churn, propensity, nba:<class> or a feature)", MaxContext)
+		}
+		for i, cn := range v.Content {
+			cn = deref(cn)
+			cp := fmt.Sprintf("%s.context[%d]", path, i)
+			name, err := p.input(cn, cp)
+			if err != nil {
+				return pc, err
+			}
+			if slices.Contains(pc.Context, name) {
+				return pc, p.errAt(cn, cp, "%q is listed twice", name)
+			}
+			pc.Context = append(pc.Context, name)
+		}
+	default:
+		return pc, p.errAt(m["kind"], path+".kind", "unknown policy %q; use thompson or linear_thompson", pc.Kind)
+	}
+	if v := m["epsilon"]; v != nil {
+		if pc.Epsilon, err = p.number(v, path+".epsilon"); err != nil {
+			return pc, err
+		}
+		if pc.Epsilon < 0 || pc.Epsilon >= 1 {
+			return pc, p.errAt(v, path+".epsilon", "%v is out of range: epsilon must be at least 0 and below 1", pc.Epsilon)
+		}
+	}
+	if v := m["half_life"]; v != nil {
+		if pc.HalfLife, err = p.duration(v, path+".half_life", false, 0); err != nil {
+			return pc, err
+		}
+	}
+	return pc, nil
+}
+
+// segment parses {by: <input>, bounds: [b1, b2, ...]}.
+func (p *parser) segment(n *yaml.Node, path string) (string, []float64, error) {
+	m, err := p.mapping(n, path, "by", "bounds")
+	if err != nil {
+		return "", nil, err
+	}
+	for _, k := range []string{"by", "bounds"} {
+		if m[k] == nil {
+			return "", nil, p.errAt(n, path+"."+k, "required: a segment is {by: <input>, bounds: [0.3, 0.7]}")
+		}
+	}
+	by, err := p.input(m["by"], path+".by")
+	if err != nil {
+		return "", nil, err
+	}
+	v := m["bounds"]
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 || len(v.Content) > MaxSegmentBounds {
+		return "", nil, p.errAt(v, path+".bounds", "must be a list of 1-%d increasing numbers", MaxSegmentBounds)
+	}
+	bounds := make([]float64, 0, len(v.Content))
+	for i, bn := range v.Content {
+		bn = deref(bn)
+		bp := fmt.Sprintf("%s.bounds[%d]", path, i)
+		b, err := p.number(bn, bp)
+		if err != nil {
+			return "", nil, err
+		}
+		if i > 0 && b <= bounds[i-1] {
+			return "", nil, p.errAt(bn, bp, "%v does not exceed the bound before it (%v): bounds must be strictly increasing", b, bounds[i-1])
+		}
+		bounds = append(bounds, b)
+	}
+	return by, bounds, nil
+}
+
+// input parses a policy input: churn, propensity, nba:<class> or a feature
+// of the set.
+func (p *parser) input(n *yaml.Node, path string) (string, error) {
+	s, err := p.scalar(n, path)
+	if err != nil {
+		return "", err
+	}
+	if s == "churn" || s == "propensity" {
+		return s, nil
+	}
+	if class, ok := strings.CutPrefix(s, "nba:"); ok {
+		if class == "" || len(class) > 64 || strings.ContainsFunc(class, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return "", p.errAt(n, path, "%q: the class after nba: must be 1-64 bytes without spaces", s)
+		}
+		return s, nil
+	}
+	if slices.Contains(p.set.Names(), s) {
+		return s, nil
+	}
+	return "", p.errAt(n, path, "unknown input %q: use churn, propensity, nba:<class> or a feature that is defined", s)
+}
+
+func validZone(name string) bool {
+	_, err := time.LoadLocation(name)
+	return err == nil
+}

@@ -1,0 +1,558 @@
+package decisioning_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata"
+
+	"github.com/google/go-cmp/cmp"
+
+	"kairos/decisioning"
+	"kairos/features"
+	"kairos/internal/sim"
+)
+
+const oneDay = 24 * time.Hour
+
+// exampleYAML is the configuration of the issue; it must parse.
+const exampleYAML = `global: {control_group: 5%, salt: g1,
+         caps: [{channel: any, max: 3, per: 7d}, {channel: sms, max: 1, per: 7d}],
+         quiet_hours: {from: "21:00", to: "08:00"},      # customer's own timezone
+         default_timezone: UTC, fallback: no_action}
+campaigns:
+  - name: cart_recovery
+    holdout: 10%
+    salt: cr1
+    arms:
+      - {channel: email, offer: reminder}
+      - {channel: push,  offer: reminder}
+      - {channel: email, offer: discount_10, cost: 1.50}
+      - {channel: none}                                   # the explicit "don't send" arm
+    reward: {event: purchase, within: 72h, value: amount} # or value: 1
+    policy: {kind: linear_thompson, context: [churn, propensity, cart_value_7d], epsilon: 0.05, half_life: 14d}
+    cooldown: 24h
+    caps: [{channel: any, max: 1, per: 24h}]              # optional, this campaign's messages only
+`
+
+func TestParseConfigExample(t *testing.T) {
+	cfg, err := decisioning.ParseConfig("campaigns.yaml", []byte(exampleYAML), features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(exampleYAML))
+	want := &decisioning.Config{
+		Global: decisioning.Global{
+			ControlGroup: 500,
+			Salt:         "g1",
+			Caps: []decisioning.Cap{
+				{Channel: "any", Max: 3, Per: 7 * oneDay},
+				{Channel: "sms", Max: 1, Per: 7 * oneDay},
+			},
+			QuietHours:      &decisioning.QuietHours{From: 21 * 60, To: 8 * 60},
+			DefaultTimezone: "UTC",
+			Fallback:        decisioning.FallbackNoAction,
+		},
+		Campaigns: []decisioning.Campaign{{
+			Name:    "cart_recovery",
+			Holdout: 1000,
+			Salt:    "cr1",
+			Arms: []decisioning.Arm{
+				{Channel: "email", Offer: "reminder"},
+				{Channel: "push", Offer: "reminder"},
+				{Channel: "email", Offer: "discount_10", Cost: 1.5},
+				{Channel: "none"},
+			},
+			Reward: decisioning.RewardRule{Event: "purchase", Within: 72 * time.Hour, Value: "amount"},
+			Policy: decisioning.PolicyConfig{
+				Kind:     decisioning.PolicyLinearThompson,
+				Context:  []string{"churn", "propensity", "cart_value_7d"},
+				Epsilon:  0.05,
+				HalfLife: 14 * oneDay,
+			},
+			Cooldown: 24 * time.Hour,
+			Caps:     []decisioning.Cap{{Channel: "any", Max: 1, Per: 24 * time.Hour}},
+			Line:     6,
+		}},
+		Source:  "campaigns.yaml",
+		Version: hex.EncodeToString(sum[:])[:12],
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("ParseConfig (-want +got):\n%s", diff)
+	}
+	c, ok := cfg.Campaign("cart_recovery")
+	if !ok || c != &cfg.Campaigns[0] {
+		t.Errorf("Campaign(cart_recovery) = %p, %v; want the first campaign", c, ok)
+	}
+	if c, ok := cfg.Campaign("nope"); ok || c != nil {
+		t.Errorf("Campaign(nope) = %v, %v; want nil, false", c, ok)
+	}
+}
+
+// The error of the issue, in full: file, line, column, field and rule.
+func TestParseConfigErrorText(t *testing.T) {
+	data := strings.Replace(exampleYAML, "kind: linear_thompson", "kind: ucb", 1)
+	_, err := decisioning.ParseConfig("campaigns.yaml", []byte(data), features.Default())
+	const want = `campaigns.yaml:15:20: campaigns[0].policy.kind: unknown policy "ucb"; use thompson or linear_thompson`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	var ce *decisioning.ConfigError
+	if !errors.As(err, &ce) || ce.Line != 15 || ce.Column != 20 || ce.Path != "campaigns[0].policy.kind" || ce.File != "campaigns.yaml" {
+		t.Errorf("ConfigError = %+v", ce)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cfg.Campaigns {
+		names = append(names, c.Name)
+	}
+	wantNames := []string{"cart_recovery", "upgrade_prompt", "winback", "renewal_reminder", "onboarding_nudge"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("campaigns = %v, want %v", names, wantNames)
+	}
+	g := cfg.Global
+	wantGlobal := decisioning.Global{
+		ControlGroup: 500, Salt: g.Salt,
+		Caps:            []decisioning.Cap{{Channel: "any", Max: 3, Per: 7 * oneDay}, {Channel: "sms", Max: 1, Per: 7 * oneDay}},
+		QuietHours:      &decisioning.QuietHours{From: 21 * 60, To: 8 * 60},
+		DefaultTimezone: "UTC", Fallback: decisioning.FallbackNoAction,
+	}
+	if diff := cmp.Diff(wantGlobal, g); diff != "" {
+		t.Errorf("global (-want +got):\n%s", diff)
+	}
+	sum := sha256.Sum256(decisioning.DefaultConfigYAML())
+	if want := hex.EncodeToString(sum[:6]); cfg.Version != want || cfg.Source != "decisioning/campaigns.yaml" {
+		t.Errorf("version %q, source %q; want %q, decisioning/campaigns.yaml", cfg.Version, cfg.Source, want)
+	}
+	// Every campaign ends with its none arm.
+	for _, c := range cfg.Campaigns {
+		if last := c.Arms[len(c.Arms)-1]; last.Channel != decisioning.ChannelNone {
+			t.Errorf("%s: last arm %v, want the none arm", c.Name, last)
+		}
+	}
+}
+
+// The built-in campaigns that the simulator also runs have its arms (in its
+// order; its none arm has offer "none", ours none) and its reward, so that
+// the simulator can drive Kairos.
+func TestDefaultConfigMatchesSimulator(t *testing.T) {
+	cfg, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range sim.DefaultParams().Campaigns {
+		c, ok := cfg.Campaign(sc.Name)
+		if !ok {
+			t.Errorf("simulator campaign %s is not built in", sc.Name)
+			continue
+		}
+		var want, got []string
+		for _, a := range sc.Arms {
+			offer := a.Offer
+			if a.Channel == sim.ChannelNone {
+				offer = ""
+			}
+			want = append(want, a.Channel+"/"+offer)
+		}
+		for _, a := range c.Arms {
+			got = append(got, a.Channel+"/"+a.Offer)
+		}
+		if !slices.Equal(want, got) {
+			t.Errorf("%s arms = %v, simulator has %v", sc.Name, got, want)
+		}
+		if c.Reward.Event != sc.Conversion[0] || c.Reward.Within != time.Duration(sc.WindowHours)*time.Hour {
+			t.Errorf("%s reward = %+v, simulator converts on %v within %dh", sc.Name, c.Reward, sc.Conversion, sc.WindowHours)
+		}
+		wantValue := sc.Value
+		if wantValue == "" {
+			wantValue = "1"
+		}
+		if c.Reward.Value != wantValue {
+			t.Errorf("%s reward value = %q, simulator values it at %q", sc.Name, c.Reward.Value, wantValue)
+		}
+	}
+}
+
+// The built-in file names only features of the built-in feature set; a set
+// without them refuses it.
+func TestDefaultConfigNeedsItsFeatures(t *testing.T) {
+	set, err := features.Parse([]byte("features:\n  - {name: logins_7d, event: login, agg: count, window: 7d}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decisioning.DefaultConfig(set); err == nil || !strings.Contains(err.Error(), `unknown input "cart_value_7d"`) {
+		t.Errorf("DefaultConfig with a small feature set: %v", err)
+	}
+	if _, err := decisioning.ParseConfig("x.yaml", []byte(exampleYAML), nil); err == nil {
+		t.Error("ParseConfig with a nil feature set did not fail")
+	}
+}
+
+// campaign renders one campaign as a flow mapping: the defaults, with over
+// replacing (or, with value "-", removing) fields.
+func campaignFlow(over map[string]string) string {
+	f := map[string]string{
+		"name":   "c",
+		"salt":   "s",
+		"arms":   "[{channel: email, offer: o}, {channel: none}]",
+		"reward": "{event: purchase, within: 72h}",
+		"policy": "{kind: thompson}",
+	}
+	for k, v := range over {
+		f[k] = v
+	}
+	order := []string{"name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps"}
+	var keys []string
+	for k := range f {
+		if !slices.Contains(order, k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range append(order, keys...) {
+		if v, ok := f[k]; ok && v != "-" {
+			parts = append(parts, k+": "+v)
+		}
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// doc is a configuration with global on line 1 and the campaigns from
+// line 3, one per line.
+func configDoc(global string, campaigns ...string) string {
+	if global == "" {
+		global = "{salt: g}"
+	}
+	var b strings.Builder
+	b.WriteString("global: " + global + "\ncampaigns:\n")
+	for _, c := range campaigns {
+		b.WriteString("  - " + c + "\n")
+	}
+	return b.String()
+}
+
+func TestParseConfigRules(t *testing.T) {
+	set, err := features.Parse([]byte(`features:
+  - {name: logins_7d, event: login, agg: count, window: 7d}
+  - {name: spend_7d, event: purchase, agg: sum, field: amount, window: 7d}
+custom_events: [trial_converted]
+`), "features.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := func(kv ...string) string {
+		over := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			over[kv[i]] = kv[i+1]
+		}
+		return campaignFlow(over)
+	}
+	g := func(s string) string { return "{salt: g, " + s + "}" }
+	ok := configDoc("", c())
+	for _, tc := range []struct {
+		name string
+		yaml string
+		line int    // 0: the file parses
+		want string // a substring of the error
+	}{
+		{"minimal", ok, 0, ""},
+		// The file.
+		{"empty", "", 1, "empty file"},
+		{"not yaml", "global: [", 1, "invalid YAML"},
+		{"not a mapping", "- 1\n", 1, "the file must be a mapping"},
+		{"unknown top key", ok + "extra: 1\n", 4, `extra: unknown key "extra"`},
+		{"duplicate top key", ok + "global: {salt: h}\n", 4, `key "global" is given twice`},
+		{"no global", "campaigns:\n  - " + c() + "\n", 1, "global: required"},
+		{"no campaigns", "global: {salt: g}\n", 1, "campaigns: required"},
+		{"empty campaigns", "global: {salt: g}\ncampaigns: []\n", 2, "campaigns: must be a list of at least one campaign"},
+		// global.
+		{"global unknown key", configDoc(g("salty: x")), 1, `global.salty: unknown key "salty"`},
+		{"global salt missing", configDoc("{control_group: 5%}", c()), 1, "global.salt: required"},
+		{"global salt empty", configDoc(`{salt: ""}`, c()), 1, "global.salt: must not be empty"},
+		{"global salt null", configDoc("{salt: ~}", c()), 1, "global.salt: required"},
+		{"global salt list", configDoc("{salt: [a]}", c()), 1, "global.salt: must be a single value"},
+		{"control group", configDoc(g("control_group: 12.5%"), c()), 0, ""},
+		{"control group 0%", configDoc(g("control_group: 0%"), c()), 0, ""},
+		{"control group 99.99%", configDoc(g("control_group: 99.99%"), c()), 0, ""},
+		{"control group 100%", configDoc(g("control_group: 100%"), c()), 1, "global.control_group: must be below 100%"},
+		{"control group 101%", configDoc(g("control_group: 101%"), c()), 1, "101% is out of range"},
+		{"control group no %", configDoc(g("control_group: 5"), c()), 1, `"5" is not a percentage`},
+		{"control group 3 decimals", configDoc(g("control_group: 1.125%"), c()), 1, "at most two decimals"},
+		{"control group negative", configDoc(g("control_group: -1%"), c()), 1, "not a percentage"},
+		{"cap unknown channel", configDoc(g("caps: [{channel: fax, max: 1, per: 1d}]"), c()), 1, `global.caps[0].channel: unknown channel "fax"`},
+		{"cap on none", configDoc(g("caps: [{channel: none, max: 1, per: 1d}]"), c()), 1, `unknown channel "none"`},
+		{"cap webhook", configDoc(g("caps: [{channel: webhook, max: 1, per: 30m}]"), c()), 0, ""},
+		{"cap max 0", configDoc(g("caps: [{channel: any, max: 0, per: 1d}]"), c()), 1, "global.caps[0].max: \"0\" must be a whole number"},
+		{"cap max fraction", configDoc(g("caps: [{channel: any, max: 1.5, per: 1d}]"), c()), 1, "global.caps[0].max"},
+		{"cap per unparseable", configDoc(g("caps: [{channel: any, max: 1, per: 1w}]"), c()), 1, `global.caps[0].per: "1w" is not a duration`},
+		{"cap per zero", configDoc(g("caps: [{channel: any, max: 1, per: 0d}]"), c()), 1, "global.caps[0].per: must be a positive duration"},
+		{"cap per negative", configDoc(g("caps: [{channel: any, max: 1, per: -1h}]"), c()), 1, `"-1h" is negative`},
+		{"cap per too long", configDoc(g("caps: [{channel: any, max: 1, per: 91d}]"), c()), 1, "at most 90d"},
+		{"cap missing per", configDoc(g("caps: [{channel: any, max: 1}]"), c()), 1, "global.caps[0].per: required"},
+		{"cap unknown key", configDoc(g("caps: [{channel: any, max: 1, per: 1d, min: 0}]"), c()), 1, `global.caps[0].min: unknown key "min"`},
+		{"caps not a list", configDoc(g("caps: {channel: any}"), c()), 1, "global.caps: must be a list"},
+		{"quiet hours", configDoc(g(`quiet_hours: {from: "22:30", to: "06:15"}`), c()), 0, ""},
+		{"quiet hours unquoted", configDoc(g(`quiet_hours: {from: 22:30, to: 06:15}`), c()), 0, ""},
+		{"quiet hours 24h", configDoc(g(`quiet_hours: {from: "24:00", to: "08:00"}`), c()), 1, `global.quiet_hours.from: "24:00" is not a time of day`},
+		{"quiet hours 12h clock", configDoc(g(`quiet_hours: {from: "9pm", to: "08:00"}`), c()), 1, `"9pm" is not a time of day`},
+		{"quiet hours one digit", configDoc(g(`quiet_hours: {from: "21:00", to: "8:00"}`), c()), 1, `global.quiet_hours.to: "8:00"`},
+		{"quiet hours from = to", configDoc(g(`quiet_hours: {from: "08:00", to: "08:00"}`), c()), 1, "global.quiet_hours: from and to are both 08:00"},
+		{"quiet hours no to", configDoc(g(`quiet_hours: {from: "08:00"}`), c()), 1, "global.quiet_hours.to: required"},
+		{"timezone", configDoc(g("default_timezone: Asia/Kolkata"), c()), 0, ""},
+		{"timezone unknown", configDoc(g("default_timezone: Mars/Olympus"), c()), 1, `global.default_timezone: unknown time zone "Mars/Olympus"`},
+		{"timezone Local", configDoc(g("default_timezone: Local"), c()), 1, `unknown time zone "Local"`},
+		{"fallback decide", configDoc(g("fallback: decide"), c()), 0, ""},
+		{"fallback unknown", configDoc(g("fallback: guess"), c()), 1, `global.fallback: unknown fallback "guess"; use no_action or decide`},
+		// Campaign fields.
+		{"campaign not a mapping", configDoc("", "cart"), 3, "campaigns[0]: must be a mapping with keys name, holdout"},
+		{"campaign unknown key", configDoc("", c("channel", "email")), 3, `campaigns[0].channel: unknown key "channel"`},
+		{"campaign duplicate key", configDoc("", "{name: c, name: d, salt: s, arms: [{channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}}"), 3, `campaigns[0].name: key "name" is given twice`},
+		{"name missing", configDoc("", c("name", "-")), 3, "campaigns[0].name: required"},
+		{"salt missing", configDoc("", c("salt", "-")), 3, "campaigns[0].salt: required"},
+		{"arms missing", configDoc("", c("arms", "-")), 3, "campaigns[0].arms: required"},
+		{"reward missing", configDoc("", c("reward", "-")), 3, "campaigns[0].reward: required"},
+		{"policy missing", configDoc("", c("policy", "-")), 3, "campaigns[0].policy: required"},
+		{"name upper case", configDoc("", c("name", "Cart")), 3, `campaigns[0].name: campaign name "Cart" must be 1-64 characters`},
+		{"name too long", configDoc("", c("name", strings.Repeat("a", 65))), 3, "must be 1-64 characters"},
+		{"name 64", configDoc("", c("name", strings.Repeat("a", 64))), 0, ""},
+		{"name empty", configDoc("", c("name", `""`)), 3, `campaign name "" must be`},
+		{"names unique", configDoc("", c(), c("salt", "t")), 4, `campaigns[1].name: campaign "c" is defined twice (first at line 3)`},
+		{"salt empty", configDoc("", c("salt", `""`)), 3, "campaigns[0].salt: must not be empty"},
+		{"salt NUL", configDoc("", c("salt", `"a\0b"`)), 3, "NUL"},
+		{"salt = global salt", configDoc("", c("salt", "g")), 3, `campaigns[0].salt: salt "g" is already used by global`},
+		{"salts distinct", configDoc("", c(), c("name", "d")), 4, `campaigns[1].salt: salt "s" is already used by campaign c`},
+		{"holdout", configDoc("", c("holdout", "12.34%")), 0, ""},
+		{"holdout 100%", configDoc("", c("holdout", "100%")), 3, "campaigns[0].holdout: must be below 100%"},
+		{"holdout 100.01%", configDoc("", c("holdout", "100.01%")), 3, "out of range"},
+		{"holdout 1000%", configDoc("", c("holdout", "1000%")), 3, "not a percentage"},
+		{"holdout comma", configDoc("", c("holdout", `"5,5%"`)), 3, "not a percentage"},
+		// Arms.
+		{"arms empty", configDoc("", c("arms", "[]")), 3, "campaigns[0].arms: must be a list of at least one arm"},
+		{"arms not a list", configDoc("", c("arms", "{channel: email}")), 3, "campaigns[0].arms: must be a list"},
+		{"arm unknown channel", configDoc("", c("arms", "[{channel: fax, offer: o}]")), 3, `campaigns[0].arms[0].channel: unknown channel "fax"; use one of email, push, sms, inapp, webhook, none`},
+		{"arm any channel", configDoc("", c("arms", "[{channel: any, offer: o}]")), 3, `unknown channel "any"`},
+		{"arm no channel", configDoc("", c("arms", "[{offer: o}]")), 3, "campaigns[0].arms[0].channel: required"},
+		{"arm unknown key", configDoc("", c("arms", "[{channel: email, offer: o, price: 1}]")), 3, `campaigns[0].arms[0].price: unknown key "price"`},
+		{"arm no offer", configDoc("", c("arms", "[{channel: email}]")), 3, "campaigns[0].arms[0].offer: required: an arm on channel email needs an offer"},
+		{"arm empty offer", configDoc("", c("arms", `[{channel: push, offer: ""}]`)), 3, "campaigns[0].arms[0].offer: required"},
+		{"arm bad offer", configDoc("", c("arms", "[{channel: email, offer: 10%off}]")), 3, `campaigns[0].arms[0].offer: offer "10%off" must be`},
+		{"arm offer 65", configDoc("", c("arms", "[{channel: email, offer: "+strings.Repeat("o", 65)+"}]")), 3, "at most 64 characters"},
+		{"none arm with offer", configDoc("", c("arms", "[{channel: email, offer: o}, {channel: none, offer: none}]")), 0, ""},
+		{"arm cost negative", configDoc("", c("arms", "[{channel: email, offer: o, cost: -0.5}]")), 3, "campaigns[0].arms[0].cost: must not be negative"},
+		{"arm cost inf", configDoc("", c("arms", "[{channel: email, offer: o, cost: .inf}]")), 3, `campaigns[0].arms[0].cost: ".inf" is not a finite number`},
+		{"arm cost nan", configDoc("", c("arms", "[{channel: email, offer: o, cost: NaN}]")), 3, "is not a finite number"},
+		{"arm cost text", configDoc("", c("arms", "[{channel: email, offer: o, cost: cheap}]")), 3, "is not a finite number"},
+		{"arm duplicate", configDoc("", c("arms", "[{channel: email, offer: o}, {channel: email, offer: o, cost: 1}]")), 3, "campaigns[0].arms[1]: arm email/o repeats campaigns[0].arms[0]"},
+		{"two none arms", configDoc("", c("arms", "[{channel: none}, {channel: none, offer: x}]")), 3, "campaigns[0].arms[1]: a second none arm"},
+		{"64 arms", configDoc("", c("arms", nArms(64))), 0, ""},
+		{"65 arms", configDoc("", c("arms", nArms(65))), 3, "campaigns[0].arms: 65 arms: a campaign has at most 64"},
+		// Reward.
+		{"reward custom event", configDoc("", c("reward", "{event: trial_converted, within: 14d}")), 0, ""},
+		{"reward unknown event", configDoc("", c("reward", "{event: bought, within: 1d}")), 3, `campaigns[0].reward.event: unknown event type "bought"`},
+		{"reward no event", configDoc("", c("reward", "{within: 1d}")), 3, "campaigns[0].reward.event: required"},
+		{"reward no within", configDoc("", c("reward", "{event: login}")), 3, "campaigns[0].reward.within: required"},
+		{"reward within 0", configDoc("", c("reward", "{event: login, within: 0h}")), 3, "campaigns[0].reward.within: must be a positive duration"},
+		{"reward within 90d", configDoc("", c("reward", "{event: login, within: 90d}")), 0, ""},
+		{"reward within 2160h", configDoc("", c("reward", "{event: login, within: 2160h}")), 0, ""},
+		{"reward within 91d", configDoc("", c("reward", "{event: login, within: 91d}")), 3, "campaigns[0].reward.within: 91d is too long: at most 90d"},
+		{"reward within huge", configDoc("", c("reward", "{event: login, within: 99999999999999999999d}")), 3, "is not a duration"},
+		{"reward value 1", configDoc("", c("reward", "{event: login, within: 1d, value: 1}")), 0, ""},
+		{"reward value 2", configDoc("", c("reward", "{event: login, within: 1d, value: 2}")), 3, `campaigns[0].reward.value: "2": use 1`},
+		{"reward value property", configDoc("", c("reward", "{event: purchase, within: 1d, value: amount}")), 0, ""},
+		{"reward value bad", configDoc("", c("reward", "{event: purchase, within: 1d, value: Amount}")), 3, `"Amount": use 1`},
+		{"reward unknown key", configDoc("", c("reward", "{event: login, within: 1d, window: 1d}")), 3, `campaigns[0].reward.window: unknown key "window"`},
+		// Policy.
+		{"policy unknown", configDoc("", c("policy", "{kind: ucb}")), 3, `campaigns[0].policy.kind: unknown policy "ucb"; use thompson or linear_thompson`},
+		{"policy no kind", configDoc("", c("policy", "{epsilon: 0.1}")), 3, "campaigns[0].policy.kind: required"},
+		{"policy unknown key", configDoc("", c("policy", "{kind: thompson, alpha: 1}")), 3, `campaigns[0].policy.alpha: unknown key "alpha"`},
+		{"linear", configDoc("", c("policy", "{kind: linear_thompson, context: [churn, propensity, nba:winback, logins_7d]}")), 0, ""},
+		{"linear no context", configDoc("", c("policy", "{kind: linear_thompson}")), 3, "campaigns[0].policy.context: required: a linear_thompson policy needs 1-16 context inputs"},
+		{"linear empty context", configDoc("", c("policy", "{kind: linear_thompson, context: []}")), 3, "campaigns[0].policy.context: must be a list of 1-16 inputs"},
+		{"linear 16 inputs", configDoc("", c("policy", "{kind: linear_thompson, context: ["+nInputs(16)+"]}")), 0, ""},
+		{"linear 17 inputs", configDoc("", c("policy", "{kind: linear_thompson, context: ["+nInputs(17)+"]}")), 3, "must be a list of 1-16 inputs"},
+		{"linear undefined feature", configDoc("", c("policy", "{kind: linear_thompson, context: [churn, cart_value_7d]}")), 3, `campaigns[0].policy.context[1]: unknown input "cart_value_7d"`},
+		{"linear repeated input", configDoc("", c("policy", "{kind: linear_thompson, context: [churn, churn]}")), 3, `campaigns[0].policy.context[1]: "churn" is listed twice`},
+		{"linear empty nba class", configDoc("", c("policy", "{kind: linear_thompson, context: [\"nba:\"]}")), 3, `"nba:": the class after nba:`},
+		{"linear with segment", configDoc("", c("policy", "{kind: linear_thompson, context: [churn], segment: {by: churn, bounds: [0.5]}}")), 3, "campaigns[0].policy.segment: a linear_thompson policy takes no segment"},
+		{"thompson with context", configDoc("", c("policy", "{kind: thompson, context: [churn]}")), 3, "campaigns[0].policy.context: a thompson policy takes no context"},
+		{"segment", configDoc("", c("policy", "{kind: thompson, segment: {by: spend_7d, bounds: [0, 10, 100]}}")), 0, ""},
+		{"segment unknown input", configDoc("", c("policy", "{kind: thompson, segment: {by: ltv, bounds: [1]}}")), 3, `campaigns[0].policy.segment.by: unknown input "ltv"`},
+		{"segment no bounds", configDoc("", c("policy", "{kind: thompson, segment: {by: churn}}")), 3, "campaigns[0].policy.segment.bounds: required"},
+		{"segment empty bounds", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: []}}")), 3, "campaigns[0].policy.segment.bounds: must be a list of 1-15 increasing numbers"},
+		{"segment 15 bounds", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: ["+nBounds(15)+"]}}")), 0, ""},
+		{"segment 16 bounds", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: ["+nBounds(16)+"]}}")), 3, "1-15 increasing numbers"},
+		{"segment bounds equal", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: [0.3, 0.3]}}")), 3, "campaigns[0].policy.segment.bounds[1]: 0.3 does not exceed the bound before it"},
+		{"segment bounds decreasing", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: [0.7, 0.3]}}")), 3, "must be strictly increasing"},
+		{"segment bound inf", configDoc("", c("policy", "{kind: thompson, segment: {by: churn, bounds: [0.3, .inf]}}")), 3, `campaigns[0].policy.segment.bounds[1]: ".inf" is not a finite number`},
+		{"segment unknown key", configDoc("", c("policy", "{kind: thompson, segment: {on: churn, bounds: [1]}}")), 3, `campaigns[0].policy.segment.on: unknown key "on"`},
+		{"epsilon 0", configDoc("", c("policy", "{kind: thompson, epsilon: 0}")), 0, ""},
+		{"epsilon 1", configDoc("", c("policy", "{kind: thompson, epsilon: 1}")), 3, "campaigns[0].policy.epsilon: 1 is out of range: epsilon must be at least 0 and below 1"},
+		{"epsilon negative", configDoc("", c("policy", "{kind: thompson, epsilon: -0.1}")), 3, "out of range"},
+		{"epsilon nan", configDoc("", c("policy", "{kind: thompson, epsilon: .nan}")), 3, "is not a finite number"},
+		{"half life 0", configDoc("", c("policy", "{kind: thompson, half_life: 0}")), 0, ""},
+		{"half life 365d", configDoc("", c("policy", "{kind: thompson, half_life: 365d}")), 0, ""},
+		{"half life negative", configDoc("", c("policy", "{kind: thompson, half_life: -1h}")), 3, "campaigns[0].policy.half_life: \"-1h\" is negative"},
+		{"half life unparseable", configDoc("", c("policy", "{kind: thompson, half_life: two weeks}")), 3, `"two weeks" is not a duration`},
+		// Cooldown and campaign caps.
+		{"cooldown 0", configDoc("", c("cooldown", "0")), 0, ""},
+		{"cooldown 90m", configDoc("", c("cooldown", "90m")), 0, ""},
+		{"cooldown negative", configDoc("", c("cooldown", "-1d")), 3, "campaigns[0].cooldown: \"-1d\" is not a duration"},
+		{"cooldown fractional days", configDoc("", c("cooldown", "1.5d")), 3, `campaigns[0].cooldown: "1.5d" is not a duration`},
+		{"campaign caps", configDoc("", c("caps", "[{channel: email, max: 2, per: 7d}]")), 0, ""},
+		{"campaign cap bad", configDoc("", c("caps", "[{channel: email, max: 2, per: soon}]")), 3, `campaigns[0].caps[0].per: "soon" is not a duration`},
+		// Anchors and aliases resolve; their errors point at the anchor.
+		{"alias", "global: {salt: g}\narms: &a [{channel: none}]\n", 2, `unknown key "arms"`},
+		{"aliased arms", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: &arms [{channel: push, offer: o}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n  - {name: b, salt: s2, arms: *arms, reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := decisioning.ParseConfig("x.yaml", []byte(tc.yaml), set)
+			if tc.line == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v\n%s", err, tc.yaml)
+				}
+				if len(cfg.Campaigns) == 0 {
+					t.Fatal("no campaigns")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error; want line %d: %s\n%s", tc.line, tc.want, tc.yaml)
+			}
+			prefix := fmt.Sprintf("x.yaml:%d:", tc.line)
+			if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nwant %q ... %q\nin:\n%s", err, prefix, tc.want, tc.yaml)
+			}
+			var ce *decisioning.ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error is %T, want *ConfigError", err)
+			}
+		})
+	}
+}
+
+// A block-style file: positions point at the offending value.
+func TestParseConfigPositions(t *testing.T) {
+	const base = `global:
+  salt: g
+  caps:
+    - channel: any
+      max: 3
+      per: 7d
+campaigns:
+  - name: a
+    salt: s
+    arms:
+      - channel: email
+        offer: reminder
+      - channel: none
+    reward:
+      event: purchase
+      within: 72h
+    policy:
+      kind: thompson
+`
+	for _, tc := range []struct{ old, new, want string }{
+		{"per: 7d", "per: 7 days", `x.yaml:6:12: global.caps[0].per: "7 days" is not a duration`},
+		{"channel: none", "channel: carrier_pigeon", `x.yaml:13:18: campaigns[0].arms[1].channel: unknown channel "carrier_pigeon"`},
+		{"within: 72h", "within: 100d", "x.yaml:16:15: campaigns[0].reward.within: 100d is too long: at most 90d"},
+		{"kind: thompson", "kind: thompson\n      segment: {by: churn, bounds: [0.5, 0.2]}", "x.yaml:19:42: campaigns[0].policy.segment.bounds[1]: 0.2 does not exceed"},
+		{"  - name: a\n", "  - name: a\n    holdout: 10\n", `x.yaml:9:14: campaigns[0].holdout: "10" is not a percentage`},
+		{"    salt: s\n", "", "x.yaml:8:5: campaigns[0].salt: required"},
+	} {
+		data := strings.Replace(base, tc.old, tc.new, 1)
+		_, err := decisioning.ParseConfig("x.yaml", []byte(data), features.Default())
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q -> %q: err = %v\nwant %s", tc.old, tc.new, err, tc.want)
+		}
+	}
+	if _, err := decisioning.ParseConfig("x.yaml", []byte(base), features.Default()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nArms(n int) string {
+	var a []string
+	for i := range n {
+		a = append(a, fmt.Sprintf("{channel: email, offer: o%d}", i))
+	}
+	return "[" + strings.Join(a, ", ") + "]"
+}
+
+func nInputs(n int) string {
+	a := []string{"churn", "propensity", "logins_7d", "spend_7d"}
+	for i := len(a); i < n; i++ {
+		a = append(a, fmt.Sprintf("nba:c%d", i))
+	}
+	return strings.Join(a[:n], ", ")
+}
+
+func nBounds(n int) string {
+	var a []string
+	for i := range n {
+		a = append(a, fmt.Sprint(float64(i)/10))
+	}
+	return strings.Join(a, ", ")
+}
+
+// FuzzParseConfig checks that no input makes ParseConfig panic, and that
+// what it accepts keeps the rules.
+func FuzzParseConfig(f *testing.F) {
+	set := features.Default()
+	f.Add([]byte(exampleYAML))
+	f.Add(decisioning.DefaultConfigYAML())
+	f.Add([]byte(configDoc("", campaignFlow(nil))))
+	f.Add([]byte(configDoc(`{salt: g, control_group: 99.99%, quiet_hours: {from: "00:00", to: "23:59"}}`,
+		campaignFlow(map[string]string{"policy": "{kind: thompson, segment: {by: churn, bounds: [0.1, 0.2]}}"}))))
+	f.Add([]byte("global: &g {salt: g}\ncampaigns: [*g]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := decisioning.ParseConfig("f.yaml", data, set)
+		if err != nil {
+			var ce *decisioning.ConfigError
+			if !errors.As(err, &ce) || ce.Line < 1 || !strings.HasPrefix(err.Error(), "f.yaml:") {
+				t.Fatalf("error %q is not a positioned ConfigError", err)
+			}
+			return
+		}
+		if cfg.Global.Salt == "" || cfg.Global.ControlGroup >= decisioning.Buckets || len(cfg.Version) != 12 || len(cfg.Campaigns) == 0 {
+			t.Fatalf("accepted an invalid global section: %+v", cfg.Global)
+		}
+		salts := map[string]bool{cfg.Global.Salt: true}
+		for _, c := range cfg.Campaigns {
+			if salts[c.Salt] || c.Holdout >= decisioning.Buckets || len(c.Arms) == 0 || len(c.Arms) > decisioning.MaxArms {
+				t.Fatalf("accepted an invalid campaign: %+v", c)
+			}
+			salts[c.Salt] = true
+			if got, ok := cfg.Campaign(c.Name); !ok || got.Name != c.Name {
+				t.Fatalf("Campaign(%q) not found", c.Name)
+			}
+		}
+	})
+}
+
+// ParseConfig refuses a file with any error, naming the line, the field
+// and the rule.
+func ExampleParseConfig() {
+	_, err := decisioning.ParseConfig("campaigns.yaml", []byte(`global: {control_group: 5%, salt: g1}
+campaigns:
+  - name: winback
+    salt: wb1
+    arms: [{channel: email, offer: discount_10}, {channel: pigeon, offer: reminder}, {channel: none}]
+    reward: {event: session_start, within: 7d}
+    policy: {kind: thompson}
+`), features.Default())
+	fmt.Println(err)
+	// Output: campaigns.yaml:5:60: campaigns[0].arms[1].channel: unknown channel "pigeon"; use one of email, push, sms, inapp, webhook, none
+}

@@ -1,0 +1,137 @@
+package decisioning
+
+import "time"
+
+// Channels an arm may use. ChannelNone is the explicit "send nothing" arm.
+const (
+	ChannelEmail   = "email"
+	ChannelPush    = "push"
+	ChannelSMS     = "sms"
+	ChannelInApp   = "inapp"
+	ChannelWebhook = "webhook"
+	ChannelNone    = "none"
+)
+
+// Channels lists every channel an arm may name, "none" last.
+var Channels = []string{ChannelEmail, ChannelPush, ChannelSMS, ChannelInApp, ChannelWebhook, ChannelNone}
+
+// Buckets is the number of holdout buckets: hash(salt, customer id) falls
+// in [0, Buckets), and a percentage p holds the buckets below p×Buckets/100.
+const Buckets = 10_000
+
+// Share is a percentage in hundredths of a percent (basis points), which is
+// exactly a number of holdout buckets: 5% is 500, 12.34% is 1234.
+type Share uint16
+
+// Policy kinds.
+const (
+	PolicyThompson       = "thompson"
+	PolicyLinearThompson = "linear_thompson"
+)
+
+// Config is a validated campaign configuration (--campaigns FILE).
+type Config struct {
+	Global    Global
+	Campaigns []Campaign
+	// Source names the file it was read from; Version is the first 12 hex
+	// digits of its SHA-256, recorded in every decision.
+	Source  string
+	Version string
+}
+
+// Global holds the rules every campaign shares.
+type Global struct {
+	// ControlGroup is the share of customers never messaged by any
+	// campaign, assigned by hash(Salt, customer id).
+	ControlGroup Share
+	Salt         string
+	// Caps bound the messages sent to a customer across campaigns.
+	Caps []Cap
+	// QuietHours, when set, delays a send that falls in them to their end,
+	// in the customer's own time zone.
+	QuietHours *QuietHours
+	// DefaultTimezone is the zone of a customer whose record names none;
+	// UTC when empty.
+	DefaultTimezone string
+	// Fallback is what a decision does when a model is unavailable:
+	// FallbackNoAction (default) or FallbackDecide (decide with NaN scores).
+	Fallback string
+}
+
+// Fallbacks when a model is unavailable.
+const (
+	FallbackNoAction = "no_action"
+	FallbackDecide   = "decide"
+)
+
+// Cap allows at most Max messages per rolling window Per. Channel is a
+// channel name or "any". In Global.Caps it counts the messages of every
+// campaign; in Campaign.Caps only the campaign's own.
+type Cap struct {
+	Channel string
+	Max     int
+	Per     time.Duration
+}
+
+// AnyChannel in a Cap counts messages on every channel.
+const AnyChannel = "any"
+
+// QuietHours is a daily local-time interval [From, To) in minutes after
+// midnight; From > To wraps past midnight (21:00–08:00).
+type QuietHours struct {
+	From, To int
+}
+
+// Campaign is one campaign: its arms, holdout, reward and policy.
+type Campaign struct {
+	Name    string
+	Holdout Share
+	Salt    string
+	// Arms are the campaign's choices; an arm on channel "none" is the
+	// explicit "don't send".
+	Arms   []Arm
+	Reward RewardRule
+	Policy PolicyConfig
+	// Cooldown is the least time between two messages of this campaign to
+	// one customer.
+	Cooldown time.Duration
+	// Caps are the campaign's own caps (counting its messages only).
+	Caps []Cap
+	// Line is where the campaign starts in its file.
+	Line int
+}
+
+// Arm is a channel and an offer, with the cost of sending it.
+type Arm struct {
+	Channel string
+	Offer   string
+	Cost    float64
+}
+
+// RewardRule says what a decision earns: the first Event after it, within
+// Within, valued at 1 (Value "1") or at the event's numeric property Value.
+type RewardRule struct {
+	Event  string
+	Within time.Duration
+	Value  string
+}
+
+// PolicyConfig configures a campaign's bandit.
+type PolicyConfig struct {
+	// Kind is PolicyThompson or PolicyLinearThompson.
+	Kind string
+	// Context names the linear policy's inputs: "churn", "propensity",
+	// "nba:<class>" or a feature name.
+	Context []string
+	// SegmentBy and SegmentBounds split customers for PolicyThompson:
+	// a customer is in segment i when SegmentBounds[i-1] <= value <
+	// SegmentBounds[i] of input SegmentBy (same names as Context; NaN goes
+	// to segment 0). Empty: one segment.
+	SegmentBy     string
+	SegmentBounds []float64
+	// Epsilon is the exploration floor: every eligible arm keeps a
+	// probability of at least Epsilon/K.
+	Epsilon float64
+	// HalfLife discounts old observations; zero keeps them all.
+	HalfLife time.Duration
+}

@@ -1,0 +1,330 @@
+package decisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/decisioning/bandit"
+	"kairos/features"
+	"kairos/internal/prom"
+)
+
+// JoinerGroup is the event-log consumer group of the reward joiners.
+const JoinerGroup = "rewards"
+
+// JoinerOptions configures a Joiner.
+type JoinerOptions struct {
+	Config   *Config
+	Log      features.EventLog
+	Windows  Windows
+	Policies PolicyStore
+	// Consumer names this joiner in the consumer group; unique per process.
+	Consumer string
+	// Batch is how many log entries (Track calls) a read takes; 256 when 0.
+	Batch int
+	// ClaimIdle is how long an entry may stay pending with a joiner that
+	// went away before another claims it; 30 s when 0.
+	ClaimIdle  time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Joiner is the reward joiner: it reads the event log, attaches to each
+// open decision (holdouts included) the first event of its campaign's
+// reward event within its window, closes windows that expired with reward
+// 0, and updates the campaigns' policies with what it closed. Several
+// joiners (one per Kairos instance) share the work through the consumer
+// group; closing a window is atomic, so each reward counts once.
+//
+// "First" is the earliest qualifying event among those read together;
+// an event that arrives after its window was closed (late, or behind a
+// later event of the same type) does not reopen it.
+type Joiner struct {
+	opts    JoinerOptions
+	camps   map[string]*Campaign
+	log     *slog.Logger
+	metrics *joinerMetrics
+}
+
+type joinerMetrics struct {
+	closed *prometheus.CounterVec
+	errors prometheus.Counter
+}
+
+// NewJoiner returns a Joiner.
+func NewJoiner(opts JoinerOptions) *Joiner {
+	if opts.Batch <= 0 {
+		opts.Batch = 256
+	}
+	if opts.ClaimIdle <= 0 {
+		opts.ClaimIdle = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	j := &Joiner{opts: opts, camps: map[string]*Campaign{}, log: opts.Logger.With("component", "joiner")}
+	for i := range opts.Config.Campaigns {
+		c := &opts.Config.Campaigns[i]
+		j.camps[c.Name] = c
+	}
+	j.metrics = &joinerMetrics{
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairos_reward_windows_closed_total", Help: "Reward windows closed by the joiner, by campaign and result (converted, expired).",
+		}, []string{"campaign", "result"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_reward_joiner_errors_total", Help: "Joiner rounds that failed and will be retried.",
+		}),
+	}
+	if opts.Registerer != nil {
+		j.metrics.closed = prom.Register(opts.Registerer, j.metrics.closed)
+		j.metrics.errors = prom.Register(opts.Registerer, j.metrics.errors)
+	}
+	return j
+}
+
+// Run joins until ctx ends. Failures of the log, the windows or the
+// policy store are logged once per outage and retried; entries are
+// acknowledged only after their rewards are closed, so none is lost.
+func (j *Joiner) Run(ctx context.Context) error {
+	failing := false
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if err := j.opts.Log.CreateGroup(ctx, JoinerGroup); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			j.fail(&failing, err)
+			sleep(ctx, backoff)
+			continue
+		}
+		break
+	}
+	lastDue := time.Time{}
+	for ctx.Err() == nil {
+		n, err := j.Step(ctx, time.Second)
+		if err == nil && time.Since(lastDue) >= time.Second {
+			_, err = j.CloseDue(ctx, 1000)
+			lastDue = time.Now()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			j.fail(&failing, err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		case failing:
+			j.log.Info("reward joiner recovered")
+			failing = false
+		}
+		backoff = 100 * time.Millisecond
+		_ = n
+	}
+	return nil
+}
+
+func (j *Joiner) fail(failing *bool, err error) {
+	j.metrics.errors.Inc()
+	if !*failing {
+		j.log.Warn("reward joiner failing; retrying", "err", err)
+		*failing = true
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Step processes one batch of the log: entries pending with a joiner that
+// went away, else new ones (waiting up to block). It returns the number of
+// entries processed.
+func (j *Joiner) Step(ctx context.Context, block time.Duration) (int, error) {
+	entries, err := j.opts.Log.Claim(ctx, JoinerGroup, j.opts.Consumer, j.opts.ClaimIdle, j.opts.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("joiner: claim: %w", err)
+	}
+	if len(entries) == 0 {
+		entries, err = j.opts.Log.Read(ctx, JoinerGroup, j.opts.Consumer, j.opts.Batch, block)
+		if err != nil {
+			return 0, fmt.Errorf("joiner: read: %w", err)
+		}
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	if err := j.join(ctx, entries); err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(entries))
+	for i := range entries {
+		ids[i] = entries[i].ID
+	}
+	if err := j.opts.Log.Ack(ctx, JoinerGroup, ids...); err != nil {
+		return 0, fmt.Errorf("joiner: ack: %w", err)
+	}
+	return len(entries), nil
+}
+
+// join closes the windows that the events of entries convert.
+func (j *Joiner) join(ctx context.Context, entries []features.LogEntry) error {
+	byCustomer := map[string][]*features.Event{}
+	var customers []string
+	for i := range entries {
+		for k := range entries[i].Events {
+			ev := &entries[i].Events[k]
+			if !j.rewardType(ev.Type) {
+				continue
+			}
+			if _, ok := byCustomer[ev.CustomerID]; !ok {
+				customers = append(customers, ev.CustomerID)
+			}
+			byCustomer[ev.CustomerID] = append(byCustomer[ev.CustomerID], ev)
+		}
+	}
+	if len(customers) == 0 {
+		return nil
+	}
+	open, err := j.opts.Windows.OpenWindows(ctx, customers)
+	if err != nil {
+		return fmt.Errorf("joiner: open windows: %w", err)
+	}
+	now := j.opts.Now()
+	var rewards []Reward
+	var wins []Window
+	for _, cid := range customers {
+		for _, w := range open[cid] {
+			var first *features.Event
+			for _, ev := range byCustomer[cid] {
+				if ev.Type == w.RewardEvent && ev.Time.After(w.DecidedAt) && !ev.Time.After(w.RewardUntil) &&
+					(first == nil || ev.Time.Before(first.Time)) {
+					first = ev
+				}
+			}
+			if first == nil {
+				continue
+			}
+			rewards = append(rewards, Reward{
+				DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign,
+				Converted: true, Value: rewardValue(first, w.RewardValue),
+				EventID: first.ID, EventAt: first.Time, ClosedAt: now,
+			})
+			wins = append(wins, w)
+		}
+	}
+	return j.close(ctx, rewards, wins)
+}
+
+// rewardType reports whether some campaign rewards events of type t.
+func (j *Joiner) rewardType(t string) bool {
+	for _, c := range j.camps {
+		if c.Reward.Event == t {
+			return true
+		}
+	}
+	return false
+}
+
+// rewardValue is the value of a converting event: 1, or its numeric
+// property (0 when the event lacks it).
+func rewardValue(ev *features.Event, value string) float64 {
+	if value == "1" || value == "" {
+		return 1
+	}
+	if v, ok := ev.Properties[value]; ok {
+		if f, ok := v.Float(); ok {
+			return f
+		}
+	}
+	return 0
+}
+
+// CloseDue closes up to n windows that ended before now with reward 0 and
+// returns how many it closed.
+func (j *Joiner) CloseDue(ctx context.Context, n int) (int, error) {
+	now := j.opts.Now()
+	due, err := j.opts.Windows.DueWindows(ctx, now, n)
+	if err != nil {
+		return 0, fmt.Errorf("joiner: due windows: %w", err)
+	}
+	rewards := make([]Reward, len(due))
+	for i, w := range due {
+		rewards[i] = Reward{DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign, ClosedAt: now}
+	}
+	return len(due), j.close(ctx, rewards, due)
+}
+
+// close closes windows and feeds the ones this call closed to the
+// policies.
+func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) error {
+	if len(rewards) == 0 {
+		return nil
+	}
+	closed, err := j.opts.Windows.CloseWindows(ctx, rewards)
+	if err != nil {
+		return fmt.Errorf("joiner: close windows: %w", err)
+	}
+	obs := map[string][]bandit.Observation{}
+	for i, ok := range closed {
+		if !ok {
+			continue
+		}
+		r, w := &rewards[i], &wins[i]
+		at := w.RewardUntil
+		result := "expired"
+		if r.Converted {
+			at, result = r.EventAt, "converted"
+		}
+		j.metrics.closed.WithLabelValues(r.Campaign, result).Inc()
+		obs[r.Campaign] = append(obs[r.Campaign], bandit.Observation{
+			Arm: w.ArmIndex, Segment: w.Segment, Context: w.PolicyContext,
+			Converted: r.Converted, Value: r.Value, At: at,
+		})
+	}
+	var errs []error
+	for name, os := range obs {
+		c, ok := j.camps[name]
+		if !ok {
+			continue // a campaign removed from the configuration
+		}
+		cfg := c.BanditConfig()
+		err := j.opts.Policies.UpdatePolicy(ctx, name, func(st *bandit.State) (*bandit.State, error) {
+			if st == nil || !st.Compatible(cfg) {
+				var err error
+				if st, err = bandit.New(cfg); err != nil {
+					return nil, err
+				}
+			} else {
+				st = st.Clone()
+			}
+			for _, o := range os {
+				if err := st.Update(o); err != nil {
+					// An observation of an older configuration (an arm
+					// index or context size that no longer exists).
+					j.log.Debug("observation skipped", "campaign", name, "err", err)
+				}
+			}
+			return st, nil
+		})
+		if err != nil {
+			// The windows are closed and their rewards queued for the
+			// ledger; only the policy misses these observations.
+			errs = append(errs, fmt.Errorf("joiner: update policy %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

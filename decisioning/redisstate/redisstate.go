@@ -1,0 +1,544 @@
+// Package redisstate keeps the decision state in Redis beside the feature
+// store (features/redisstore), shared by every Kairos instance: recent
+// sends, request ids, open reward windows, the campaigns' policy state, and
+// the ledger and dispatch queues. It must not import decisioning/memstate.
+//
+// # Keys
+//
+// Per customer, in the customer's hash slot (redisstore.CustomerKey):
+//
+//	ms          sends counted by caps and cooldowns: a sorted set of
+//	            JSON decisioning.Sent scored by send time (ms); trimmed to
+//	            the lookback window and expiring after it
+//	r:<request> the decision returned to a request id: JSON, expiring after
+//	            RequestTTL
+//	o           open reward windows: a hash of decision id → JSON
+//	            decisioning.Window
+//
+// Shared:
+//
+//	kairos:ledger          the ledger queue: a stream, one entry per commit
+//	                       (field e: JSON ledger.Entry), read by the ledger
+//	                       drainers through the consumer group "ledger" and
+//	                       deleted once the ledger holds it — never trimmed,
+//	                       so a Postgres outage only grows it
+//	kairos:dispatch        the dispatch queue: a stream of SEND decisions
+//	                       (field d: JSON decisioning.Decision), capped at
+//	                       Options.DispatchMaxLen
+//	kairos:due             open windows by end time: a sorted set of
+//	                       JSON [customer, decision id] scored by RewardUntil (ms)
+//	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
+//	                       and s (JSON bandit.State)
+//
+// # Round trips and atomicity
+//
+// Load is one pipeline: the feature store's Profile commands, the sends
+// and the request id. Commit is one Lua script: it checks and sets the
+// request id, appends to the ledger queue, adds sends, opens windows and
+// queues dispatches, all or nothing — so an acknowledged decision is in the
+// ledger queue (Redis's own durability applies: run it with appendonly yes
+// and appendfsync everysec or always). CloseWindows is one script per
+// batch: an HDEL that succeeds is the one close of a window, and its reward
+// goes to the ledger queue in the same script.
+//
+// Commit touches the customer's keys and the shared streams in one script,
+// so, like Track, it needs standalone Redis (or a Sentinel-managed
+// primary), not Redis Cluster.
+package redisstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"kairos/decisioning"
+	"kairos/decisioning/bandit"
+	"kairos/features/redisstore"
+	"kairos/ledger"
+)
+
+// Stream and key names.
+const (
+	LedgerStream   = "kairos:ledger"
+	DispatchStream = "kairos:dispatch"
+	DueKey         = "kairos:due"
+	policyPrefix   = "kairos:policy:"
+	ledgerGroup    = "ledger"
+)
+
+// RequestTTL is how long a request id is remembered.
+const RequestTTL = 24 * time.Hour
+
+// Options configures a State.
+type Options struct {
+	// Lookback is how long sends are kept: the longest cap window or
+	// cooldown (at least a day).
+	Lookback time.Duration
+	// DispatchMaxLen caps the dispatch stream (approximately); 1,000,000
+	// when 0.
+	DispatchMaxLen int64
+}
+
+// State is the Redis decisioning.State, PolicyStore and Windows, and the
+// ledger.Queue of what it records.
+type State struct {
+	feats    *redisstore.Store
+	client   redis.UniversalClient
+	lookback time.Duration
+	dmax     int64
+	commit   *redis.Script
+	close    *redis.Script
+	cas      *redis.Script
+}
+
+var (
+	_ decisioning.State       = (*State)(nil)
+	_ decisioning.PolicyStore = (*State)(nil)
+	_ decisioning.Windows     = (*State)(nil)
+	_ ledger.Queue            = (*State)(nil)
+)
+
+// New returns a State on the feature store's Redis.
+func New(feats *redisstore.Store, opts Options) *State {
+	s := &State{
+		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour), dmax: opts.DispatchMaxLen,
+		commit: redis.NewScript(commitLua), close: redis.NewScript(closeLua), cas: redis.NewScript(casLua),
+	}
+	if s.dmax <= 0 {
+		s.dmax = 1_000_000
+	}
+	return s
+}
+
+func (s *State) fail(ctx context.Context, op string, err error) error {
+	return s.feats.Fail(ctx, "redisstate: "+op, err)
+}
+
+// Load implements decisioning.State: one pipeline.
+func (s *State) Load(ctx context.Context, customerID, requestID string, now, since time.Time) (decisioning.Snapshot, error) {
+	pipe := s.client.Pipeline()
+	var prior *redis.StringCmd
+	if requestID != "" {
+		prior = pipe.Get(ctx, redisstore.CustomerKey(customerID, "r:"+requestID))
+	}
+	sends := pipe.ZRangeByScore(ctx, redisstore.CustomerKey(customerID, "ms"), &redis.ZRangeBy{
+		Min: strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+	})
+	profile := s.feats.QueueProfile(ctx, pipe, customerID, now)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return decisioning.Snapshot{}, s.fail(ctx, "load", err)
+	}
+	var snap decisioning.Snapshot
+	if prior != nil {
+		switch raw, err := prior.Bytes(); {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return snap, s.fail(ctx, "load", err)
+		default:
+			snap.Prior = new(decisioning.Decision)
+			if err := json.Unmarshal(raw, snap.Prior); err != nil {
+				return snap, fmt.Errorf("redisstate: load %q: decode prior decision: %w", customerID, err)
+			}
+			return snap, nil
+		}
+	}
+	raw, err := sends.Result()
+	if err != nil {
+		return snap, s.fail(ctx, "load", err)
+	}
+	snap.Sent = make([]decisioning.Sent, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &snap.Sent[i]); err != nil {
+			return snap, fmt.Errorf("redisstate: load %q: decode send: %w", customerID, err)
+		}
+	}
+	if snap.Profile, err = profile(); err != nil {
+		return snap, err
+	}
+	return snap, nil
+}
+
+// commitLua records one request's decisions (see Commit).
+//
+// KEYS: 1 request key, 2 sends, 3 open windows, 4 ledger stream,
+// 5 dispatch stream, 6 due set.
+// ARGV: 1 "1" when there is a request id, 2 response JSON, 3 request TTL
+// (ms), 4 ledger entry JSON, 5 prune sends before (ms), 6 sends TTL (ms),
+// 7 dispatch max length, 8 number of sends n, then n × (score, member,
+// dispatch JSON), then m × (decision id, window JSON, until ms, due member).
+const commitLua = `#!lua
+if ARGV[1] == '1' then
+  local prior = redis.call('GET', KEYS[1])
+  if prior then return prior end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
+local n = tonumber(ARGV[8])
+local i = 9
+for _ = 1, n do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i+1])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'd', ARGV[i+2])
+  i = i + 3
+end
+if n > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+while i <= #ARGV do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i+1])
+  redis.call('ZADD', KEYS[6], ARGV[i+2], ARGV[i+3])
+  i = i + 4
+end
+return false
+`
+
+// Commit implements decisioning.State: one script.
+func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.Decision) (*decisioning.Decision, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	cid, now := ds[0].CustomerID, ds[0].DecidedAt
+	resp, err := json.Marshal(&ds[0])
+	if err != nil {
+		return nil, fmt.Errorf("redisstate: commit: %w", err)
+	}
+	entry, err := json.Marshal(ledger.Entry{Decisions: ds})
+	if err != nil {
+		return nil, fmt.Errorf("redisstate: commit: %w", err)
+	}
+	hasReq := "0"
+	reqKey := redisstore.CustomerKey(cid, "r:")
+	if requestID != "" {
+		hasReq, reqKey = "1", redisstore.CustomerKey(cid, "r:"+requestID)
+	}
+	keys := []string{reqKey, redisstore.CustomerKey(cid, "ms"), redisstore.CustomerKey(cid, "o"), LedgerStream, DispatchStream, DueKey}
+	args := []any{hasReq, resp, RequestTTL.Milliseconds(), entry,
+		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), s.dmax, 0}
+	n := 0
+	for i := range ds {
+		d := &ds[i]
+		if !d.Sends() {
+			continue
+		}
+		sent, err := json.Marshal(decisioning.Sent{DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt})
+		if err != nil {
+			return nil, fmt.Errorf("redisstate: commit: %w", err)
+		}
+		disp := resp
+		if i != 0 {
+			if disp, err = json.Marshal(d); err != nil {
+				return nil, fmt.Errorf("redisstate: commit: %w", err)
+			}
+		}
+		args = append(args, d.DecidedAt.UnixMilli(), sent, disp)
+		n++
+	}
+	args[7] = n
+	for i := range ds {
+		d := &ds[i]
+		if !d.Open() {
+			continue
+		}
+		w, err := json.Marshal(decisioning.WindowOf(d))
+		if err != nil {
+			return nil, fmt.Errorf("redisstate: commit: %w", err)
+		}
+		member, _ := json.Marshal([2]string{d.CustomerID, d.ID})
+		args = append(args, d.ID, w, d.RewardUntil.UnixMilli(), member)
+	}
+	raw, err := s.commit.Run(ctx, s.client, keys, args...).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, s.fail(ctx, "commit", err)
+	}
+	prior := new(decisioning.Decision)
+	if err := json.Unmarshal([]byte(raw), prior); err != nil {
+		return nil, fmt.Errorf("redisstate: commit %q: decode prior decision: %w", cid, err)
+	}
+	return prior, nil
+}
+
+// ensureGroup creates the ledger consumer group (and the stream).
+func (s *State) ensureGroup(ctx context.Context) error {
+	err := s.client.XGroupCreateMkStream(ctx, LedgerStream, ledgerGroup, "0").Err()
+	if err != nil && !isBusyGroup(err) {
+		return s.fail(ctx, "create ledger group", err)
+	}
+	return nil
+}
+
+func isBusyGroup(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && len(rerr.Error()) >= 9 && rerr.Error()[:9] == "BUSYGROUP"
+}
+
+// ReadQueue implements ledger.Queue.
+func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minIdle, block time.Duration) ([]ledger.Entry, error) {
+	if err := s.ensureGroup(ctx); err != nil {
+		return nil, err
+	}
+	count = max(count, 1)
+	msgs, _, err := s.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: LedgerStream, Group: ledgerGroup, Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count),
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.fail(ctx, "claim ledger queue", err)
+	}
+	if len(msgs) == 0 {
+		args := &redis.XReadGroupArgs{Group: ledgerGroup, Consumer: consumer, Streams: []string{LedgerStream, ">"}, Count: int64(count), Block: block}
+		if block <= 0 {
+			args.Block = -1
+		}
+		res, err := s.client.XReadGroup(ctx, args).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.fail(ctx, "read ledger queue", err)
+		}
+		for _, st := range res {
+			msgs = append(msgs, st.Messages...)
+		}
+	}
+	out := make([]ledger.Entry, 0, len(msgs))
+	for _, m := range msgs {
+		raw, _ := m.Values["e"].(string)
+		var e ledger.Entry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("redisstate: ledger queue entry %s: %w", m.ID, err)
+		}
+		e.ID = m.ID
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// AckQueue implements ledger.Queue: the entries are acknowledged and
+// deleted in one round trip.
+func (s *State) AckQueue(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	pipe := s.client.TxPipeline()
+	pipe.XAck(ctx, LedgerStream, ledgerGroup, ids...)
+	pipe.XDel(ctx, LedgerStream, ids...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return s.fail(ctx, "ack ledger queue", err)
+	}
+	return nil
+}
+
+// QueueLen implements ledger.Queue: the entries not yet deleted.
+func (s *State) QueueLen(ctx context.Context) (int64, error) {
+	n, err := s.client.XLen(ctx, LedgerStream).Result()
+	if err != nil {
+		return 0, s.fail(ctx, "ledger queue length", err)
+	}
+	return n, nil
+}
+
+// DispatchLen returns the length of the dispatch stream.
+func (s *State) DispatchLen(ctx context.Context) (int64, error) {
+	n, err := s.client.XLen(ctx, DispatchStream).Result()
+	if err != nil {
+		return 0, s.fail(ctx, "dispatch queue length", err)
+	}
+	return n, nil
+}
+
+// LoadPolicies implements decisioning.PolicyStore: one pipeline.
+func (s *State) LoadPolicies(ctx context.Context, campaigns []string) (map[string]*bandit.State, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(campaigns))
+	for i, c := range campaigns {
+		cmds[i] = pipe.HGet(ctx, policyPrefix+c, "s")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.fail(ctx, "load policies", err)
+	}
+	out := map[string]*bandit.State{}
+	for i, c := range campaigns {
+		raw, err := cmds[i].Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, s.fail(ctx, "load policies", err)
+		}
+		st := new(bandit.State)
+		if err := json.Unmarshal(raw, st); err != nil {
+			return nil, fmt.Errorf("redisstate: policy %s: %w", c, err)
+		}
+		out[c] = st
+	}
+	return out, nil
+}
+
+// casLua sets the policy hash KEYS[1] to state ARGV[2] with version
+// ARGV[1]+1 when its version is still ARGV[1]; it returns 1 when it did.
+const casLua = `#!lua
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
+return 1
+`
+
+// UpdatePolicy implements decisioning.PolicyStore with optimistic
+// concurrency: read the version and state, apply fn, write when the
+// version is unchanged, else try again (up to 20 times).
+func (s *State) UpdatePolicy(ctx context.Context, campaign string, fn func(*bandit.State) (*bandit.State, error)) error {
+	key := policyPrefix + campaign
+	for range 20 {
+		vals, err := s.client.HMGet(ctx, key, "v", "s").Result()
+		if err != nil {
+			return s.fail(ctx, "update policy", err)
+		}
+		var version int64
+		var cur *bandit.State
+		if v, ok := vals[0].(string); ok {
+			version, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if raw, ok := vals[1].(string); ok {
+			cur = new(bandit.State)
+			if err := json.Unmarshal([]byte(raw), cur); err != nil {
+				return fmt.Errorf("redisstate: policy %s: %w", campaign, err)
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		raw, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("redisstate: policy %s: %w", campaign, err)
+		}
+		ok, err := s.cas.Run(ctx, s.client, []string{key}, version, raw).Int()
+		if err != nil {
+			return s.fail(ctx, "update policy", err)
+		}
+		if ok == 1 {
+			return nil
+		}
+	}
+	return fmt.Errorf("redisstate: update policy %s: too many concurrent updates", campaign)
+}
+
+// OpenWindows implements decisioning.Windows: one pipeline.
+func (s *State) OpenWindows(ctx context.Context, customerIDs []string) (map[string][]decisioning.Window, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
+	for i, c := range customerIDs {
+		cmds[i] = pipe.HGetAll(ctx, redisstore.CustomerKey(c, "o"))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.fail(ctx, "open windows", err)
+	}
+	out := map[string][]decisioning.Window{}
+	for i, c := range customerIDs {
+		for id, raw := range cmds[i].Val() {
+			var w decisioning.Window
+			if err := json.Unmarshal([]byte(raw), &w); err != nil {
+				return nil, fmt.Errorf("redisstate: window %s of %q: %w", id, c, err)
+			}
+			out[c] = append(out[c], w)
+		}
+	}
+	return out, nil
+}
+
+// DueWindows implements decisioning.Windows.
+func (s *State) DueWindows(ctx context.Context, now time.Time, n int) ([]decisioning.Window, error) {
+	members, err := s.client.ZRangeByScore(ctx, DueKey, &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli(), 10), Count: int64(n),
+	}).Result()
+	if err != nil {
+		return nil, s.fail(ctx, "due windows", err)
+	}
+	if len(members) == 0 {
+		return nil, nil
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(members))
+	for i, m := range members {
+		var ref [2]string
+		if err := json.Unmarshal([]byte(m), &ref); err != nil {
+			return nil, fmt.Errorf("redisstate: due member %q: %w", m, err)
+		}
+		cmds[i] = pipe.HGet(ctx, redisstore.CustomerKey(ref[0], "o"), ref[1])
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.fail(ctx, "due windows", err)
+	}
+	var out []decisioning.Window
+	var gone []any
+	for i, c := range cmds {
+		raw, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			gone = append(gone, members[i]) // closed by a conversion
+			continue
+		}
+		if err != nil {
+			return nil, s.fail(ctx, "due windows", err)
+		}
+		var w decisioning.Window
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return nil, fmt.Errorf("redisstate: due window: %w", err)
+		}
+		out = append(out, w)
+	}
+	if len(gone) > 0 {
+		if err := s.client.ZRem(ctx, DueKey, gone...).Err(); err != nil {
+			return nil, s.fail(ctx, "due windows", err)
+		}
+	}
+	return out, nil
+}
+
+// closeLua closes windows: for each (open key, decision id, due member,
+// reward JSON) in ARGV it deletes the window; when that deleted it, the
+// reward is kept for the ledger. KEYS: 1 ledger stream, 2 due set. It
+// returns one 0/1 per window.
+const closeLua = `#!lua
+local closed = {}
+local rewards = {}
+for i = 1, #ARGV, 4 do
+  local ok = redis.call('HDEL', ARGV[i], ARGV[i+1])
+  redis.call('ZREM', KEYS[2], ARGV[i+2])
+  closed[#closed+1] = ok
+  if ok == 1 then rewards[#rewards+1] = ARGV[i+3] end
+end
+if #rewards > 0 then
+  redis.call('XADD', KEYS[1], '*', 'e', '{"rewards":[' .. table.concat(rewards, ',') .. ']}')
+end
+return closed
+`
+
+// CloseWindows implements decisioning.Windows: one script for the batch.
+func (s *State) CloseWindows(ctx context.Context, rewards []decisioning.Reward) ([]bool, error) {
+	if len(rewards) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 4*len(rewards))
+	for i := range rewards {
+		r := &rewards[i]
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("redisstate: close windows: %w", err)
+		}
+		member, _ := json.Marshal([2]string{r.CustomerID, r.DecisionID})
+		args = append(args, redisstore.CustomerKey(r.CustomerID, "o"), r.DecisionID, member, raw)
+	}
+	res, err := s.close.Run(ctx, s.client, []string{LedgerStream, DueKey}, args...).Int64Slice()
+	if err != nil {
+		return nil, s.fail(ctx, "close windows", err)
+	}
+	closed := make([]bool, len(res))
+	for i, v := range res {
+		closed[i] = v == 1
+	}
+	return closed, nil
+}

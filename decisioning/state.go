@@ -1,0 +1,96 @@
+package decisioning
+
+import (
+	"context"
+	"time"
+
+	"kairos/decisioning/bandit"
+	"kairos/features"
+	"kairos/models"
+)
+
+// Snapshot is what Decide reads about a customer, in one round trip.
+type Snapshot struct {
+	Profile features.Profile
+	// Sent are the messages sent to the customer since the time Load was
+	// given, oldest first.
+	Sent []Sent
+	// Prior is the decision returned to an earlier request with the same
+	// request id; nil when the request is new.
+	Prior *Decision
+}
+
+// State is the per-customer decision state (recent sends, request ids,
+// open reward windows) beside the feature store, and the queues fed by
+// Commit. decisioning/redisstate and decisioning/memstate implement it.
+type State interface {
+	// Load reads the customer's features and record, the messages sent to
+	// them at or after since, and, when requestID is not empty, the
+	// decision an earlier request with that id returned — in one round
+	// trip. Store outages wrap features.ErrUnavailable.
+	Load(ctx context.Context, customerID, requestID string, now, since time.Time) (Snapshot, error)
+	// Commit records the decisions of one request atomically; ds[0] is the
+	// one returned to the caller. When requestID is not empty and an
+	// earlier Commit recorded it, Commit records nothing and returns the
+	// decision returned then. Otherwise every decision is queued for the
+	// ledger, every decision that Sends is added to the customer's sends
+	// and queued for dispatch, and every Open decision is registered for
+	// the reward joiner; it returns nil.
+	Commit(ctx context.Context, requestID string, ds []Decision) (prior *Decision, err error)
+}
+
+// Scorer scores a feature vector: models.Registry.
+type Scorer interface {
+	Score(vec features.Vector, s *models.Scores)
+}
+
+var _ Scorer = (*models.Registry)(nil)
+
+// PolicyStore keeps the learned bandit state of every campaign, shared by
+// every Kairos instance.
+type PolicyStore interface {
+	// LoadPolicies returns the stored state of each named campaign that has
+	// one.
+	LoadPolicies(ctx context.Context, campaigns []string) (map[string]*bandit.State, error)
+	// UpdatePolicy applies fn to the campaign's stored state (nil when there
+	// is none) and stores what fn returns, atomically with respect to
+	// other updates (it may call fn again when another update raced it).
+	UpdatePolicy(ctx context.Context, campaign string, fn func(*bandit.State) (*bandit.State, error)) error
+}
+
+// Window is an open reward window: a decision waiting for its reward.
+type Window struct {
+	DecisionID    string    `json:"decision_id"`
+	CustomerID    string    `json:"customer_id"`
+	Campaign      string    `json:"campaign"`
+	ArmIndex      int       `json:"arm_index"`
+	Segment       int       `json:"segment"`
+	PolicyContext []float64 `json:"policy_context,omitempty"`
+	DecidedAt     time.Time `json:"decided_at"`
+	RewardEvent   string    `json:"reward_event"`
+	RewardValue   string    `json:"reward_value"`
+	RewardUntil   time.Time `json:"reward_until"`
+}
+
+// WindowOf returns the reward window of an Open decision.
+func WindowOf(d *Decision) Window {
+	return Window{
+		DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: d.Campaign,
+		ArmIndex: d.ArmIndex, Segment: d.Segment, PolicyContext: d.PolicyContext,
+		DecidedAt: d.DecidedAt, RewardEvent: d.RewardEvent, RewardValue: d.RewardValue,
+		RewardUntil: d.RewardUntil,
+	}
+}
+
+// Windows are the open reward windows, consumed by the Joiner.
+type Windows interface {
+	// OpenWindows returns the open windows of each customer that has any.
+	OpenWindows(ctx context.Context, customerIDs []string) (map[string][]Window, error)
+	// DueWindows returns up to n windows whose RewardUntil is before now.
+	DueWindows(ctx context.Context, now time.Time, n int) ([]Window, error)
+	// CloseWindows closes windows with their rewards: each window still
+	// open is removed and its reward queued for the ledger, atomically;
+	// closed[i] reports whether rewards[i] closed its window (false: it
+	// was closed before, by this or another joiner).
+	CloseWindows(ctx context.Context, rewards []Reward) (closed []bool, err error)
+}

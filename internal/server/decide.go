@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/decisioning"
+	"kairos/features"
+)
+
+// Decide asks the engine for a decision.
+func (s *Server) Decide(ctx context.Context, req *kairosv1.DecideRequest) (*kairosv1.DecideResponse, error) {
+	if s.engine == nil {
+		return nil, s.status(ctx, errNoEngine)
+	}
+	d, err := s.engine.Decide(ctx, decisioning.Request{
+		CustomerID: req.GetCustomerId(), Campaigns: req.GetCampaigns(),
+		RequestID: req.GetRequestId(), Context: req.GetContext(),
+	})
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &kairosv1.DecideResponse{Decision: DecisionToProto(d)}, nil
+}
+
+// ExplainDecision returns a recorded decision from the ledger.
+func (s *Server) ExplainDecision(ctx context.Context, req *kairosv1.ExplainDecisionRequest) (*kairosv1.Decision, error) {
+	if s.ledger == nil {
+		return nil, s.status(ctx, errNoEngine)
+	}
+	id := req.GetDecisionId()
+	if id == "" || len(id) > 64 {
+		return nil, s.status(ctx, &features.FieldError{Field: "decision_id", Rule: "must be 1-64 bytes, as Decide returned it"})
+	}
+	d, err := s.ledger.Decision(ctx, id)
+	if err != nil {
+		return nil, s.status(ctx, fmt.Errorf("server: explain %q: %w", id, err))
+	}
+	return DecisionToProto(&d), nil
+}
+
+// DecisionToProto maps a decision to the API.
+func DecisionToProto(d *decisioning.Decision) *kairosv1.Decision {
+	out := &kairosv1.Decision{
+		DecisionId: d.ID, CustomerId: d.CustomerID, Campaign: d.Campaign,
+		Outcome: kairosv1.Outcome(d.Outcome), Channel: d.Channel, Offer: d.Offer,
+		Propensity: d.Propensity, Reasons: d.Reasons, Versions: d.Versions,
+		Scores: &kairosv1.Scores{
+			Churn: d.Scores.Churn, Propensity: d.Scores.Propensity, NextBestAction: d.Scores.NextBestAction,
+		},
+		DecidedAt: timestamppb.New(d.DecidedAt),
+		Arms:      make([]*kairosv1.ArmProbability, len(d.Arms)),
+		Features:  make([]*kairosv1.Feature, len(d.FeatureNames)),
+	}
+	if !d.SendAfter.IsZero() {
+		out.SendAfter = timestamppb.New(d.SendAfter)
+	}
+	for i, a := range d.Arms {
+		out.Arms[i] = &kairosv1.ArmProbability{Channel: a.Channel, Offer: a.Offer, Probability: a.Probability}
+	}
+	for i, n := range d.FeatureNames {
+		out.Features[i] = &kairosv1.Feature{Name: n, Value: d.Features[i]}
+	}
+	return out
+}

@@ -1,0 +1,178 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"kairos/decisioning"
+)
+
+// Entry is one entry of a ledger queue: what one commit recorded.
+type Entry struct {
+	// ID is the queue position, passed to AckQueue.
+	ID        string                 `json:"-"`
+	Decisions []decisioning.Decision `json:"decisions,omitempty"`
+	Rewards   []decisioning.Reward   `json:"rewards,omitempty"`
+}
+
+// Queue is the durable queue between the decision path and the ledger:
+// Decide and the reward joiner append to it (one round trip, on the hot
+// path), and Drain moves its entries to the Ledger in batches, off the hot
+// path. Delivery is at least once; the Ledger's idempotency by decision id
+// makes it exactly once in the ledger.
+type Queue interface {
+	// ReadQueue returns up to count entries for consumer: first entries
+	// pending for longer than minIdle with a consumer that went away, then
+	// new ones, waiting up to block for the first.
+	ReadQueue(ctx context.Context, consumer string, count int, minIdle, block time.Duration) ([]Entry, error)
+	// AckQueue removes entries the ledger holds.
+	AckQueue(ctx context.Context, ids ...string) error
+	// QueueLen returns how many entries wait (new or pending).
+	QueueLen(ctx context.Context) (int64, error)
+}
+
+// DrainOptions configures a Drainer.
+type DrainOptions struct {
+	// Consumer names this drainer; unique per process.
+	Consumer string
+	// Batch is how many queue entries one ledger write takes; 500 when 0.
+	Batch int
+	// ClaimIdle is how long an entry may stay pending with a drainer
+	// that went away; 30 s when 0.
+	ClaimIdle time.Duration
+	Logger    *slog.Logger
+}
+
+// Drainer moves queue entries to the ledger.
+type Drainer struct {
+	q    Queue
+	l    Ledger
+	opts DrainOptions
+	log  *slog.Logger
+	// degraded is set while the ledger cannot be written; the backlog
+	// stays in the queue.
+	degraded atomic.Bool
+	drained  atomic.Int64
+}
+
+// NewDrainer returns a Drainer from q to l.
+func NewDrainer(q Queue, l Ledger, opts DrainOptions) *Drainer {
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	if opts.ClaimIdle <= 0 {
+		opts.ClaimIdle = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Drainer{q: q, l: l, opts: opts, log: opts.Logger.With("component", "ledger-drain")}
+}
+
+// Degraded reports whether the last attempt to write the ledger failed:
+// decisions continue and wait in the queue (readiness says "degraded").
+func (d *Drainer) Degraded() bool { return d.degraded.Load() }
+
+// Drained returns how many decisions and rewards the drainer wrote.
+func (d *Drainer) Drained() int64 { return d.drained.Load() }
+
+// Run drains until ctx ends, retrying failures with backoff (up to 5 s);
+// an outage is logged once, and its end.
+func (d *Drainer) Run(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := d.Step(ctx, time.Second)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			if !d.degraded.Swap(true) {
+				d.log.Warn("cannot write the ledger; decisions wait in the queue", "err", err)
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		if d.degraded.Swap(false) {
+			d.log.Info("ledger writable again; draining the backlog")
+		}
+		backoff = 50 * time.Millisecond
+		_ = n
+	}
+	return nil
+}
+
+// Step moves one batch and returns the number of queue entries moved.
+func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
+	es, err := d.q.ReadQueue(ctx, d.opts.Consumer, d.opts.Batch, d.opts.ClaimIdle, block)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: read queue: %w", err)
+	}
+	if len(es) == 0 {
+		return 0, nil
+	}
+	var ds []decisioning.Decision
+	var rs []decisioning.Reward
+	ids := make([]string, len(es))
+	for i := range es {
+		ds = append(ds, es[i].Decisions...)
+		rs = append(rs, es[i].Rewards...)
+		ids[i] = es[i].ID
+	}
+	if len(ds) > 0 {
+		if err := d.l.WriteDecisions(ctx, ds); err != nil {
+			return 0, err
+		}
+	}
+	if len(rs) > 0 {
+		if err := d.l.WriteRewards(ctx, rs); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.q.AckQueue(ctx, ids...); err != nil {
+		return 0, fmt.Errorf("ledger: ack queue: %w", err)
+	}
+	d.drained.Add(int64(len(ds) + len(rs)))
+	return len(es), nil
+}
+
+// Flush drains until the queue is empty or ctx ends (for shutdown and
+// tests).
+func (d *Drainer) Flush(ctx context.Context) error {
+	for {
+		n, err := d.Step(ctx, 0)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			left, err := d.q.QueueLen(ctx)
+			if err != nil {
+				return err
+			}
+			if left == 0 {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Entries pending with another consumer: wait for them.
+			sleep(ctx, 10*time.Millisecond)
+			if ctx.Err() != nil {
+				return errors.Join(ctx.Err(), fmt.Errorf("ledger: %d queue entries still pending", left))
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
