@@ -23,7 +23,9 @@ func (s *Server) Decide(ctx context.Context, req *kairosv1.DecideRequest) (*kair
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
-	return &kairosv1.DecideResponse{Decision: DecisionToProto(d)}, nil
+	// The feature vector stays out of the hot path's response (it is most
+	// of its size); ExplainDecision returns it.
+	return &kairosv1.DecideResponse{Decision: DecisionToProto(d, false)}, nil
 }
 
 // ExplainDecision returns a recorded decision from the ledger.
@@ -39,11 +41,12 @@ func (s *Server) ExplainDecision(ctx context.Context, req *kairosv1.ExplainDecis
 	if err != nil {
 		return nil, s.status(ctx, fmt.Errorf("server: explain %q: %w", id, err))
 	}
-	return DecisionToProto(&d), nil
+	return DecisionToProto(&d, true), nil
 }
 
-// DecisionToProto maps a decision to the API.
-func DecisionToProto(d *decisioning.Decision) *kairosv1.Decision {
+// DecisionToProto maps a decision to the API, with its feature vector when
+// withFeatures is set.
+func DecisionToProto(d *decisioning.Decision, withFeatures bool) *kairosv1.Decision {
 	out := &kairosv1.Decision{
 		DecisionId: d.ID, CustomerId: d.CustomerID, Campaign: d.Campaign,
 		Outcome: kairosv1.Outcome(d.Outcome), Channel: d.Channel, Offer: d.Offer,
@@ -53,7 +56,6 @@ func DecisionToProto(d *decisioning.Decision) *kairosv1.Decision {
 		},
 		DecidedAt: timestamppb.New(d.DecidedAt),
 		Arms:      make([]*kairosv1.ArmProbability, len(d.Arms)),
-		Features:  make([]*kairosv1.Feature, len(d.FeatureNames)),
 	}
 	if !d.SendAfter.IsZero() {
 		out.SendAfter = timestamppb.New(d.SendAfter)
@@ -61,8 +63,11 @@ func DecisionToProto(d *decisioning.Decision) *kairosv1.Decision {
 	for i, a := range d.Arms {
 		out.Arms[i] = &kairosv1.ArmProbability{Channel: a.Channel, Offer: a.Offer, Probability: a.Probability}
 	}
-	for i, n := range d.FeatureNames {
-		out.Features[i] = &kairosv1.Feature{Name: n, Value: d.Features[i]}
+	if withFeatures {
+		out.Features = make([]*kairosv1.Feature, len(d.FeatureNames))
+		for i, n := range d.FeatureNames {
+			out.Features[i] = &kairosv1.Feature{Name: n, Value: d.Features[i]}
+		}
 	}
 	return out
 }

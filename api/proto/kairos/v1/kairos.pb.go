@@ -891,7 +891,8 @@ type Decision struct {
 	// Versions of the models ("churn", "propensity", "nba"), the policy
 	// ("policy") and the campaign configuration ("campaigns") used.
 	Versions map[string]string `protobuf:"bytes,13,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// The feature vector used, in definition order.
+	// The feature vector used, in definition order. ExplainDecision returns
+	// it; Decide leaves it out to keep the hot path's response small.
 	Features      []*Feature `protobuf:"bytes,14,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/decisioning"
+	"kairos/decisioning/memstate"
+	"kairos/features"
+	"kairos/features/memstore"
+	"kairos/ledger"
+	"kairos/models"
+	"kairos/models/lgbm"
+)
+
+// decideEnv is a server with the whole embedded decision stack.
+type decideEnv struct {
+	client  kairosv1.KairosClient
+	store   *memstore.Store
+	drainer *ledger.Drainer
+	srv     *Server
+}
+
+func startDecide(t *testing.T, checks ...Check) *decideEnv {
+	t.Helper()
+	set := features.Default()
+	cfg, err := decisioning.DefaultConfig(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := models.New(models.Options{FS: models.Shipped(), Set: set, Parse: lgbm.Parser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := memstore.New(set, memstore.Options{})
+	st := memstate.New(ms, memstate.Options{Lookback: cfg.Lookback()})
+	engine, err := decisioning.New(decisioning.Options{Config: cfg, Set: set, State: st, Scorer: reg, Policies: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := ledger.NewMemory()
+	env := &decideEnv{store: ms, drainer: ledger.NewDrainer(st, led, ledger.DrainOptions{Consumer: "t"})}
+	env.srv = New(Options{Store: ms, Set: set, Engine: engine, Ledger: led, Checks: checks,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	gs := env.srv.GRPC()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	env.client = kairosv1.NewKairosClient(conn)
+	return env
+}
+
+func TestDecideAndExplain(t *testing.T) {
+	env := startDecide(t)
+	ctx := context.Background()
+	if _, err := env.client.UpsertCustomer(ctx, &kairosv1.UpsertCustomerRequest{Customer: &kairosv1.Customer{
+		CustomerId: "c1", Email: "c1@example.com", Timezone: "Europe/Berlin", Consents: map[string]bool{"email": true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := env.client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: "c1", Campaigns: []string{"cart_recovery", "winback"},
+		RequestId: "r1", Context: map[string]string{"page": "cart"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetDecision()
+	if d.GetDecisionId() == "" || d.GetCustomerId() != "c1" || d.GetOutcome() == kairosv1.Outcome_OUTCOME_UNSPECIFIED ||
+		d.GetDecidedAt() == nil || len(d.GetArms()) == 0 || len(d.GetReasons()) == 0 || d.GetVersions()["churn"] == "" {
+		t.Fatalf("decision %v", d)
+	}
+	if len(d.GetFeatures()) != 0 {
+		t.Errorf("Decide returned %d features; only ExplainDecision should", len(d.GetFeatures()))
+	}
+	again, err := env.client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: "c1", Campaigns: []string{"cart_recovery", "winback"}, RequestId: "r1"})
+	if err != nil || again.GetDecision().GetDecisionId() != d.GetDecisionId() {
+		t.Fatalf("retry with the same request_id: %v, %v", again, err)
+	}
+	_, err = env.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{DecisionId: d.GetDecisionId()})
+	wantCode(t, err, codes.NotFound, "retry shortly")
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := env.drainer.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := env.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{DecisionId: d.GetDecisionId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.GetDecisionId() != d.GetDecisionId() || ex.GetOutcome() != d.GetOutcome() || len(ex.GetFeatures()) != len(features.Default().Names()) {
+		t.Errorf("explained %v with %d features", ex.GetOutcome(), len(ex.GetFeatures()))
+	}
+}
+
+func TestDecideInvalidArgument(t *testing.T) {
+	env := startDecide(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		req  *kairosv1.DecideRequest
+		want string
+	}{
+		{&kairosv1.DecideRequest{Campaigns: []string{"cart_recovery"}}, "customer_id"},
+		{&kairosv1.DecideRequest{CustomerId: "c"}, "campaigns"},
+		{&kairosv1.DecideRequest{CustomerId: "c", Campaigns: []string{"nope"}}, "campaigns[0]: unknown campaign"},
+		{&kairosv1.DecideRequest{CustomerId: "c", Campaigns: []string{"cart_recovery"}, Context: map[string]string{"k": strings.Repeat("x", 2000)}}, "context.k"},
+	} {
+		_, err := env.client.Decide(ctx, tc.req)
+		wantCode(t, err, codes.InvalidArgument, tc.want)
+	}
+	_, err := env.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{})
+	wantCode(t, err, codes.InvalidArgument, "decision_id")
+}
+
+func TestDecideNotConfigured(t *testing.T) {
+	env := start(t, nil)
+	_, err := env.client.Decide(context.Background(), &kairosv1.DecideRequest{CustomerId: "c", Campaigns: []string{"x"}})
+	wantCode(t, err, codes.Unimplemented, "not configured")
+}
+
+func TestReadyzDegraded(t *testing.T) {
+	degraded := ""
+	env := startDecide(t, Check{Name: "ledger", Degraded: func() string { return degraded }})
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		env.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get(); code != 200 || body != "ok\n" {
+		t.Fatalf("ready: %d %q", code, body)
+	}
+	degraded = "postgres down"
+	if code, body := get(); code != 200 || !strings.Contains(body, "degraded: ledger: postgres down") {
+		t.Fatalf("degraded: %d %q", code, body)
+	}
+}
