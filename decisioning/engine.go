@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,6 +325,10 @@ func (e *Engine) validate(r *Request) *features.FieldError {
 	if err := features.ValidateCustomerID("customer_id", r.CustomerID); err != nil {
 		return err
 	}
+	// Decisions are recorded in PostgreSQL, whose text cannot hold NUL.
+	if strings.IndexByte(r.CustomerID, 0) >= 0 {
+		return &features.FieldError{Field: "customer_id", Rule: "must not contain NUL bytes"}
+	}
 	switch n := len(r.Campaigns); {
 	case n == 0:
 		return &features.FieldError{Field: "campaigns", Rule: "must name at least one campaign"}
@@ -341,18 +346,18 @@ func (e *Engine) validate(r *Request) *features.FieldError {
 			}
 		}
 	}
-	if len(r.RequestID) > MaxRequestIDBytes || !utf8.ValidString(r.RequestID) {
-		return &features.FieldError{Field: "request_id", Rule: fmt.Sprintf("must be at most %d bytes of UTF-8", MaxRequestIDBytes)}
+	if len(r.RequestID) > MaxRequestIDBytes || !utf8.ValidString(r.RequestID) || strings.IndexByte(r.RequestID, 0) >= 0 {
+		return &features.FieldError{Field: "request_id", Rule: fmt.Sprintf("must be at most %d bytes of UTF-8 without NUL", MaxRequestIDBytes)}
 	}
 	if len(r.Context) > MaxContextEntries {
 		return &features.FieldError{Field: "context", Rule: fmt.Sprintf("must have at most %d entries, got %d", MaxContextEntries, len(r.Context))}
 	}
 	for k, v := range r.Context {
-		if k == "" || len(k) > maxContextKeyBytes || !utf8.ValidString(k) {
-			return &features.FieldError{Field: "context", Rule: fmt.Sprintf("keys must be 1-%d bytes of UTF-8", maxContextKeyBytes)}
+		if k == "" || len(k) > maxContextKeyBytes || !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 {
+			return &features.FieldError{Field: "context", Rule: fmt.Sprintf("keys must be 1-%d bytes of UTF-8 without NUL", maxContextKeyBytes)}
 		}
-		if len(v) > maxContextValueBytes || !utf8.ValidString(v) {
-			return &features.FieldError{Field: "context." + k, Rule: fmt.Sprintf("must be at most %d bytes of UTF-8", maxContextValueBytes)}
+		if len(v) > maxContextValueBytes || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return &features.FieldError{Field: "context." + k, Rule: fmt.Sprintf("must be at most %d bytes of UTF-8 without NUL", maxContextValueBytes)}
 		}
 	}
 	return nil

@@ -399,10 +399,7 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 				t.Fatalf("concurrent retries got different decisions: %v", ids)
 			}
 		}
-		es, err := h.b.queue.ReadQueue(context.Background(), "t", 100, time.Hour, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		es := takeQueue(t, h.b.queue)
 		if len(es) != 1 || len(es[0].Decisions) != 2 {
 			t.Fatalf("ledger queue: %d entries, want 1 with both campaigns", len(es))
 		}
@@ -414,6 +411,21 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 	})
 }
 
+// takeQueue reads and acknowledges what the ledger queue holds.
+func takeQueue(t *testing.T, q ledger.Queue) []ledger.Entry {
+	t.Helper()
+	es, err := q.ReadQueue(context.Background(), "t", 1000, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := q.AckQueue(context.Background(), e.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return es
+}
+
 func TestMultiCampaignPicksMostValuable(t *testing.T) {
 	forEach(t, func(t *testing.T, h *harness) {
 		for i := range 50 {
@@ -423,9 +435,9 @@ func TestMultiCampaignPicksMostValuable(t *testing.T) {
 			h.u = float64(i) / 50
 			h.mu.Unlock()
 			d := h.decide(id, "cart", "winback")
-			es, err := h.b.queue.ReadQueue(context.Background(), "t", 10, time.Hour, 0)
-			if err != nil || len(es) != 1 || len(es[0].Decisions) != 2 {
-				t.Fatalf("queue: %v %v", es, err)
+			es := takeQueue(t, h.b.queue)
+			if len(es) != 1 || len(es[0].Decisions) != 2 {
+				t.Fatalf("queue: %d entries", len(es))
 			}
 			other := es[0].Decisions[1]
 			if es[0].Decisions[0].ID != d.ID {
@@ -464,6 +476,9 @@ func TestInvalidRequests(t *testing.T) {
 			{decisioning.Request{CustomerID: "c", Campaigns: []string{"cart"}, RequestID: strings.Repeat("r", 129)}, "request_id"},
 			{decisioning.Request{CustomerID: "c", Campaigns: []string{"cart"}, Context: big}, "context"},
 			{decisioning.Request{CustomerID: "c", Campaigns: []string{"cart"}, Context: map[string]string{"k": strings.Repeat("v", 1025)}}, "context.k"},
+			{decisioning.Request{CustomerID: "c\x00d", Campaigns: []string{"cart"}}, "customer_id"},
+			{decisioning.Request{CustomerID: "c", Campaigns: []string{"cart"}, RequestID: "r\x00"}, "request_id"},
+			{decisioning.Request{CustomerID: "c", Campaigns: []string{"cart"}, Context: map[string]string{"k": "\x00"}}, "context.k"},
 		}
 		for _, tc := range cases {
 			_, err := h.engine.Decide(context.Background(), tc.req)

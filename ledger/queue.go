@@ -25,9 +25,10 @@ type Entry struct {
 // path. Delivery is at least once; the Ledger's idempotency by decision id
 // makes it exactly once in the ledger.
 type Queue interface {
-	// ReadQueue returns up to count entries for consumer: first entries
-	// pending for longer than minIdle with a consumer that went away, then
-	// new ones, waiting up to block for the first.
+	// ReadQueue returns up to count entries for consumer: first those
+	// already delivered to it and not acknowledged (its failed writes),
+	// then entries pending for longer than minIdle with a consumer that
+	// went away, then new ones, waiting up to block for the first.
 	ReadQueue(ctx context.Context, consumer string, count int, minIdle, block time.Duration) ([]Entry, error)
 	// AckQueue removes entries the ledger holds.
 	AckQueue(ctx context.Context, ids ...string) error

@@ -68,7 +68,7 @@ func benchDecide(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench decide: %w", err)
 	}
-	dec, err := openDecisioning(ctx, cfg, st, o.Set, registry, postgres, decisioning.DefaultDeadline, logger, reg)
+	dec, err := openDecisioning(ctx, cfg, st, o.Set, registry, decisionOptions{postgres: postgres, deadline: decisioning.DefaultDeadline}, logger, reg)
 	if err != nil {
 		return fmt.Errorf("bench decide: %w", err)
 	}

@@ -21,6 +21,9 @@ import (
 
 // decisionStack is everything Decide needs beside the feature store: the
 // engine, the reward joiner, the ledger and the drainer that fills it.
+//
+// A stack without campaigns (kind "none") has none of them: Decide and
+// ExplainDecision answer Unimplemented.
 type decisionStack struct {
 	engine  *decisioning.Engine
 	joiner  *decisioning.Joiner
@@ -45,9 +48,20 @@ func loadCampaigns(file string, set *features.Set) (*decisioning.Config, error) 
 	return decisioning.ParseConfig(file, data, set)
 }
 
+// decisionOptions are the flags of the decision stack.
+type decisionOptions struct {
+	// postgres is the ledger's URL; empty: the embedded ledger.
+	postgres string
+	// deadline bounds each Decide; claimIdle is how long queue and log
+	// entries stay with a consumer that went away before another takes
+	// them (0: the defaults).
+	deadline, claimIdle time.Duration
+}
+
 // openDecisioning builds the decision stack on the feature store st.
 func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStore, set *features.Set, scorer decisioning.Scorer,
-	postgresURL string, deadline time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*decisionStack, error) {
+	o decisionOptions, logger *slog.Logger, reg prometheus.Registerer) (*decisionStack, error) {
+	postgresURL, deadline := o.postgres, o.deadline
 	consumer := fmt.Sprintf("%s-%d", hostname(), os.Getpid())
 	var (
 		state    decisioning.State
@@ -85,10 +99,10 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 	if evlog, ok := st.store.(features.EventLog); ok {
 		stack.joiner = decisioning.NewJoiner(decisioning.JoinerOptions{
 			Config: cfg, Log: evlog, Windows: windows, Policies: policies, Consumer: consumer,
-			Logger: logger, Registerer: reg,
+			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg,
 		})
 	}
-	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, Logger: logger})
+	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, ClaimIdle: o.claimIdle, Logger: logger})
 	stack.checks = []server.Check{{
 		Name: "ledger",
 		Degraded: func() string {

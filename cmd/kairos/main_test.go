@@ -4,6 +4,9 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"kairos/internal/pgtest"
+	"kairos/ledger/pgledger"
 )
 
 // TestMain lets the test binary stand in for the kairos binary: commands
@@ -14,7 +17,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m, pgledger.Migrate)
 }
 
 // testEnv is a command environment writing to stdout and stderr (nil:

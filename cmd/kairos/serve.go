@@ -48,6 +48,8 @@ type serveConfig struct {
 	postgres string
 	// decideDeadline bounds each Decide.
 	decideDeadline time.Duration
+	// claimIdle: see decisionOptions.
+	claimIdle time.Duration
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -63,6 +65,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
 	fs.StringVar(&cfg.campaigns, "campaigns", "", "campaign configuration YAML `file` (empty: the example campaigns shipped in the binary)")
 	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger, e.g. postgres://kairos@localhost/kairos (empty: the embedded in-memory ledger)")
+	fs.DurationVar(&cfg.claimIdle, "claim-idle", 30*time.Second, "`time` a ledger-queue or event-log entry stays with an instance that stopped answering before another instance takes it over")
 	fs.DurationVar(&cfg.decideDeadline, "decide-deadline", decisioning.DefaultDeadline, "`time` a Decide may take; past it, it answers NO_ACTION (reason deadline_exceeded)")
 	return fs
 }
@@ -111,8 +114,14 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 
 	campaigns, err := loadCampaigns(cfg.campaigns, set)
-	if err != nil {
+	switch {
+	case err != nil && cfg.campaigns != "":
 		return fmt.Errorf("serve: --campaigns: %w", err)
+	case err != nil:
+		// Custom feature definitions the built-in campaigns do not fit:
+		// serve features without decisions rather than refuse to start.
+		log.Warn("the built-in campaigns do not fit the feature definitions; Decide is off until --campaigns names a file that does", "err", err)
+		campaigns = nil
 	}
 
 	st, err := openStore(ctx, cfg.redisURL, set, cfg.logMaxLen, logger)
@@ -143,9 +152,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: --models: %w", err)
 	}
-	dec, err := openDecisioning(ctx, campaigns, st, set, registry, cfg.postgres, cfg.decideDeadline, logger, reg)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+	dec := &decisionStack{kind: "none", close: func() {}}
+	if campaigns != nil {
+		dec, err = openDecisioning(ctx, campaigns, st, set, registry,
+			decisionOptions{postgres: cfg.postgres, deadline: cfg.decideDeadline, claimIdle: cfg.claimIdle}, logger, reg)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	} else {
+		campaigns = &decisioning.Config{Source: "none"}
 	}
 	defer dec.close()
 	srv := server.New(server.Options{
@@ -226,19 +241,23 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	// The joiner and the drainer also outlive the gRPC server: the drainer
 	// moves the last decisions to the ledger before serve returns.
-	g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
 	if dec.joiner != nil {
 		g.Go(func() error { return dec.joiner.Run(afterCtx) })
 	}
-	g.Go(func() error {
-		err := dec.drainer.Run(afterCtx)
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if ferr := dec.drainer.Flush(fctx); ferr != nil {
-			log.Warn("decisions left in the ledger queue at shutdown", "err", ferr)
-		}
-		return err
-	})
+	if dec.engine != nil {
+		g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
+	}
+	if dec.drainer != nil {
+		g.Go(func() error {
+			err := dec.drainer.Run(afterCtx)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+			defer cancel()
+			if ferr := dec.drainer.Flush(fctx); ferr != nil {
+				log.Warn("decisions left in the ledger queue at shutdown", "err", ferr)
+			}
+			return err
+		})
+	}
 	if cfg.models != "" {
 		g.Go(func() error { return registry.Watch(gctx) })
 	}

@@ -34,7 +34,7 @@ import (
 	"kairos/training/archive"
 )
 
-var servingLine = regexp.MustCompile(`^kairos: serving gRPC on (\S+), admin HTTP on (\S+) \(store: (\w+)\)$`)
+var servingLine = regexp.MustCompile(`^kairos: serving gRPC on (\S+), admin HTTP on (\S+) \(store: (\w+), ledger: (\w+), campaigns: \d+\)$`)
 
 // instance is a `kairos serve` running in the test process.
 type instance struct {

@@ -254,7 +254,9 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 			if len(out) == count {
 				break
 			}
-			if now.Sub(q.delivered) >= minIdle && q.consumer != consumer {
+			// The consumer's own pending entries (a write that failed is
+			// retried at once), and those of consumers gone idle.
+			if q.consumer == consumer || now.Sub(q.delivered) >= minIdle {
 				q.consumer, q.delivered = consumer, now
 				s.pending[id] = q
 				out = append(out, q.entry)

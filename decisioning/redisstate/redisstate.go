@@ -285,11 +285,25 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 		return nil, err
 	}
 	count = max(count, 1)
-	msgs, _, err := s.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: LedgerStream, Group: ledgerGroup, Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count),
+	// First the consumer's own pending entries (a write that failed is
+	// retried at once), then those of consumers gone idle, then new ones.
+	own, err := s.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: ledgerGroup, Consumer: consumer, Streams: []string{LedgerStream, "0"}, Count: int64(count), Block: -1,
 	}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, s.fail(ctx, "claim ledger queue", err)
+		return nil, s.fail(ctx, "read pending ledger queue", err)
+	}
+	var msgs []redis.XMessage
+	for _, st := range own {
+		msgs = append(msgs, st.Messages...)
+	}
+	if len(msgs) == 0 {
+		msgs, _, err = s.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: LedgerStream, Group: ledgerGroup, Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count),
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.fail(ctx, "claim ledger queue", err)
+		}
 	}
 	if len(msgs) == 0 {
 		args := &redis.XReadGroupArgs{Group: ledgerGroup, Consumer: consumer, Streams: []string{LedgerStream, ">"}, Count: int64(count), Block: block}
