@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"kairos/decisioning"
+	"kairos/decisioning/memstate"
 	"kairos/features"
 	"kairos/features/memstore"
-	"kairos/decisioning/memstate"
 	"kairos/models"
 	"kairos/models/lgbm"
 )

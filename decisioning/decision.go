@@ -122,17 +122,21 @@ type Decision struct {
 
 // Sends reports whether the decision sends a message: outcome SEND on a
 // channel other than "none".
-func (d *Decision) Sends() bool { return d.Outcome == Send && d.Channel != "" && d.Channel != ChannelNone }
+func (d *Decision) Sends() bool {
+	return d.Outcome == Send && d.Channel != "" && d.Channel != ChannelNone
+}
 
 // Open reports whether the decision waits for a reward: it chose an arm
 // (holdouts included, intent to treat) and has a reward window.
-func (d *Decision) Open() bool { return d.ArmIndex >= 0 && d.RewardEvent != "" && !d.RewardUntil.IsZero() }
+func (d *Decision) Open() bool {
+	return d.ArmIndex >= 0 && d.RewardEvent != "" && !d.RewardUntil.IsZero()
+}
 
 // Reward is the outcome of a decision's reward window.
 type Reward struct {
-	DecisionID string    `json:"decision_id"`
-	CustomerID string    `json:"customer_id"`
-	Campaign   string    `json:"campaign"`
+	DecisionID string `json:"decision_id"`
+	CustomerID string `json:"customer_id"`
+	Campaign   string `json:"campaign"`
 	// Converted: a qualifying event arrived within the window.
 	Converted bool `json:"converted"`
 	// Value is the reward value (1, or the event's property), 0 when not

@@ -10,10 +10,10 @@ import (
 // Reasons an arm is removed by eligibility, as they appear in
 // Decision.Reasons: "removed:<channel>/<offer>:<reason>".
 const (
-	reasonNoAddress = "no_address"   // no email address, phone or push token
-	reasonNoConsent = "no_consent"   // consent for the channel not given or revoked
-	reasonCooldown  = "cooldown"     // the campaign messaged the customer within its cooldown
-	reasonCapPrefix = "cap:"         // cap:<scope>:<channel>:<max>/<per>
+	reasonNoAddress = "no_address" // no email address, phone or push token
+	reasonNoConsent = "no_consent" // consent for the channel not given or revoked
+	reasonCooldown  = "cooldown"   // the campaign messaged the customer within its cooldown
+	reasonCapPrefix = "cap:"       // cap:<scope>:<channel>:<max>/<per>
 )
 
 // eligible returns the mask of the campaign's arms the customer may

@@ -94,7 +94,7 @@ type Engine struct {
 type compiled struct {
 	*Campaign
 	bcfg    bandit.Config
-	none    int   // index of the none arm, -1 when there is none
+	none    int // index of the none arm, -1 when there is none
 	context []input
 	segment *input
 }
@@ -490,7 +490,7 @@ func (e *Engine) base(r *Request, snap *Snapshot, vec features.Vector, sc *model
 		CustomerID: r.CustomerID, RequestID: r.RequestID, DecidedAt: now, Context: r.Context,
 		Scores:       Scores{Churn: sc.Churn, Propensity: sc.Propensity},
 		FeatureNames: vec.Names, Features: append([]float64(nil), vec.Values...),
-		Versions:     map[string]string{"campaigns": e.cfg.Version},
+		Versions: map[string]string{"campaigns": e.cfg.Version},
 	}
 	if len(sc.NBA) > 0 {
 		d.Scores.NextBestAction = make(map[string]float64, len(sc.NBA))

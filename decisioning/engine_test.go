@@ -76,14 +76,14 @@ func (s scorer) Score(vec features.Vector, out *models.Scores) {
 // backend is one implementation of the decision state with its feature
 // store.
 type backend struct {
-	name   string
-	feats  features.Store
-	evlog  features.EventLog
-	state  decisioning.State
-	pols   decisioning.PolicyStore
-	wins   decisioning.Windows
-	queue  ledger.Queue
-	dlen   func() int
+	name  string
+	feats features.Store
+	evlog features.EventLog
+	state decisioning.State
+	pols  decisioning.PolicyStore
+	wins  decisioning.Windows
+	queue ledger.Queue
+	dlen  func() int
 }
 
 func backends(t *testing.T, set *features.Set, lookback time.Duration) []func(t *testing.T) backend {

@@ -41,9 +41,9 @@ func TestJoinerRewardsAndDrain(t *testing.T) {
 		}
 		h.advance(2 * time.Hour)
 		track(
-			purchase("p0", "buyer", at.Add(-time.Minute), 99),        // before the decision: not its reward
-			purchase("p2", "buyer", at.Add(90*time.Minute), 20),      // the second purchase
-			purchase("p1", "buyer", at.Add(30*time.Minute), 42.5),    // the first: the reward
+			purchase("p0", "buyer", at.Add(-time.Minute), 99),                                            // before the decision: not its reward
+			purchase("p2", "buyer", at.Add(90*time.Minute), 20),                                          // the second purchase
+			purchase("p1", "buyer", at.Add(30*time.Minute), 42.5),                                        // the first: the reward
 			features.Event{ID: "s1", CustomerID: "idle", Type: "session_start", Time: at.Add(time.Hour)}, // not cart's reward event
 		)
 		for {
