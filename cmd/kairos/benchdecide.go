@@ -58,6 +58,13 @@ func benchDecide(ctx context.Context, env environment, args []string) error {
 			return fmt.Errorf("bench decide: --decide: no campaign %q in %s", n, cfg.Source)
 		}
 	}
+	if o.RedisURL != "" && !o.Force {
+		// Checked before the drainer and joiner create their streams.
+		if err := bench.CheckEmpty(ctx, o.RedisURL); err != nil {
+			return err
+		}
+		o.Force = true
+	}
 	st, err := openStore(ctx, o.RedisURL, o.Set, 0, logger)
 	if err != nil {
 		return fmt.Errorf("bench decide: %w", err)

@@ -168,12 +168,10 @@ func newRig(ctx context.Context, o Options) (*rig, error) {
 		}
 		r.redis = redis.NewClient(opt)
 		r.close = append(r.close, func() { r.redis.Close() })
-		n, err := r.redis.DBSize(ctx).Result()
-		if err != nil {
-			return nil, fmt.Errorf("bench: redis %s: %w", opt.Addr, err)
-		}
-		if n > 0 && !o.Force {
-			return nil, fmt.Errorf("bench: redis %s db %d holds %d keys; the benchmark writes test data and measures memory, so point it at an empty database (e.g. .ci/with-redis) or pass --force", opt.Addr, opt.DB, n)
+		if !o.Force {
+			if err := CheckEmpty(ctx, o.RedisURL); err != nil {
+				return nil, err
+			}
 		}
 	}
 	reg := prometheus.NewRegistry()
@@ -190,6 +188,25 @@ func newRig(ctx context.Context, o Options) (*rig, error) {
 	}
 	ok = true
 	return r, nil
+}
+
+// CheckEmpty fails unless the Redis database at url holds no keys: a
+// benchmark writes test data and measures memory.
+func CheckEmpty(ctx context.Context, url string) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("bench: --redis: %w", err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	n, err := c.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("bench: redis %s: %w", opt.Addr, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("bench: redis %s db %d holds %d keys; the benchmark writes test data and measures memory, so point it at an empty database (e.g. .ci/with-redis) or pass --force", opt.Addr, opt.DB, n)
+	}
+	return nil
 }
 
 func (r *rig) serve(s *grpc.Server) (kairosv1.KairosClient, error) {
