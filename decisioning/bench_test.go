@@ -8,6 +8,9 @@ import (
 
 	"kairos/decisioning"
 	"kairos/decisioning/memstate"
+	"kairos/decisioning/redisstate"
+	"kairos/features/redisstore"
+	"kairos/internal/redistest"
 	"kairos/features"
 	"kairos/features/memstore"
 	"kairos/models"
@@ -15,9 +18,31 @@ import (
 )
 
 // BenchmarkDecide decides with the shipped campaigns and models on the
-// embedded store (the engine's own cost: no network).
+// embedded store (the engine's own cost: no network) and on Redis (one
+// pipeline to load, one script to commit), from one goroutine.
 func BenchmarkDecide(b *testing.B) {
-	set := features.Default()
+	b.Run("embedded", func(b *testing.B) {
+		set := features.Default()
+		ms := memstore.New(set, memstore.Options{})
+		benchDecide(b, set, ms, func(cfg *decisioning.Config) stateAll {
+			return memstate.New(ms, memstate.Options{Lookback: cfg.Lookback()})
+		})
+	})
+	b.Run("redis", func(b *testing.B) {
+		set := features.Default()
+		rs := redisstore.New(redistest.Start(b).Client(b), set, redisstore.Options{})
+		benchDecide(b, set, rs, func(cfg *decisioning.Config) stateAll {
+			return redisstate.New(rs, redisstate.Options{Lookback: cfg.Lookback()})
+		})
+	})
+}
+
+type stateAll interface {
+	decisioning.State
+	decisioning.PolicyStore
+}
+
+func benchDecide(b *testing.B, set *features.Set, ms features.Store, newState func(*decisioning.Config) stateAll) {
 	cfg, err := decisioning.DefaultConfig(set)
 	if err != nil {
 		b.Fatal(err)
@@ -26,8 +51,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := memstore.New(set, memstore.Options{})
-	st := memstate.New(ms, memstate.Options{Lookback: cfg.Lookback()})
+	st := newState(cfg)
 	e, err := decisioning.New(decisioning.Options{Config: cfg, Set: set, State: st, Scorer: reg, Policies: st})
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,4 +177,72 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// EntryHeader starts the binary encoding of an Entry; framed records
+// (AppendFramed) follow it. A queue may build an entry by concatenating
+// framed records after the header.
+const EntryHeader = "E\x01"
+
+// AppendFramed appends one binary-encoded decision or reward, prefixed by
+// its length (uvarint), as an Entry's encoding holds it.
+func AppendFramed(dst, record []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(record)))
+	return append(dst, record...)
+}
+
+// MarshalBinary encodes the entry (not its ID).
+func (e *Entry) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 2048*len(e.Decisions)+128*len(e.Rewards))
+	b = append(b, EntryHeader...)
+	var rec []byte
+	var err error
+	for i := range e.Decisions {
+		if rec, err = e.Decisions[i].AppendBinary(rec[:0]); err != nil {
+			return nil, err
+		}
+		b = AppendFramed(b, rec)
+	}
+	for i := range e.Rewards {
+		if rec, err = e.Rewards[i].AppendBinary(rec[:0]); err != nil {
+			return nil, err
+		}
+		b = AppendFramed(b, rec)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote, or an entry
+// assembled from EntryHeader and AppendFramed records.
+func (e *Entry) UnmarshalBinary(b []byte) error {
+	if len(b) < len(EntryHeader) || string(b[:len(EntryHeader)]) != EntryHeader {
+		return errors.New("ledger: decode queue entry: not an entry (bad header)")
+	}
+	b = b[len(EntryHeader):]
+	*e = Entry{ID: e.ID}
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) || n == 0 {
+			return errors.New("ledger: decode queue entry: bad record length")
+		}
+		rec := b[k : k+int(n)]
+		b = b[k+int(n):]
+		switch rec[0] {
+		case 'D':
+			var d decisioning.Decision
+			if err := d.UnmarshalBinary(rec); err != nil {
+				return fmt.Errorf("ledger: decode queue entry: %w", err)
+			}
+			e.Decisions = append(e.Decisions, d)
+		case 'R':
+			var r decisioning.Reward
+			if err := r.UnmarshalBinary(rec); err != nil {
+				return fmt.Errorf("ledger: decode queue entry: %w", err)
+			}
+			e.Rewards = append(e.Rewards, r)
+		default:
+			return fmt.Errorf("ledger: decode queue entry: unknown record tag %q", rec[0])
+		}
+	}
+	return nil
 }

@@ -8,22 +8,24 @@
 // Per customer, in the customer's hash slot (redisstore.CustomerKey):
 //
 //	ms          sends counted by caps and cooldowns: a sorted set of
-//	            JSON decisioning.Sent scored by send time (ms); trimmed to
+//	            binary decisioning.Sent scored by send time (ms); trimmed to
 //	            the lookback window and expiring after it
-//	r:<request> the decision returned to a request id: JSON, expiring after
+//	r:<request> the decision returned to a request id (binary), expiring after
 //	            RequestTTL
-//	o           open reward windows: a hash of decision id → JSON
+//	o           open reward windows: a hash of decision id → binary
 //	            decisioning.Window
 //
-// Shared:
+// Records are in the binary encodings of package decisioning (Decision,
+// Sent, Window, Reward: MarshalBinary) and ledger.Entry; the policy state
+// is JSON. Shared:
 //
 //	kairos:ledger          the ledger queue: a stream, one entry per commit
-//	                       (field e: JSON ledger.Entry), read by the ledger
+//	                       (field e: binary ledger.Entry), read by the ledger
 //	                       drainers through the consumer group "ledger" and
 //	                       deleted once the ledger holds it — never trimmed,
 //	                       so a Postgres outage only grows it
 //	kairos:dispatch        the dispatch queue: a stream of SEND decisions
-//	                       (field d: JSON decisioning.Decision), capped at
+//	                       (field d: binary decisioning.Decision), capped at
 //	                       Options.DispatchMaxLen
 //	kairos:due             open windows by end time: a sorted set of
 //	                       JSON [customer, decision id] scored by RewardUntil (ms)
@@ -141,7 +143,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 			return snap, s.fail(ctx, "load", err)
 		default:
 			snap.Prior = new(decisioning.Decision)
-			if err := json.Unmarshal(raw, snap.Prior); err != nil {
+			if err := snap.Prior.UnmarshalBinary(raw); err != nil {
 				return snap, fmt.Errorf("redisstate: load %q: decode prior decision: %w", customerID, err)
 			}
 			return snap, nil
@@ -153,7 +155,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	}
 	snap.Sent = make([]decisioning.Sent, len(raw))
 	for i, r := range raw {
-		if err := json.Unmarshal([]byte(r), &snap.Sent[i]); err != nil {
+		if err := snap.Sent[i].UnmarshalBinary([]byte(r)); err != nil {
 			return snap, fmt.Errorf("redisstate: load %q: decode send: %w", customerID, err)
 		}
 	}
@@ -203,14 +205,19 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 		return nil, nil
 	}
 	cid, now := ds[0].CustomerID, ds[0].DecidedAt
-	resp, err := json.Marshal(&ds[0])
-	if err != nil {
-		return nil, fmt.Errorf("redisstate: commit: %w", err)
+	// Each decision is encoded once: the ledger entry frames them all, the
+	// request key and the dispatch queue reuse the same bytes.
+	recs := make([][]byte, len(ds))
+	entry := append(make([]byte, 0, 2048*len(ds)), ledger.EntryHeader...)
+	for i := range ds {
+		rec, err := ds[i].AppendBinary(make([]byte, 0, 2048))
+		if err != nil {
+			return nil, fmt.Errorf("redisstate: commit: %w", err)
+		}
+		recs[i] = rec
+		entry = ledger.AppendFramed(entry, rec)
 	}
-	entry, err := json.Marshal(ledger.Entry{Decisions: ds})
-	if err != nil {
-		return nil, fmt.Errorf("redisstate: commit: %w", err)
-	}
+	resp := recs[0]
 	hasReq := "0"
 	reqKey := redisstore.CustomerKey(cid, "r:")
 	if requestID != "" {
@@ -225,17 +232,11 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 		if !d.Sends() {
 			continue
 		}
-		sent, err := json.Marshal(decisioning.Sent{DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt})
+		sent, err := (&decisioning.Sent{DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt}).MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("redisstate: commit: %w", err)
 		}
-		disp := resp
-		if i != 0 {
-			if disp, err = json.Marshal(d); err != nil {
-				return nil, fmt.Errorf("redisstate: commit: %w", err)
-			}
-		}
-		args = append(args, d.DecidedAt.UnixMilli(), sent, disp)
+		args = append(args, d.DecidedAt.UnixMilli(), sent, recs[i])
 		n++
 	}
 	args[7] = n
@@ -244,7 +245,8 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 		if !d.Open() {
 			continue
 		}
-		w, err := json.Marshal(decisioning.WindowOf(d))
+		win := decisioning.WindowOf(d)
+		w, err := win.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("redisstate: commit: %w", err)
 		}
@@ -259,7 +261,7 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 		return nil, s.fail(ctx, "commit", err)
 	}
 	prior := new(decisioning.Decision)
-	if err := json.Unmarshal([]byte(raw), prior); err != nil {
+	if err := prior.UnmarshalBinary([]byte(raw)); err != nil {
 		return nil, fmt.Errorf("redisstate: commit %q: decode prior decision: %w", cid, err)
 	}
 	return prior, nil
@@ -322,7 +324,7 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 	for _, m := range msgs {
 		raw, _ := m.Values["e"].(string)
 		var e ledger.Entry
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		if err := e.UnmarshalBinary([]byte(raw)); err != nil {
 			return nil, fmt.Errorf("redisstate: ledger queue entry %s: %w", m.ID, err)
 		}
 		e.ID = m.ID
@@ -455,7 +457,7 @@ func (s *State) OpenWindows(ctx context.Context, customerIDs []string) (map[stri
 	for i, c := range customerIDs {
 		for id, raw := range cmds[i].Val() {
 			var w decisioning.Window
-			if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			if err := w.UnmarshalBinary([]byte(raw)); err != nil {
 				return nil, fmt.Errorf("redisstate: window %s of %q: %w", id, c, err)
 			}
 			out[c] = append(out[c], w)
@@ -499,7 +501,7 @@ func (s *State) DueWindows(ctx context.Context, now time.Time, n int) ([]decisio
 			return nil, s.fail(ctx, "due windows", err)
 		}
 		var w decisioning.Window
-		if err := json.Unmarshal(raw, &w); err != nil {
+		if err := w.UnmarshalBinary(raw); err != nil {
 			return nil, fmt.Errorf("redisstate: due window: %w", err)
 		}
 		out = append(out, w)
@@ -526,7 +528,7 @@ for i = 1, #ARGV, 4 do
   if ok == 1 then rewards[#rewards+1] = ARGV[i+3] end
 end
 if #rewards > 0 then
-  redis.call('XADD', KEYS[1], '*', 'e', '{"rewards":[' .. table.concat(rewards, ',') .. ']}')
+  redis.call('XADD', KEYS[1], '*', 'e', 'E\1' .. table.concat(rewards))
 end
 return closed
 `
@@ -539,10 +541,11 @@ func (s *State) CloseWindows(ctx context.Context, rewards []decisioning.Reward) 
 	args := make([]any, 0, 4*len(rewards))
 	for i := range rewards {
 		r := &rewards[i]
-		raw, err := json.Marshal(r)
+		raw, err := r.AppendBinary(nil)
 		if err != nil {
 			return nil, fmt.Errorf("redisstate: close windows: %w", err)
 		}
+		raw = ledger.AppendFramed(nil, raw)
 		member, _ := json.Marshal([2]string{r.CustomerID, r.DecisionID})
 		args = append(args, redisstore.CustomerKey(r.CustomerID, "o"), r.DecisionID, member, raw)
 	}
