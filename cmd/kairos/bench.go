@@ -14,6 +14,7 @@ import (
 // benchCmd runs `kairos bench track|profile`: a real server over loopback
 // gRPC beside an empty handler, printing the result as one JSON line last.
 func benchCmd(ctx context.Context, env environment, args []string) error {
+	tuneGC(env) // the servers under test run as serve runs them
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, env, args[1:])
 	}

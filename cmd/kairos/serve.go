@@ -86,6 +86,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
 	log := logger.With("component", "serve")
+	tuneGC(env)
 
 	set := features.Default()
 	if cfg.features != "" {
