@@ -3,13 +3,17 @@ package ledger
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"kairos/decisioning"
+	"kairos/internal/prom"
 )
 
 // Entry is one entry of a ledger queue: what one commit recorded.
@@ -47,6 +51,8 @@ type DrainOptions struct {
 	// that went away; 30 s when 0.
 	ClaimIdle time.Duration
 	Logger    *slog.Logger
+	// Registerer receives the drainer's metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Drainer moves queue entries to the ledger.
@@ -59,6 +65,14 @@ type Drainer struct {
 	// stays in the queue.
 	degraded atomic.Bool
 	drained  atomic.Int64
+	metrics  drainMetrics
+}
+
+type drainMetrics struct {
+	written  *prometheus.CounterVec
+	refused  prometheus.Counter
+	backlog  prometheus.Gauge
+	failures prometheus.Counter
 }
 
 // NewDrainer returns a Drainer from q to l.
@@ -72,7 +86,28 @@ func NewDrainer(q Queue, l Ledger, opts DrainOptions) *Drainer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Drainer{q: q, l: l, opts: opts, log: opts.Logger.With("component", "ledger-drain")}
+	d := &Drainer{q: q, l: l, opts: opts, log: opts.Logger.With("component", "ledger-drain")}
+	d.metrics = drainMetrics{
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairos_ledger_written_total", Help: "Records the drainer wrote to the ledger, by kind (decision, reward).",
+		}, []string{"kind"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid; logged in full at error level and removed from the queue.",
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kairos_ledger_queue_entries", Help: "Entries waiting in the ledger queue, sampled by the drainer every few seconds.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_ledger_write_failures_total", Help: "Ledger writes that failed and will be retried (the ledger was unreachable).",
+		}),
+	}
+	if opts.Registerer != nil {
+		d.metrics.written = prom.Register(opts.Registerer, d.metrics.written)
+		d.metrics.refused = prom.Register(opts.Registerer, d.metrics.refused)
+		d.metrics.backlog = prom.Register(opts.Registerer, d.metrics.backlog)
+		d.metrics.failures = prom.Register(opts.Registerer, d.metrics.failures)
+	}
+	return d
 }
 
 // Degraded reports whether the last attempt to write the ledger failed:
@@ -86,12 +121,20 @@ func (d *Drainer) Drained() int64 { return d.drained.Load() }
 // an outage is logged once, and its end.
 func (d *Drainer) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
+	var sampled time.Time
 	for ctx.Err() == nil {
+		if time.Since(sampled) >= 5*time.Second {
+			if n, err := d.q.QueueLen(ctx); err == nil {
+				d.metrics.backlog.Set(float64(n))
+			}
+			sampled = time.Now()
+		}
 		n, err := d.Step(ctx, time.Second)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			d.metrics.failures.Inc()
 			if !d.degraded.Swap(true) {
 				d.log.Warn("cannot write the ledger; decisions wait in the queue", "err", err)
 			}
@@ -125,21 +168,64 @@ func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
 		rs = append(rs, es[i].Rewards...)
 		ids[i] = es[i].ID
 	}
-	if len(ds) > 0 {
-		if err := d.l.WriteDecisions(ctx, ds); err != nil {
-			return 0, err
-		}
+	err = d.write(ctx, ds, rs)
+	if err != nil && refused(ctx, err) {
+		// One bad record refuses its whole batch: write the entries one by
+		// one and set aside those the ledger refuses, so that one cannot
+		// block the queue for good.
+		err = d.writeEach(ctx, es)
 	}
-	if len(rs) > 0 {
-		if err := d.l.WriteRewards(ctx, rs); err != nil {
-			return 0, err
-		}
+	if err != nil {
+		return 0, err
 	}
 	if err := d.q.AckQueue(ctx, ids...); err != nil {
 		return 0, fmt.Errorf("ledger: ack queue: %w", err)
 	}
-	d.drained.Add(int64(len(ds) + len(rs)))
 	return len(es), nil
+}
+
+// refused reports whether err is the ledger refusing the data rather than
+// the ledger or the context failing: such a write fails again on retry.
+func refused(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrUnavailable) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+func (d *Drainer) write(ctx context.Context, ds []decisioning.Decision, rs []decisioning.Reward) error {
+	if len(ds) > 0 {
+		if err := d.l.WriteDecisions(ctx, ds); err != nil {
+			return err
+		}
+		d.metrics.written.WithLabelValues("decision").Add(float64(len(ds)))
+	}
+	if len(rs) > 0 {
+		if err := d.l.WriteRewards(ctx, rs); err != nil {
+			return err
+		}
+		d.metrics.written.WithLabelValues("reward").Add(float64(len(rs)))
+	}
+	d.drained.Add(int64(len(ds) + len(rs)))
+	return nil
+}
+
+// writeEach writes entries one at a time; an entry the ledger refuses is
+// logged in full (its records, as JSON) at error level and counted, and
+// the others are written.
+func (d *Drainer) writeEach(ctx context.Context, es []Entry) error {
+	for i := range es {
+		err := d.write(ctx, es[i].Decisions, es[i].Rewards)
+		switch {
+		case err == nil:
+		case refused(ctx, err):
+			d.metrics.refused.Inc()
+			raw, _ := json.Marshal(es[i])
+			d.log.Error("the ledger refused a queue entry; it is removed from the queue and kept only in this log",
+				"entry", es[i].ID, "err", err, "records", string(raw))
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 // Flush drains until the queue is empty or ctx ends (for shutdown and

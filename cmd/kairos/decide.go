@@ -102,7 +102,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg,
 		})
 	}
-	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, ClaimIdle: o.claimIdle, Logger: logger})
+	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg})
 	stack.checks = []server.Check{{
 		Name: "ledger",
 		Degraded: func() string {

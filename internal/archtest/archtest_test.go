@@ -32,6 +32,32 @@ var rules = []struct {
 	// through features' interfaces. (gRPC is not forbidden: arrow-go's
 	// Parquet package depends on Arrow Flight.)
 	{"kairos/training/...", []string{redisPkg, pgxPkg, leavesPkg, "kairos/features/redisstore", "kairos/features/memstore", "kairos/internal/server"}},
+	// The engine declares the interfaces it consumes (State, Scorer,
+	// PolicyStore, Windows); the adapters implement them.
+	{"kairos/decisioning", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/ledger", "kairos/models/lgbm"}},
+	{"kairos/decisioning/memstate", []string{"kairos/decisioning/redisstate", redisPkg, pgxPkg, grpcPkg}},
+	{"kairos/decisioning/redisstate", []string{"kairos/decisioning/memstate", pgxPkg, grpcPkg}},
+	// The ledger's root is pure; pgledger is its PostgreSQL adapter.
+	{"kairos/ledger", []string{pgxPkg, redisPkg, grpcPkg, leavesPkg, "kairos/ledger/pgledger"}},
+	{"kairos/ledger/ledgertest", []string{pgxPkg, redisPkg, grpcPkg}},
+	{"kairos/ledger/pgledger", []string{redisPkg, grpcPkg, leavesPkg}},
+}
+
+// TestBanditImportsOnlyGonum: decisioning/bandit depends on nothing but the
+// standard library and gonum (ARCHITECTURE.md), so it stays a pure policy
+// library.
+func TestBanditImportsOnlyGonum(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "kairos/decisioning/bandit").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		first, _, _ := strings.Cut(dep, "/")
+		std := !strings.Contains(first, ".") && first != "kairos"
+		if !std && !strings.HasPrefix(dep, "gonum.org/v1/gonum/") && dep != "kairos/decisioning/bandit" {
+			t.Errorf("decisioning/bandit depends on %s; only the standard library and gonum are allowed", dep)
+		}
+	}
 }
 
 func TestImports(t *testing.T) {
