@@ -374,28 +374,6 @@ func (p *parser) share(n *yaml.Node, path string) (Share, error) {
 	return sh, nil
 }
 
-// parseDuration parses a duration of a campaign configuration: a whole
-// number of days ("7d") or a Go duration ("30m", "24h", "1h30m", "0").
-// Negative durations are refused.
-func parseDuration(s string) (time.Duration, error) {
-	const day = 24 * time.Hour
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseUint(n, 10, 64)
-		if err != nil || days > uint64(math.MaxInt64/int64(day)) {
-			return 0, fmt.Errorf("%q is not a duration: write a whole number of days such as 7d, or hours or minutes such as 72h or 30m", s)
-		}
-		return time.Duration(days) * day, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: write it like 30m, 24h or 7d", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", s)
-	}
-	return d, nil
-}
-
 // duration parses a duration of at most hi (no limit when hi is 0);
 // positive refuses 0.
 func (p *parser) duration(n *yaml.Node, path string, positive bool, hi time.Duration) (time.Duration, error) {
@@ -403,7 +381,7 @@ func (p *parser) duration(n *yaml.Node, path string, positive bool, hi time.Dura
 	if err != nil {
 		return 0, err
 	}
-	d, err := parseDuration(s)
+	d, err := features.ParseDuration(s)
 	if err != nil {
 		return 0, p.errAt(n, path, "%v", err)
 	}
@@ -411,30 +389,9 @@ func (p *parser) duration(n *yaml.Node, path string, positive bool, hi time.Dura
 		return 0, p.errAt(n, path, "must be a positive duration such as 30m, 24h or 7d, not %q", s)
 	}
 	if hi > 0 && d > hi {
-		return 0, p.errAt(n, path, "%s is too long: at most %s", s, formatDuration(hi))
+		return 0, p.errAt(n, path, "%s is too long: at most %s", s, features.FormatDuration(hi))
 	}
 	return d, nil
-}
-
-// formatDuration writes a duration as a configuration may: whole days as
-// days ("1d", "7d"), else hours, minutes and seconds without zero units
-// ("36h", "1h30m", "90s", "0").
-func formatDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d > 0 && d%day == 0 {
-		return strconv.FormatInt(int64(d/day), 10) + "d"
-	}
-	if d == 0 {
-		return "0"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // number parses a finite number.

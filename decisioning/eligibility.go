@@ -43,7 +43,7 @@ func (e *Engine) eligible(d *Decision, c *compiled, snap *Snapshot, now time.Tim
 		case !consented(cust, a.Channel):
 			reason = reasonNoConsent
 		case cooling:
-			reason = reasonCooldown + ":" + formatDuration(c.Cooldown)
+			reason = reasonCooldown + ":" + features.FormatDuration(c.Cooldown)
 		default:
 			reason = capReached("global", e.cfg.Global.Caps, snap.Sent, "", a.Channel, now)
 			if reason == "" {
@@ -117,7 +117,7 @@ func capReached(scope string, caps []Cap, sent []Sent, campaign, channel string,
 			}
 		}
 		if n >= cp.Max {
-			return reasonCapPrefix + scope + ":" + cp.Channel + ":" + strconv.Itoa(cp.Max) + "/" + formatDuration(cp.Per)
+			return reasonCapPrefix + scope + ":" + cp.Channel + ":" + strconv.Itoa(cp.Max) + "/" + features.FormatDuration(cp.Per)
 		}
 	}
 	return ""

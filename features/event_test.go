@@ -190,3 +190,24 @@ func FuzzDecodeLogEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestDurations(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		out  string
+	}{
+		{"7d", 7 * 24 * time.Hour, "7d"}, {"24h", 24 * time.Hour, "1d"}, {"36h", 36 * time.Hour, "36h"},
+		{"1h30m", 90 * time.Minute, "1h30m"}, {"90s", 90 * time.Second, "1m30s"}, {"0", 0, "0"},
+	} {
+		d, err := ParseDuration(tc.in)
+		if err != nil || d != tc.want || FormatDuration(d) != tc.out {
+			t.Errorf("%q: %v, %v, formatted %q; want %v, %q", tc.in, d, err, FormatDuration(d), tc.want, tc.out)
+		}
+	}
+	for _, bad := range []string{"", "-1h", "7days", "1.5d", "-2d", "99999999999999d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
+
+	"kairos/features"
 )
 
 // parseFlags parses the flags of command name: flags given on the command
@@ -64,27 +64,16 @@ func flagSet(name, synopsis string, env environment) *flag.FlagSet {
 type dayDuration struct{ d *time.Duration }
 
 func (v dayDuration) String() string {
-	if v.d == nil || *v.d == 0 {
+	if v.d == nil {
 		return "0"
 	}
-	if *v.d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(*v.d/(24*time.Hour)), 10) + "d"
-	}
-	return v.d.String()
+	return features.FormatDuration(*v.d)
 }
 
 func (v dayDuration) Set(s string) error {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
-			return fmt.Errorf("%q: want a whole number of days such as 30d, or a duration such as 36h", s)
-		}
-		*v.d = time.Duration(days) * 24 * time.Hour
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return fmt.Errorf("%q: want a duration such as 36h or a number of days such as 30d", s)
+	d, err := features.ParseDuration(s)
+	if err != nil {
+		return err
 	}
 	*v.d = d
 	return nil

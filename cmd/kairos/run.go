@@ -32,7 +32,8 @@ func commands() []command {
 		{"simulate", "simulate customers with known true campaign effects into an archive or a running Kairos", simulate},
 		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
 		{"models", "status, validate, promote, rollback and score the models (kairos models help)", modelsCmd},
-		{"bench", "benchmark Track, GetProfile (against an empty gRPC handler) or export (against reading the archive)", benchCmd},
+		{"campaigns", "validate a campaign configuration, or print the built-in example (kairos campaigns help)", campaignsCmd},
+		{"bench", "benchmark Track, GetProfile, Decide (against an empty gRPC handler), score or export", benchCmd},
 	}
 }
 
