@@ -9,10 +9,10 @@ import (
 	"kairos/decisioning"
 	"kairos/decisioning/memstate"
 	"kairos/decisioning/redisstate"
-	"kairos/features/redisstore"
-	"kairos/internal/redistest"
 	"kairos/features"
 	"kairos/features/memstore"
+	"kairos/features/redisstore"
+	"kairos/internal/redistest"
 	"kairos/models"
 	"kairos/models/lgbm"
 )

@@ -14,8 +14,8 @@ func fullDecision() Decision {
 	return Decision{
 		ID: NewID(at), CustomerID: "c\u00e9", Campaign: "cart", RequestID: "r1", Outcome: Holdout,
 		Channel: "email", Offer: "reminder", ArmIndex: 2, Propensity: 0.25,
-		Arms:   []ArmProbability{{"email", "reminder", 0.25}, {"none", "", 0.75}},
-		Scores: Scores{Churn: math.NaN(), Propensity: 0.4, NextBestAction: map[string]float64{"books": 0.7}},
+		Arms:    []ArmProbability{{"email", "reminder", 0.25}, {"none", "", 0.75}},
+		Scores:  Scores{Churn: math.NaN(), Propensity: 0.4, NextBestAction: map[string]float64{"books": 0.7}},
 		Reasons: []string{"holdout", "policy"}, DecidedAt: at, SendAfter: at.Add(time.Hour),
 		Versions: map[string]string{"churn": "churn@1"}, FeatureNames: []string{"a", "b"},
 		Features: []float64{1, math.NaN()}, Context: map[string]string{"page": "cart"}, ExpectedValue: -0.5,
