@@ -33,13 +33,15 @@ proto-check: deps
 	    echo "$$f is stale: run 'make proto' and commit the result"; exit 1; fi; \
 	done; echo "proto-check: generated code is up to date"
 
-## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded and Redis), scoring beside LightGBM, then the export on a simulated archive.
+## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded, and Redis with PostgreSQL), scoring beside LightGBM, then the export on a simulated archive.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/kairos bench track --json
 	$(GO) run ./cmd/kairos bench profile --json
 	.ci/with-redis $(GO) run ./cmd/kairos bench track --json --redis '$$REDIS_URL'
 	.ci/with-redis $(GO) run ./cmd/kairos bench profile --json --redis '$$REDIS_URL'
+	$(GO) run ./cmd/kairos bench decide --json
+	.ci/with-redis .ci/with-postgres $(GO) run ./cmd/kairos bench decide --json --redis '$$REDIS_URL' --postgres '$$POSTGRES_URL'
 	$(GO) build -o bin/kairos ./cmd/kairos && bin/kairos bench score --json && bin/kairos bench export --json
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
@@ -52,6 +54,9 @@ fuzz:
 	$(GO) test ./features -run '^$$' -fuzz '^FuzzParseProps$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./models/lgbm -run '^$$' -fuzz '^FuzzParseTree$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./decisioning -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./decisioning -run '^$$' -fuzz '^FuzzDecisionBinary$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./decisioning/bandit -run '^$$' -fuzz '^FuzzStateJSON$$' -fuzztime $(FUZZTIME)
 
 ## models: retrain the shipped models (models/shipped) end to end: a seeded simulation, its export
 ## (snapshots from day 31 to the last day whose 30-day labels are known), training/train.py.

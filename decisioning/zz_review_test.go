@@ -216,3 +216,29 @@ func TestReviewNULEventIDDropsRewards(t *testing.T) {
 	ds, _ := mem.Decisions(ctx, ledger.Query{})
 	t.Logf("ledger: %d decisions, %d rewards", len(ds), len(rs))
 }
+
+func TestReviewRankingNoNoneArm(t *testing.T) {
+	yaml := strings.Replace(testConfig, `  - name: winback`, `  - name: nudge
+    salt: n1
+    arms:
+      - {channel: email, offer: tip}
+    reward: {event: purchase, within: 72h, value: 1}
+    policy: {kind: thompson}
+  - name: winback`, 1)
+	yaml = strings.Replace(yaml, "value: amount}\n    policy: {kind: thompson, epsilon: 0.2}", "value: 1}\n    policy: {kind: thompson, epsilon: 0.2}", 1)
+	h, _ := memHarness(t, yaml)
+	wins := map[string]int{}
+	for i := range 20 {
+		id := "r" + string(rune('a'+i))
+		h.customer(reachable(id))
+		h.mu.Lock()
+		h.u = float64(i) / 20
+		h.mu.Unlock()
+		d := h.decide(id, "cart", "nudge")
+		wins[d.Campaign+":"+d.Outcome.String()]++
+		if i == 0 {
+			t.Logf("winner %s EV %v", d.Campaign, d.ExpectedValue)
+		}
+	}
+	t.Logf("winners: %v", wins)
+}
