@@ -33,6 +33,10 @@ const (
 // DefaultDeadline bounds a Decide whose caller allows more time.
 const DefaultDeadline = 50 * time.Millisecond
 
+// maxConflicts is how often Decide decides again when sends changed under
+// it before it gives up (NO_ACTION, reason "contention").
+const maxConflicts = 3
+
 // DefaultRefresh is how often an Engine reloads the shared policy state.
 const DefaultRefresh = time.Second
 
@@ -375,7 +379,10 @@ func truncate(s string, n int) string {
 // return a *features.FieldError. A feature store outage or an expired
 // deadline gives a NO_ACTION decision (reason "feature_store_unavailable"
 // or "deadline_exceeded") that is not recorded: the store that would
-// record it is the one that failed.
+// record it is the one that failed. When concurrent decisions for the same
+// customer keep sending between its read and its record (ErrConflict more
+// than maxConflicts times), the answer is an unrecorded NO_ACTION with
+// reason "contention".
 func (e *Engine) Decide(ctx context.Context, r Request) (*Decision, error) {
 	start := time.Now()
 	if fe := e.validate(&r); fe != nil {
@@ -384,22 +391,41 @@ func (e *Engine) Decide(ctx context.Context, r Request) (*Decision, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.deadline)
 	defer cancel()
-	now := e.now()
-	snap, err := e.state.Load(ctx, r.CustomerID, r.RequestID, now, now.Add(-e.lookback))
-	if err != nil {
-		if reason, ok := fallbackReason(ctx, err); ok {
-			e.metrics.fallback.WithLabelValues(reason).Inc()
-			e.log.LogAttrs(ctx, slog.LevelWarn, "decide fell back", slog.String("reason", reason), slog.Any("err", err))
-			return e.fallback(&r, now, reason), nil
+	var (
+		ds    []Decision
+		prior *Decision
+		now   time.Time
+		err   error
+	)
+	// A conflict means a message went out to the customer between reading
+	// and recording: decide again on the fresh sends.
+	for attempt := 0; ; attempt++ {
+		now = e.now()
+		var snap Snapshot
+		snap, err = e.state.Load(ctx, r.CustomerID, r.RequestID, now, now.Add(-e.lookback))
+		if err != nil {
+			if reason, ok := fallbackReason(ctx, err); ok {
+				e.metrics.fallback.WithLabelValues(reason).Inc()
+				e.log.LogAttrs(ctx, slog.LevelWarn, "decide fell back", slog.String("reason", reason), slog.Any("err", err))
+				return e.fallback(&r, now, reason), nil
+			}
+			return nil, fmt.Errorf("decisioning: decide: %w", err)
 		}
-		return nil, fmt.Errorf("decisioning: decide: %w", err)
+		if snap.Prior != nil {
+			e.metrics.repeats.Inc()
+			return snap.Prior, nil
+		}
+		ds = e.decideAll(&r, &snap, now)
+		prior, err = e.state.Commit(ctx, r.RequestID, snap.SentToken, ds)
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+		e.metrics.conflicts.Inc()
+		if attempt == maxConflicts {
+			e.metrics.fallback.WithLabelValues("contention").Inc()
+			return e.fallback(&r, now, "contention"), nil
+		}
 	}
-	if snap.Prior != nil {
-		e.metrics.repeats.Inc()
-		return snap.Prior, nil
-	}
-	ds := e.decideAll(&r, &snap, now)
-	prior, err := e.state.Commit(ctx, r.RequestID, ds)
 	if err != nil {
 		if reason, ok := fallbackReason(ctx, err); ok {
 			e.metrics.fallback.WithLabelValues(reason).Inc()

@@ -528,7 +528,7 @@ func (f failingState) Load(ctx context.Context, _, _ string, _, _ time.Time) (de
 	return decisioning.Snapshot{}, f.err
 }
 
-func (f failingState) Commit(context.Context, string, []decisioning.Decision) (*decisioning.Decision, error) {
+func (f failingState) Commit(context.Context, string, string, []decisioning.Decision) (*decisioning.Decision, error) {
 	return nil, errors.New("not reached")
 }
 
@@ -591,6 +591,38 @@ func TestFallbacks(t *testing.T) {
 					t.Errorf("fallback decide: %v %v churn %v", d.Outcome, d.Reasons, d.Scores.Churn)
 				}
 			}
+		}
+	})
+}
+
+// TestCapsHoldUnderConcurrentDecisions: decisions racing for one customer
+// never send more than the cooldown and caps allow.
+func TestCapsHoldUnderConcurrentDecisions(t *testing.T) {
+	forEach(t, func(t *testing.T, h *harness) {
+		h.customer(reachable("c1"))
+		h.mu.Lock()
+		h.u = 0.1 // email: a send whenever it is eligible
+		h.mu.Unlock()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sends := 0
+		for i := range 16 {
+			wg.Go(func() {
+				d, err := h.engine.Decide(context.Background(), decisioning.Request{CustomerID: "c1", Campaigns: []string{"cart"}, RequestID: fmt.Sprint("r", i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Sends() {
+					mu.Lock()
+					sends++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if sends != 1 {
+			t.Errorf("%d concurrent decisions sent %d messages; the 24h cooldown allows 1", 16, sends)
 		}
 	})
 }

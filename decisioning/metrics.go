@@ -11,6 +11,7 @@ type metrics struct {
 	fallback  *prometheus.CounterVec
 	invalid   prometheus.Counter
 	repeats   prometheus.Counter
+	conflicts prometheus.Counter
 	latency   prometheus.Histogram
 }
 
@@ -28,6 +29,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		repeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_decide_repeats_total", Help: "Decide requests answered with the decision of an earlier request with the same request_id.",
 		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_decide_conflicts_total", Help: "Decisions made again because a message was sent to the customer while deciding (caps and cooldowns held).",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "kairos_decide_seconds", Help: "Time to decide and record, in the engine.",
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1},
@@ -40,6 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.fallback = prom.Register(reg, m.fallback)
 	m.invalid = prom.Register(reg, m.invalid)
 	m.repeats = prom.Register(reg, m.repeats)
+	m.conflicts = prom.Register(reg, m.conflicts)
 	m.latency = prom.Register(reg, m.latency)
 	return m
 }

@@ -2,6 +2,7 @@ package decisioning
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"kairos/decisioning/bandit"
@@ -18,7 +19,15 @@ type Snapshot struct {
 	// Prior is the decision returned to an earlier request with the same
 	// request id; nil when the request is new.
 	Prior *Decision
+	// SentToken identifies the newest of Sent (empty when there is none);
+	// Commit refuses to add a send when it changed (ErrConflict).
+	SentToken string
 }
+
+// ErrConflict is returned by State.Commit when a message was sent to the
+// customer between Load and Commit: the caps and cooldowns Decide checked
+// are stale, and it decides again.
+var ErrConflict = errors.New("decisioning: the customer's sends changed while deciding")
 
 // State is the per-customer decision state (recent sends, request ids,
 // open reward windows) beside the feature store, and the queues fed by
@@ -32,11 +41,14 @@ type State interface {
 	// Commit records the decisions of one request atomically; ds[0] is the
 	// one returned to the caller. When requestID is not empty and an
 	// earlier Commit recorded it, Commit records nothing and returns the
-	// decision returned then. Otherwise every decision is queued for the
-	// ledger, every decision that Sends is added to the customer's sends
-	// and queued for dispatch, and every Open decision is registered for
-	// the reward joiner; it returns nil.
-	Commit(ctx context.Context, requestID string, ds []Decision) (prior *Decision, err error)
+	// decision returned then. When a decision Sends and the customer's
+	// newest send is no longer the one sentToken (Snapshot.SentToken)
+	// names, it records nothing and returns ErrConflict, so caps and
+	// cooldowns hold under concurrent decisions. Otherwise every decision
+	// is queued for the ledger, every decision that Sends is added to the
+	// customer's sends and queued for dispatch, and every Open decision is
+	// registered for the reward joiner; it returns nil.
+	Commit(ctx context.Context, requestID, sentToken string, ds []Decision) (prior *Decision, err error)
 }
 
 // Scorer scores a feature vector: models.Registry.

@@ -28,7 +28,7 @@ func TestDrainerSetsAsideRefusedEntries(t *testing.T) {
 	for _, id := range []string{"a", "b\x00", "c"} {
 		d := decisioning.Decision{ID: decisioning.NewID(now), CustomerID: id, Campaign: "cart", Outcome: decisioning.NoAction,
 			ArmIndex: -1, DecidedAt: now}
-		if _, err := st.Commit(ctx, "", []decisioning.Decision{d}); err != nil {
+		if _, err := st.Commit(ctx, "", "", []decisioning.Decision{d}); err != nil {
 			t.Fatal(err)
 		}
 	}

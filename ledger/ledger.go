@@ -54,6 +54,25 @@ var ErrNotFound = errors.New("ledger: not found")
 // failures do not wrap it.
 var ErrUnavailable = errors.New("ledger unavailable")
 
+// ErrRefused is wrapped by the error of a write the ledger refuses because
+// of the data itself (a record that fails ValidateDecision, ValidateReward
+// or ValidateDispatch, or that the database rejects as invalid): retrying
+// it cannot succeed. Every other failure may be retried.
+var ErrRefused = errors.New("ledger refused the record")
+
+// refusal marks a validation error as ErrRefused, keeping its message.
+type refusal struct{ err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.err, ErrRefused} }
+
+func refuse(err error) error {
+	if err == nil {
+		return nil
+	}
+	return refusal{err}
+}
+
 // Precision is the resolution of the times a ledger keeps.
 const Precision = time.Microsecond
 
@@ -146,7 +165,9 @@ func Time(t time.Time) time.Time {
 // or segment beyond 32 bits, an identifier longer than MaxKeyLen, or text
 // (any string, map key or value) that is not valid UTF-8 or holds a NUL
 // byte, which PostgreSQL cannot store.
-func ValidateDecision(d *decisioning.Decision) error {
+func ValidateDecision(d *decisioning.Decision) error { return refuse(validateDecision(d)) }
+
+func validateDecision(d *decisioning.Decision) error {
 	if err := checkKeys("decision_id", d.ID, "customer_id", d.CustomerID, "campaign", d.Campaign); err != nil {
 		return fmt.Errorf("ledger: decision %q: %w", d.ID, err)
 	}
@@ -211,7 +232,9 @@ func ValidateDecision(d *decisioning.Decision) error {
 // ValidateReward reports why a ledger must refuse r: an empty decision id,
 // customer or campaign, a zero ClosedAt, an identifier longer than
 // MaxKeyLen, or text that is not valid UTF-8 or holds a NUL byte.
-func ValidateReward(r *decisioning.Reward) error {
+func ValidateReward(r *decisioning.Reward) error { return refuse(validateReward(r)) }
+
+func validateReward(r *decisioning.Reward) error {
 	if err := checkKeys("decision_id", r.DecisionID, "customer_id", r.CustomerID, "campaign", r.Campaign); err != nil {
 		return fmt.Errorf("ledger: reward of decision %q: %w", r.DecisionID, err)
 	}
@@ -228,7 +251,9 @@ func ValidateReward(r *decisioning.Reward) error {
 // id or status, a negative or too large attempt, a zero At, an identifier
 // longer than MaxKeyLen, or text that is not valid UTF-8 or holds a NUL
 // byte.
-func ValidateDispatch(d *Dispatch) error {
+func ValidateDispatch(d *Dispatch) error { return refuse(validateDispatch(d)) }
+
+func validateDispatch(d *Dispatch) error {
 	bad := func(err error) error {
 		return fmt.Errorf("ledger: dispatch %d of decision %q: %w", d.Attempt, d.DecisionID, err)
 	}

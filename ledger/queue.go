@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +38,11 @@ type Queue interface {
 	AckQueue(ctx context.Context, ids ...string) error
 	// QueueLen returns how many entries wait (new or pending).
 	QueueLen(ctx context.Context) (int64, error)
+	// DeadLetter moves an entry the ledger refuses (or that cannot be
+	// decoded) out of the queue into a dead-letter list, keeping its raw
+	// encoding and the reason, so that it can be inspected and replayed
+	// and never blocks the queue.
+	DeadLetter(ctx context.Context, id string, raw []byte, reason string) error
 }
 
 // DrainOptions configures a Drainer.
@@ -92,7 +96,7 @@ func NewDrainer(q Queue, l Ledger, opts DrainOptions) *Drainer {
 			Name: "kairos_ledger_written_total", Help: "Records the drainer wrote to the ledger, by kind (decision, reward).",
 		}, []string{"kind"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid; logged in full at error level and removed from the queue.",
+			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid or that could not be decoded, moved to the dead-letter list.",
 		}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kairos_ledger_queue_entries", Help: "Entries waiting in the ledger queue, sampled by the drainer every few seconds.",
@@ -169,7 +173,7 @@ func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
 		ids[i] = es[i].ID
 	}
 	err = d.write(ctx, ds, rs)
-	if err != nil && refused(ctx, err) {
+	if err != nil && refused(err) {
 		// One bad record refuses its whole batch: write the entries one by
 		// one and set aside those the ledger refuses, so that one cannot
 		// block the queue for good.
@@ -184,12 +188,10 @@ func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
 	return len(es), nil
 }
 
-// refused reports whether err is the ledger refusing the data rather than
-// the ledger or the context failing: such a write fails again on retry.
-func refused(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, ErrUnavailable) &&
-		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
+// refused reports whether err is the ledger refusing the data itself
+// (ErrRefused): such a write fails again on retry. Anything else — the
+// database unreachable, read-only, full — is retried.
+func refused(err error) bool { return errors.Is(err, ErrRefused) }
 
 func (d *Drainer) write(ctx context.Context, ds []decisioning.Decision, rs []decisioning.Reward) error {
 	if len(ds) > 0 {
@@ -209,21 +211,27 @@ func (d *Drainer) write(ctx context.Context, ds []decisioning.Decision, rs []dec
 }
 
 // writeEach writes entries one at a time; an entry the ledger refuses is
-// logged in full (its records, as JSON) at error level and counted, and
-// the others are written.
+// moved to the queue's dead-letter list, logged at error level and counted,
+// and the others are written.
 func (d *Drainer) writeEach(ctx context.Context, es []Entry) error {
 	for i := range es {
 		err := d.write(ctx, es[i].Decisions, es[i].Rewards)
-		switch {
-		case err == nil:
-		case refused(ctx, err):
-			d.metrics.refused.Inc()
-			raw, _ := json.Marshal(es[i])
-			d.log.Error("the ledger refused a queue entry; it is removed from the queue and kept only in this log",
-				"entry", es[i].ID, "err", err, "records", string(raw))
-		default:
-			return err
+		if err == nil || !refused(err) {
+			if err != nil {
+				return err
+			}
+			continue
 		}
+		raw, merr := es[i].MarshalBinary()
+		if merr != nil {
+			return fmt.Errorf("ledger: encode refused entry %s: %w", es[i].ID, merr)
+		}
+		if derr := d.q.DeadLetter(ctx, es[i].ID, raw, err.Error()); derr != nil {
+			return fmt.Errorf("ledger: dead-letter entry %s: %w", es[i].ID, derr)
+		}
+		d.metrics.refused.Inc()
+		d.log.Error("the ledger refused a queue entry; it was moved to the dead-letter list",
+			"entry", es[i].ID, "decisions", len(es[i].Decisions), "rewards", len(es[i].Rewards), "err", err)
 	}
 	return nil
 }

@@ -32,9 +32,6 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown of the configuration (at least a day is kept).
 	Lookback time.Duration
-	// DispatchMax bounds the dispatch queue; the oldest entries are dropped
-	// beyond it (100,000 when 0).
-	DispatchMax int
 }
 
 const shards = 64
@@ -57,10 +54,17 @@ type State struct {
 	queue    []queued // new, in order
 	pending  map[string]queued
 	dispatch []decisioning.Decision
-	dmax     int
+	dead     []DeadEntry
 
 	dmu sync.Mutex
 	due dueHeap
+}
+
+// DeadEntry is a ledger-queue entry the ledger refused.
+type DeadEntry struct {
+	ID     string
+	Raw    []byte
+	Reason string
 }
 
 type queued struct {
@@ -92,10 +96,7 @@ var (
 // New returns an empty State reading features from feats.
 func New(feats *memstore.Store, opts Options) *State {
 	s := &State{feats: feats, lookback: max(opts.Lookback, 24*time.Hour), seed: maphash.MakeSeed(),
-		policies: map[string][]byte{}, pending: map[string]queued{}, dmax: opts.DispatchMax}
-	if s.dmax <= 0 {
-		s.dmax = 100_000
-	}
+		policies: map[string][]byte{}, pending: map[string]queued{}}
 	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i] = shard{sends: map[string][]decisioning.Sent{}, requests: map[string]request{}, open: map[string]map[string]decisioning.Window{}}
@@ -123,6 +124,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 			snap.Sent = append(snap.Sent, m)
 		}
 	}
+	snap.SentToken = newest(sh.sends[customerID])
 	sh.mu.Unlock()
 	if snap.Prior != nil {
 		return snap, nil
@@ -136,7 +138,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 }
 
 // Commit implements decisioning.State.
-func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.Decision) (*decisioning.Decision, error) {
+func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []decisioning.Decision) (*decisioning.Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -152,8 +154,16 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 			sh.mu.Unlock()
 			return r.decision, nil
 		}
+	}
+	for i := range ds {
+		if ds[i].Sends() && newest(sh.sends[cid]) != sentToken {
+			sh.mu.Unlock()
+			return nil, decisioning.ErrConflict
+		}
+	}
+	if requestID != "" {
 		first := ds[0]
-		sh.requests[key] = request{decision: &first, at: now}
+		sh.requests[cid+"\x00"+requestID] = request{decision: &first, at: now}
 	}
 	var opened []decisioning.Window
 	for i := range ds {
@@ -185,6 +195,14 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 	}
 	s.enqueue(ledger.Entry{Decisions: append([]decisioning.Decision(nil), ds...)}, ds)
 	return nil, nil
+}
+
+// newest names the latest send (the token of Snapshot.SentToken).
+func newest(ms []decisioning.Sent) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return ms[len(ms)-1].DecisionID
 }
 
 // prune drops sends before from.
@@ -222,9 +240,6 @@ func (s *State) enqueue(e ledger.Entry, ds []decisioning.Decision) {
 	s.queue = append(s.queue, queued{entry: e})
 	for i := range ds {
 		if ds[i].Sends() {
-			if len(s.dispatch) >= s.dmax {
-				s.dispatch = s.dispatch[1:]
-			}
 			s.dispatch = append(s.dispatch, ds[i])
 		}
 	}
@@ -286,6 +301,22 @@ func (s *State) AckQueue(ctx context.Context, ids ...string) error {
 		delete(s.pending, id)
 	}
 	return nil
+}
+
+// DeadLetter implements ledger.Queue.
+func (s *State) DeadLetter(ctx context.Context, id string, raw []byte, reason string) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	delete(s.pending, id)
+	s.dead = append(s.dead, DeadEntry{ID: id, Raw: raw, Reason: reason})
+	return nil
+}
+
+// DeadLetters returns the entries the ledger refused.
+func (s *State) DeadLetters() []DeadEntry {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return append([]DeadEntry(nil), s.dead...)
 }
 
 // QueueLen implements ledger.Queue.

@@ -24,9 +24,11 @@
 //	                       drainers through the consumer group "ledger" and
 //	                       deleted once the ledger holds it — never trimmed,
 //	                       so a Postgres outage only grows it
+//	kairos:ledger:dead     ledger entries the ledger refused or that could not
+//	                       be decoded (fields id, reason, e), for inspection
 //	kairos:dispatch        the dispatch queue: a stream of SEND decisions
-//	                       (field d: binary decisioning.Decision), capped at
-//	                       Options.DispatchMaxLen
+//	                       (field d: binary decisioning.Decision), never
+//	                       trimmed: the dispatcher deletes what it sent
 //	kairos:due             open windows by end time: a sorted set of
 //	                       JSON [customer, decision id] scored by RewardUntil (ms)
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
@@ -54,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,6 +70,7 @@ import (
 // Stream and key names.
 const (
 	LedgerStream   = "kairos:ledger"
+	DeadStream     = "kairos:ledger:dead"
 	DispatchStream = "kairos:dispatch"
 	DueKey         = "kairos:due"
 	policyPrefix   = "kairos:policy:"
@@ -81,9 +85,6 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown (at least a day).
 	Lookback time.Duration
-	// DispatchMaxLen caps the dispatch stream (approximately); 1,000,000
-	// when 0.
-	DispatchMaxLen int64
 }
 
 // State is the Redis decisioning.State, PolicyStore and Windows, and the
@@ -92,7 +93,6 @@ type State struct {
 	feats    *redisstore.Store
 	client   redis.UniversalClient
 	lookback time.Duration
-	dmax     int64
 	commit   *redis.Script
 	close    *redis.Script
 	cas      *redis.Script
@@ -108,11 +108,8 @@ var (
 // New returns a State on the feature store's Redis.
 func New(feats *redisstore.Store, opts Options) *State {
 	s := &State{
-		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour), dmax: opts.DispatchMaxLen,
+		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour),
 		commit: redis.NewScript(commitLua), close: redis.NewScript(closeLua), cas: redis.NewScript(casLua),
-	}
-	if s.dmax <= 0 {
-		s.dmax = 1_000_000
 	}
 	return s
 }
@@ -128,9 +125,13 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	if requestID != "" {
 		prior = pipe.Get(ctx, redisstore.CustomerKey(customerID, "r:"+requestID))
 	}
-	sends := pipe.ZRangeByScore(ctx, redisstore.CustomerKey(customerID, "ms"), &redis.ZRangeBy{
+	sendsKey := redisstore.CustomerKey(customerID, "ms")
+	sends := pipe.ZRangeByScore(ctx, sendsKey, &redis.ZRangeBy{
 		Min: strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
 	})
+	// The newest send of all (also one older than since): Commit compares
+	// it, as the script sees it, with this token.
+	newest := pipe.ZRange(ctx, sendsKey, -1, -1)
 	profile := s.feats.QueueProfile(ctx, pipe, customerID, now)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return decisioning.Snapshot{}, s.fail(ctx, "load", err)
@@ -153,6 +154,9 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	if err != nil {
 		return snap, s.fail(ctx, "load", err)
 	}
+	if top := newest.Val(); len(top) > 0 {
+		snap.SentToken = top[0]
+	}
 	snap.Sent = make([]decisioning.Sent, len(raw))
 	for i, r := range raw {
 		if err := snap.Sent[i].UnmarshalBinary([]byte(r)); err != nil {
@@ -169,22 +173,30 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 //
 // KEYS: 1 request key, 2 sends, 3 open windows, 4 ledger stream,
 // 5 dispatch stream, 6 due set.
-// ARGV: 1 "1" when there is a request id, 2 response JSON, 3 request TTL
-// (ms), 4 ledger entry JSON, 5 prune sends before (ms), 6 sends TTL (ms),
-// 7 dispatch max length, 8 number of sends n, then n × (score, member,
-// dispatch JSON), then m × (decision id, window JSON, until ms, due member).
+// ARGV: 1 "1" when there is a request id, 2 response, 3 request TTL (ms),
+// 4 ledger entry, 5 prune sends before (ms), 6 sends TTL (ms), 7 the sent
+// token Load saw (the newest send member, "" for none), 8 number of sends
+// n, then n × (score, member, dispatch record), then m × (decision id,
+// window, until ms, due member). A changed newest send fails the script
+// with KAIROS_CONFLICT before anything is written.
 const commitLua = `#!lua
 if ARGV[1] == '1' then
   local prior = redis.call('GET', KEYS[1])
   if prior then return prior end
+end
+local n = tonumber(ARGV[8])
+if n > 0 then
+  local top = redis.call('ZRANGE', KEYS[2], -1, -1)
+  if (top[1] or '') ~= ARGV[7] then return redis.error_reply('KAIROS_CONFLICT') end
+end
+if ARGV[1] == '1' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
-local n = tonumber(ARGV[8])
 local i = 9
 for _ = 1, n do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i+1])
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'd', ARGV[i+2])
+  redis.call('XADD', KEYS[5], '*', 'd', ARGV[i+2])
   i = i + 3
 end
 if n > 0 then
@@ -200,7 +212,7 @@ return false
 `
 
 // Commit implements decisioning.State: one script.
-func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.Decision) (*decisioning.Decision, error) {
+func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []decisioning.Decision) (*decisioning.Decision, error) {
 	if len(ds) == 0 {
 		return nil, nil
 	}
@@ -225,7 +237,7 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 	}
 	keys := []string{reqKey, redisstore.CustomerKey(cid, "ms"), redisstore.CustomerKey(cid, "o"), LedgerStream, DispatchStream, DueKey}
 	args := []any{hasReq, resp, RequestTTL.Milliseconds(), entry,
-		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), s.dmax, 0}
+		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), sentToken, 0}
 	n := 0
 	for i := range ds {
 		d := &ds[i]
@@ -254,9 +266,12 @@ func (s *State) Commit(ctx context.Context, requestID string, ds []decisioning.D
 		args = append(args, d.ID, w, d.RewardUntil.UnixMilli(), member)
 	}
 	raw, err := s.commit.Run(ctx, s.client, keys, args...).Text()
+	var rerr redis.Error
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
+	case errors.As(err, &rerr) && strings.Contains(rerr.Error(), "KAIROS_CONFLICT"):
+		return nil, decisioning.ErrConflict
 	case err != nil:
 		return nil, s.fail(ctx, "commit", err)
 	}
@@ -325,12 +340,30 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 		raw, _ := m.Values["e"].(string)
 		var e ledger.Entry
 		if err := e.UnmarshalBinary([]byte(raw)); err != nil {
-			return nil, fmt.Errorf("redisstate: ledger queue entry %s: %w", m.ID, err)
+			// Written by a newer Kairos, or damaged: set it aside rather
+			// than fail every read after it.
+			if derr := s.DeadLetter(ctx, m.ID, []byte(raw), "cannot decode: "+err.Error()); derr != nil {
+				return nil, derr
+			}
+			continue
 		}
 		e.ID = m.ID
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// DeadLetter implements ledger.Queue: the entry moves to the stream
+// kairos:ledger:dead (fields id, reason, e) in one transaction.
+func (s *State) DeadLetter(ctx context.Context, id string, raw []byte, reason string) error {
+	pipe := s.client.TxPipeline()
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: DeadStream, Values: []any{"id", id, "reason", reason, "e", raw}})
+	pipe.XAck(ctx, LedgerStream, ledgerGroup, id)
+	pipe.XDel(ctx, LedgerStream, id)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return s.fail(ctx, "dead-letter ledger entry", err)
+	}
+	return nil
 }
 
 // AckQueue implements ledger.Queue: the entries are acknowledged and

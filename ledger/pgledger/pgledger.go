@@ -150,6 +150,13 @@ func wrap(op string, err error) error {
 	if unavailable(err) {
 		return fmt.Errorf("pgledger: %s: %w: %w", op, ledger.ErrUnavailable, err)
 	}
+	// Data exceptions (class 22) and integrity violations (23) are the
+	// records' own fault; anything else (read-only standby, disk full,
+	// timeouts, permissions) may pass once the database is fixed.
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		return fmt.Errorf("pgledger: %s: %w: %w", op, ledger.ErrRefused, err)
+	}
 	return fmt.Errorf("pgledger: %s: %w", op, err)
 }
 
