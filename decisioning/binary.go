@@ -325,6 +325,7 @@ func (w *Window) MarshalBinary() ([]byte, error) {
 	e.str(w.DecisionID)
 	e.str(w.CustomerID)
 	e.str(w.Campaign)
+	e.b = append(e.b, byte(w.Outcome))
 	e.int(int64(w.ArmIndex))
 	e.int(int64(w.Segment))
 	e.f64s(w.PolicyContext)
@@ -339,7 +340,7 @@ func (w *Window) MarshalBinary() ([]byte, error) {
 func (w *Window) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	d.header(tagWindow, "window")
-	*w = Window{DecisionID: d.str(), CustomerID: d.str(), Campaign: d.str(), ArmIndex: int(d.int()), Segment: int(d.int()),
+	*w = Window{DecisionID: d.str(), CustomerID: d.str(), Campaign: d.str(), Outcome: Outcome(d.byte()), ArmIndex: int(d.int()), Segment: int(d.int()),
 		PolicyContext: d.f64s(), DecidedAt: d.time(), RewardEvent: d.str(), RewardValue: d.str(), RewardUntil: d.time()}
 	return d.done("window")
 }

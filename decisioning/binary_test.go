@@ -67,6 +67,19 @@ func TestBinaryRoundTrip(t *testing.T) {
 	}
 }
 
+func TestValidID(t *testing.T) {
+	for range 100 {
+		if id := NewID(time.Now()); !ValidID(id) {
+			t.Fatalf("NewID gave %q, which ValidID refuses", id)
+		}
+	}
+	for _, bad := range []string{"", "x", "01M6E22WG0SZ23FAB13PNQRRZ8", "01m6e22wg0sz23fab13pnqrrzu", "81m6e22wg0sz23fab13pnqrrz8", "01m6e22wg0sz23fab13pnqrrz8x", "a\x00"} {
+		if ValidID(bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
 func FuzzDecisionBinary(f *testing.F) {
 	d := fullDecision()
 	b, _ := d.MarshalBinary()

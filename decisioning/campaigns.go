@@ -591,6 +591,12 @@ func (p *parser) arms(n *yaml.Node, path string) ([]Arm, error) {
 		}
 		arms = append(arms, a)
 	}
+	if nones == 0 {
+		return nil, p.errAt(n, path, "needs the none arm {channel: none}: the policy learns what not sending earns, and campaigns are ranked by their value over it")
+	}
+	if len(arms) == 1 {
+		return nil, p.errAt(n, path, "needs an arm that sends besides the none arm")
+	}
 	return arms, nil
 }
 

@@ -415,7 +415,9 @@ custom_events: [trial_converted]
 		{"campaign cap bad", configDoc("", c("caps", "[{channel: email, max: 2, per: soon}]")), 3, `campaigns[0].caps[0].per: "soon" is not a duration`},
 		// Anchors and aliases resolve; their errors point at the anchor.
 		{"alias", "global: {salt: g}\narms: &a [{channel: none}]\n", 2, `unknown key "arms"`},
-		{"aliased arms", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: &arms [{channel: push, offer: o}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n  - {name: b, salt: s2, arms: *arms, reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 0, ""},
+		{"no none arm", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: [{channel: push, offer: o}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 3, "campaigns[0].arms: needs the none arm"},
+		{"only the none arm", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: [{channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 3, "needs an arm that sends"},
+		{"aliased arms", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: &arms [{channel: push, offer: o}, {channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n  - {name: b, salt: s2, arms: *arms, reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := decisioning.ParseConfig("x.yaml", []byte(tc.yaml), set)
@@ -483,9 +485,10 @@ campaigns:
 	}
 }
 
+// nArms is n arms: n-1 email offers and the none arm.
 func nArms(n int) string {
-	var a []string
-	for i := range n {
+	a := []string{"{channel: none}"}
+	for i := range n - 1 {
 		a = append(a, fmt.Sprintf("{channel: email, offer: o%d}", i))
 	}
 	return "[" + strings.Join(a, ", ") + "]"

@@ -329,10 +329,6 @@ func (e *Engine) validate(r *Request) *features.FieldError {
 	if err := features.ValidateCustomerID("customer_id", r.CustomerID); err != nil {
 		return err
 	}
-	// Decisions are recorded in PostgreSQL, whose text cannot hold NUL.
-	if strings.IndexByte(r.CustomerID, 0) >= 0 {
-		return &features.FieldError{Field: "customer_id", Rule: "must not contain NUL bytes"}
-	}
 	switch n := len(r.Campaigns); {
 	case n == 0:
 		return &features.FieldError{Field: "campaigns", Rule: "must name at least one campaign"}

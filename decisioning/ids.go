@@ -3,6 +3,7 @@ package decisioning
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -30,4 +31,18 @@ func NewID(now time.Time) string {
 		hi >>= 5
 	}
 	return string(out[:])
+}
+
+// ValidID reports whether id has the form NewID gives: 26 characters of
+// lower-case Crockford base32.
+func ValidID(id string) bool {
+	if len(id) != 26 || id[0] > '7' { // 128 bits: the first digit holds 3
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if strings.IndexByte(crockford, id[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }

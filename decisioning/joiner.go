@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,10 @@ import (
 
 // JoinerGroup is the event-log consumer group of the reward joiners.
 const JoinerGroup = "rewards"
+
+// DefaultGrace is how long after its end a reward window waits for events
+// still on their way before it closes with reward 0.
+const DefaultGrace = 5 * time.Minute
 
 // JoinerOptions configures a Joiner.
 type JoinerOptions struct {
@@ -29,7 +34,11 @@ type JoinerOptions struct {
 	Batch int
 	// ClaimIdle is how long an entry may stay pending with a joiner that
 	// went away before another claims it; 30 s when 0.
-	ClaimIdle  time.Duration
+	ClaimIdle time.Duration
+	// Grace is how long after its end a window stays open for events that
+	// are still on their way (late events, the log's backlog); 5 minutes
+	// when 0.
+	Grace      time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -44,12 +53,24 @@ type JoinerOptions struct {
 //
 // "First" is the earliest qualifying event among those read together;
 // an event that arrives after its window was closed (late, or behind a
-// later event of the same type) does not reopen it.
+// later event of the same type) does not reopen it. A window closes with
+// reward 0 only once it ended more than Grace ago and this joiner has
+// caught up with the log (its last read returned less than a full batch),
+// so a backlog after an outage is joined before windows expire.
+//
+// Every closed window's reward goes to the ledger; the policy learns only
+// from SEND and NO_ACTION decisions (a held-out arm was never sent). A
+// policy update that fails is kept in memory and retried with the next
+// batch; a process that dies in between loses those observations for the
+// policy (never for the ledger).
 type Joiner struct {
 	opts    JoinerOptions
 	camps   map[string]*Campaign
 	log     *slog.Logger
 	metrics *joinerMetrics
+
+	mu      sync.Mutex
+	pending map[string][]bandit.Observation // policy updates to retry
 }
 
 type joinerMetrics struct {
@@ -65,13 +86,17 @@ func NewJoiner(opts JoinerOptions) *Joiner {
 	if opts.ClaimIdle <= 0 {
 		opts.ClaimIdle = 30 * time.Second
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	j := &Joiner{opts: opts, camps: map[string]*Campaign{}, log: opts.Logger.With("component", "joiner")}
+	j := &Joiner{opts: opts, camps: map[string]*Campaign{}, log: opts.Logger.With("component", "joiner"),
+		pending: map[string][]bandit.Observation{}}
 	for i := range opts.Config.Campaigns {
 		c := &opts.Config.Campaigns[i]
 		j.camps[c.Name] = c
@@ -111,7 +136,8 @@ func (j *Joiner) Run(ctx context.Context) error {
 	lastDue := time.Time{}
 	for ctx.Err() == nil {
 		n, err := j.Step(ctx, time.Second)
-		if err == nil && time.Since(lastDue) >= time.Second {
+		if err == nil && n < j.opts.Batch && time.Since(lastDue) >= time.Second {
+			// Caught up with the log: expired windows may close.
 			_, err = j.CloseDue(ctx, 1000)
 			lastDue = time.Now()
 		}
@@ -128,7 +154,6 @@ func (j *Joiner) Run(ctx context.Context) error {
 			failing = false
 		}
 		backoff = 100 * time.Millisecond
-		_ = n
 	}
 	return nil
 }
@@ -253,11 +278,12 @@ func rewardValue(ev *features.Event, value string) float64 {
 	return 0
 }
 
-// CloseDue closes up to n windows that ended before now with reward 0 and
-// returns how many it closed.
+// CloseDue closes up to n windows that ended more than Grace ago with
+// reward 0 and returns how many it closed. Call it once the log is read up
+// to now (Run does).
 func (j *Joiner) CloseDue(ctx context.Context, n int) (int, error) {
 	now := j.opts.Now()
-	due, err := j.opts.Windows.DueWindows(ctx, now, n)
+	due, err := j.opts.Windows.DueWindows(ctx, now.Add(-j.opts.Grace), n)
 	if err != nil {
 		return 0, fmt.Errorf("joiner: due windows: %w", err)
 	}
@@ -271,14 +297,17 @@ func (j *Joiner) CloseDue(ctx context.Context, n int) (int, error) {
 // close closes windows and feeds the ones this call closed to the
 // policies.
 func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) error {
-	if len(rewards) == 0 {
-		return nil
+	var closed []bool
+	if len(rewards) > 0 {
+		var err error
+		if closed, err = j.opts.Windows.CloseWindows(ctx, rewards); err != nil {
+			return fmt.Errorf("joiner: close windows: %w", err)
+		}
 	}
-	closed, err := j.opts.Windows.CloseWindows(ctx, rewards)
-	if err != nil {
-		return fmt.Errorf("joiner: close windows: %w", err)
-	}
-	obs := map[string][]bandit.Observation{}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	obs := j.pending
+	j.pending = map[string][]bandit.Observation{}
 	for i, ok := range closed {
 		if !ok {
 			continue
@@ -290,6 +319,9 @@ func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) err
 			at, result = r.EventAt, "converted"
 		}
 		j.metrics.closed.WithLabelValues(r.Campaign, result).Inc()
+		if w.Outcome != Send && w.Outcome != NoAction {
+			continue // held out: the arm was never sent
+		}
 		obs[r.Campaign] = append(obs[r.Campaign], bandit.Observation{
 			Arm: w.ArmIndex, Segment: w.Segment, Context: w.PolicyContext,
 			Converted: r.Converted, Value: r.Value, At: at,
@@ -322,7 +354,8 @@ func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) err
 		})
 		if err != nil {
 			// The windows are closed and their rewards queued for the
-			// ledger; only the policy misses these observations.
+			// ledger; the observations wait for the next round.
+			j.pending[name] = os
 			errs = append(errs, fmt.Errorf("joiner: update policy %s: %w", name, err))
 		}
 	}

@@ -2,13 +2,19 @@ package decisioning_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kairos/decisioning"
+	"kairos/decisioning/bandit"
+	"kairos/decisioning/memstate"
 	"kairos/features"
+	"kairos/features/memstore"
 	"kairos/ledger"
 )
 
@@ -117,4 +123,79 @@ func TestJoinerRewardsAndDrain(t *testing.T) {
 			t.Errorf("policy version %q after refresh, want thompson@3", d.Versions["policy"])
 		}
 	})
+}
+
+// flakyPolicies fails the first UpdatePolicy, as a Redis blip would.
+type flakyPolicies struct {
+	decisioning.PolicyStore
+	failed bool
+}
+
+func (f *flakyPolicies) UpdatePolicy(ctx context.Context, c string, fn func(*bandit.State) (*bandit.State, error)) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("redis: connection reset")
+	}
+	return f.PolicyStore.UpdatePolicy(ctx, c, fn)
+}
+
+// TestJoinerLearnsOnlyFromTreated: held-out decisions close with their
+// rewards recorded but do not teach the policy; a failed policy update is
+// retried with the next round, not lost.
+func TestJoinerLearnsOnlyFromTreated(t *testing.T) {
+	set := features.Default()
+	yaml := strings.Replace(testConfig, "holdout: 0%\n    salt: c1", "holdout: 50%\n    salt: c1", 1)
+	cfg, err := decisioning.ParseConfig("test.yaml", []byte(yaml), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := memstore.New(set, memstore.Options{})
+	st := memstate.New(ms, memstate.Options{Lookback: cfg.Lookback()})
+	h := newHarness(t, backend{"memory", ms, ms, st, st, st, st, st.DispatchLen}, set, cfg, scorer{churn: 0.2, propensity: 0.4})
+	treated, held := 0, 0
+	for i := range 40 {
+		id := fmt.Sprintf("j%d", i)
+		h.customer(reachable(id))
+		switch d := h.sendVia2(id); d.Outcome {
+		case decisioning.Send:
+			treated++
+		case decisioning.Holdout:
+			held++
+		}
+	}
+	if treated == 0 || held == 0 {
+		t.Fatalf("treated %d, held %d: want both", treated, held)
+	}
+	pols := &flakyPolicies{PolicyStore: st}
+	j := decisioning.NewJoiner(decisioning.JoinerOptions{Config: cfg, Log: ms, Windows: st, Policies: pols, Consumer: "j", Now: h.clock})
+	h.advance(73 * time.Hour)
+	ctx := context.Background()
+	if _, err := j.CloseDue(ctx, 100); err == nil {
+		t.Fatal("the failing policy update was not reported")
+	}
+	if n, err := j.CloseDue(ctx, 100); err != nil || n != 0 {
+		t.Fatalf("second CloseDue: %d, %v (windows were already closed)", n, err)
+	}
+	states, err := st.LoadPolicies(ctx, []string{"cart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := states["cart"]; got == nil || got.Updates != int64(treated) {
+		t.Fatalf("policy updates %v, want %d (the treated decisions only, after the retry)", got, treated)
+	}
+	dr := ledger.NewDrainer(st, ledger.NewMemory(), ledger.DrainOptions{Consumer: "d"})
+	if err := dr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := dr.Drained(); got != int64(2*(treated+held)) {
+		t.Errorf("ledger got %d records, want %d decisions and as many rewards", got, 2*(treated+held))
+	}
+}
+
+// sendVia2 decides cart with the draw steered to email.
+func (h *harness) sendVia2(id string) *decisioning.Decision {
+	h.mu.Lock()
+	h.u = 0.1
+	h.mu.Unlock()
+	return h.decide(id, "cart")
 }

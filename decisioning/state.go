@@ -72,9 +72,13 @@ type PolicyStore interface {
 
 // Window is an open reward window: a decision waiting for its reward.
 type Window struct {
-	DecisionID    string    `json:"decision_id"`
-	CustomerID    string    `json:"customer_id"`
-	Campaign      string    `json:"campaign"`
+	DecisionID string `json:"decision_id"`
+	CustomerID string `json:"customer_id"`
+	Campaign   string `json:"campaign"`
+	// Outcome is the decision's: the joiner records every window's reward,
+	// but only SEND and NO_ACTION (the none arm) teach the policy — a
+	// held-out arm was never sent.
+	Outcome       Outcome   `json:"outcome"`
 	ArmIndex      int       `json:"arm_index"`
 	Segment       int       `json:"segment"`
 	PolicyContext []float64 `json:"policy_context,omitempty"`
@@ -87,7 +91,7 @@ type Window struct {
 // WindowOf returns the reward window of an Open decision.
 func WindowOf(d *Decision) Window {
 	return Window{
-		DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: d.Campaign,
+		DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: d.Campaign, Outcome: d.Outcome,
 		ArmIndex: d.ArmIndex, Segment: d.Segment, PolicyContext: d.PolicyContext,
 		DecidedAt: d.DecidedAt, RewardEvent: d.RewardEvent, RewardValue: d.RewardValue,
 		RewardUntil: d.RewardUntil,

@@ -106,8 +106,14 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
 
-// ValidateCustomerID checks the customer id contract: 1–128 bytes of UTF-8.
+// ValidateCustomerID checks the customer id contract: 1–128 bytes of UTF-8
+// without NUL (ids reach the decision ledger, whose text cannot hold NUL).
 func ValidateCustomerID(field, id string) *FieldError {
+	return validateID(field, id)
+}
+
+// validateID checks an identifier: 1–128 bytes of UTF-8 without NUL.
+func validateID(field, id string) *FieldError {
 	if id == "" {
 		return &FieldError{field, "is required"}
 	}
@@ -117,20 +123,17 @@ func ValidateCustomerID(field, id string) *FieldError {
 	if !utf8.ValidString(id) {
 		return &FieldError{field, "must be valid UTF-8"}
 	}
+	if strings.IndexByte(id, 0) >= 0 {
+		return &FieldError{field, "must not contain NUL bytes"}
+	}
 	return nil
 }
 
 // ValidateEvent checks e against the event contract and the event types s
 // knows, filling a missing time with now. It reports the first rule broken.
 func (s *Set) ValidateEvent(e *Event, now time.Time) *FieldError {
-	if e.ID == "" {
-		return &FieldError{"event_id", "is required"}
-	}
-	if len(e.ID) > MaxIDBytes {
-		return &FieldError{"event_id", fmt.Sprintf("must be at most %d bytes, got %d", MaxIDBytes, len(e.ID))}
-	}
-	if !utf8.ValidString(e.ID) {
-		return &FieldError{"event_id", "must be valid UTF-8"}
+	if err := validateID("event_id", e.ID); err != nil {
+		return err
 	}
 	if err := ValidateCustomerID("customer_id", e.CustomerID); err != nil {
 		return err

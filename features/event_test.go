@@ -27,6 +27,8 @@ func TestValidateEvent(t *testing.T) {
 		{"long customer", func(e *Event) { e.CustomerID = strings.Repeat("x", 129) }, "customer_id", "at most 128 bytes"},
 		{"128-byte customer", func(e *Event) { e.CustomerID = strings.Repeat("x", 128) }, "", ""},
 		{"bad utf8 customer", func(e *Event) { e.CustomerID = "\xff" }, "customer_id", "UTF-8"},
+		{"NUL in customer", func(e *Event) { e.CustomerID = "a\x00b" }, "customer_id", "NUL"},
+		{"NUL in event id", func(e *Event) { e.ID = "e\x00" }, "event_id", "NUL"},
 		{"unknown type", func(e *Event) { e.Type = "teleported" }, "type", "unknown event type"},
 		{"missing type", func(e *Event) { e.Type = "" }, "type", "required"},
 		{"future", func(e *Event) { e.Time = now.Add(6 * time.Minute) }, "timestamp", "future"},

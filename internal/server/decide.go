@@ -34,8 +34,8 @@ func (s *Server) ExplainDecision(ctx context.Context, req *kairosv1.ExplainDecis
 		return nil, s.status(ctx, errNoEngine)
 	}
 	id := req.GetDecisionId()
-	if id == "" || len(id) > 64 {
-		return nil, s.status(ctx, &features.FieldError{Field: "decision_id", Rule: "must be 1-64 bytes, as Decide returned it"})
+	if !decisioning.ValidID(id) {
+		return nil, s.status(ctx, &features.FieldError{Field: "decision_id", Rule: "must be a decision id as Decide returns it: 26 characters of 0-9 and a-z"})
 	}
 	d, err := s.ledger.Decision(ctx, id)
 	if err != nil {

@@ -126,8 +126,10 @@ func TestDecideInvalidArgument(t *testing.T) {
 		_, err := env.client.Decide(ctx, tc.req)
 		wantCode(t, err, codes.InvalidArgument, tc.want)
 	}
-	_, err := env.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{})
-	wantCode(t, err, codes.InvalidArgument, "decision_id")
+	for _, id := range []string{"", "nope", "a\x00b", "01M6E22WG0SZ23FAB13PNQRRZ8"} {
+		_, err := env.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{DecisionId: id})
+		wantCode(t, err, codes.InvalidArgument, "decision_id")
+	}
 }
 
 func TestDecideNotConfigured(t *testing.T) {
