@@ -13,6 +13,7 @@ import (
 	"kairos/decisioning/bandit"
 	"kairos/features"
 	"kairos/internal/prom"
+	"kairos/internal/retry"
 )
 
 // JoinerGroup is the event-log consumer group of the reward joiners.
@@ -128,7 +129,7 @@ func (j *Joiner) Run(ctx context.Context) error {
 				return nil
 			}
 			j.fail(&failing, err)
-			sleep(ctx, backoff)
+			retry.Sleep(ctx, backoff)
 			continue
 		}
 		break
@@ -146,7 +147,7 @@ func (j *Joiner) Run(ctx context.Context) error {
 			return nil
 		case err != nil:
 			j.fail(&failing, err)
-			sleep(ctx, backoff)
+			retry.Sleep(ctx, backoff)
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		case failing:
@@ -163,15 +164,6 @@ func (j *Joiner) fail(failing *bool, err error) {
 	if !*failing {
 		j.log.Warn("reward joiner failing; retrying", "err", err)
 		*failing = true
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"kairos/decisioning"
 	"kairos/internal/prom"
+	"kairos/internal/retry"
 )
 
 // Entry is one entry of a ledger queue: what one commit recorded.
@@ -142,7 +143,7 @@ func (d *Drainer) Run(ctx context.Context) error {
 			if !d.degraded.Swap(true) {
 				d.log.Warn("cannot write the ledger; decisions wait in the queue", "err", err)
 			}
-			sleep(ctx, backoff)
+			retry.Sleep(ctx, backoff)
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
@@ -256,20 +257,11 @@ func (d *Drainer) Flush(ctx context.Context) error {
 				return ctx.Err()
 			}
 			// Entries pending with another consumer: wait for them.
-			sleep(ctx, 10*time.Millisecond)
+			retry.Sleep(ctx, 10*time.Millisecond)
 			if ctx.Err() != nil {
 				return errors.Join(ctx.Err(), fmt.Errorf("ledger: %d queue entries still pending", left))
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 

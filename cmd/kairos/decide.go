@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,6 +34,9 @@ type decisionStack struct {
 	kind   string
 	checks []server.Check
 	close  func()
+	// connect, when set, connects the ledger in the background (it was
+	// unreachable at start); serve runs it.
+	connect func(ctx context.Context) error
 }
 
 // loadCampaigns reads the campaign configuration: file, or the example
@@ -82,10 +86,18 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 		stack.ledger = ledger.NewMemory()
 	} else {
 		pg, err := pgledger.Open(ctx, postgresURL, pgledger.Options{Logger: logger})
-		if err != nil {
+		switch {
+		case errors.Is(err, ledger.ErrUnavailable):
+			// Decide does not need PostgreSQL to answer: start degraded and
+			// connect in the background; the queue holds the decisions.
+			logger.Warn("the ledger database is unreachable; serving decisions, which wait in the queue until it is back", "err", err)
+			later := pgledger.OpenLater(postgresURL, pgledger.Options{Logger: logger})
+			stack.ledger, stack.kind, stack.close, stack.connect = later, "postgres", later.Close, later.Run
+		case err != nil:
 			return nil, fmt.Errorf("--postgres: %w", err)
+		default:
+			stack.ledger, stack.kind, stack.close = pg, "postgres", pg.Close
 		}
-		stack.ledger, stack.kind, stack.close = pg, "postgres", pg.Close
 	}
 	engine, err := decisioning.New(decisioning.Options{
 		Config: cfg, Set: set, State: state, Scorer: scorer, Policies: policies,

@@ -241,3 +241,34 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestDecideStartsWithPostgresDown: serve starts while PostgreSQL is
+// unreachable, decides, says degraded, and fills the ledger once it is up.
+func TestDecideStartsWithPostgresDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Redis and PostgreSQL")
+	}
+	rs := redistest.Start(t)
+	pgURL := pgtest.NewDB(t)
+	pgtest.Stop(t)
+	inst := startServe(t, "--redis", rs.URL(), "--postgres", pgURL)
+	ctx := t.Context()
+	resp, err := inst.client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: "p1", Campaigns: []string{"cart_recovery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, func() bool {
+		code, body := inst.get(t, "/readyz")
+		return code == 200 && strings.Contains(body, "degraded: ledger")
+	}, "/readyz to say degraded")
+	pgtest.Restart(t)
+	led, err := pgledger.Open(ctx, pgURL, pgledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	waitFor(t, 30*time.Second, func() bool {
+		_, err := led.Decision(ctx, resp.GetDecision().GetDecisionId())
+		return err == nil
+	}, "the decision made while PostgreSQL was down to reach it")
+}

@@ -245,6 +245,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if dec.joiner != nil {
 		g.Go(func() error { return dec.joiner.Run(afterCtx) })
 	}
+	if dec.connect != nil {
+		g.Go(func() error { return dec.connect(afterCtx) })
+	}
 	if dec.engine != nil {
 		g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
 	}

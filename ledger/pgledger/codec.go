@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"kairos/decisioning"
+	"kairos/features"
 )
 
 // The jsonb columns are written by hand-made encoders (faster than
@@ -31,36 +32,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// appendString appends s as a JSON string; s is valid UTF-8 without NUL
-// (ledger.ValidateDecision).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // encodeArms returns the arms as jsonb, nil (NULL) for nil arms.
 func encodeArms(arms []decisioning.ArmProbability) []byte {
 	if arms == nil {
@@ -73,9 +44,9 @@ func encodeArms(arms []decisioning.ArmProbability) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"channel":`...)
-		b = appendString(b, a.Channel)
+		b = features.AppendJSONString(b, a.Channel)
 		b = append(b, `,"offer":`...)
-		b = appendString(b, a.Offer)
+		b = features.AppendJSONString(b, a.Offer)
 		b = append(b, `,"probability":`...)
 		b = appendFloat(b, a.Probability)
 		b = append(b, '}')
@@ -99,7 +70,7 @@ func encodeScores(s *decisioning.Scores) []byte {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendString(b, k)
+			b = features.AppendJSONString(b, k)
 			b = append(b, ':')
 			b = appendFloat(b, v)
 		}
@@ -121,9 +92,9 @@ func encodeStrings(m map[string]string) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k)
+		b = features.AppendJSONString(b, k)
 		b = append(b, ':')
-		b = appendString(b, v)
+		b = features.AppendJSONString(b, v)
 	}
 	return append(b, '}')
 }

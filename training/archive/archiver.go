@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kairos/features"
+	"kairos/internal/retry"
 )
 
 // ArchiverOptions configures an Archiver. Zero fields take the defaults.
@@ -133,7 +134,7 @@ func NewArchiver(log features.EventLog, w *Writer, opts ArchiverOptions) *Archiv
 // pending in the log for another archiver).
 func (a *Archiver) Run(ctx context.Context) error {
 	a.logger.Info("archiving", "dir", a.w.dir, "writer", a.w.ID(), "group", a.opts.Group, "consumer", a.opts.Consumer)
-	retry := retryMin
+	backoff := retryMin
 	for {
 		err := a.log.CreateGroup(ctx, a.opts.Group)
 		if err == nil {
@@ -143,17 +144,17 @@ func (a *Archiver) Run(ctx context.Context) error {
 			return nil
 		}
 		a.unavailable("create group", err)
-		if !sleep(ctx, retry) {
+		if !retry.Sleep(ctx, backoff) {
 			return nil
 		}
-		retry = min(2*retry, retryMax)
+		backoff = min(2*backoff, retryMax)
 	}
 	a.available()
 
 	block := min(maxBlock, a.opts.FlushInterval)
 	claimEvery := min(max(a.opts.ClaimIdle/2, 10*time.Millisecond), 30*time.Second)
 	var nextClaim time.Time // now: take over what a crashed archiver left
-	retry = retryMin
+	backoff = retryMin
 	for ctx.Err() == nil {
 		var err error
 		polled := true
@@ -162,7 +163,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 			// Flushes fail (or one read brought a lot): read no more
 			// until a flush succeeds.
 			polled = false
-			sleep(ctx, time.Until(a.flushAt))
+			retry.Sleep(ctx, time.Until(a.flushAt))
 		case !time.Now().Before(nextClaim):
 			var n int
 			n, err = a.claim(ctx)
@@ -185,13 +186,13 @@ func (a *Archiver) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			a.unavailable("read", err)
-			if !sleep(ctx, retry) {
+			if !retry.Sleep(ctx, backoff) {
 				break
 			}
-			retry = min(2*retry, retryMax)
+			backoff = min(2*backoff, retryMax)
 		} else if polled {
 			a.available()
-			retry = retryMin
+			backoff = retryMin
 		}
 		if a.flushDue(time.Now()) {
 			a.flush()
@@ -346,19 +347,4 @@ func (a *Archiver) available() {
 	}
 	a.logger.Info("event log available again", "outage", time.Since(a.down).Round(time.Millisecond))
 	a.down = time.Time{}
-}
-
-// sleep waits for d or until ctx ends, and reports whether ctx is alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
