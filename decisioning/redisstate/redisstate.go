@@ -57,6 +57,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,6 +97,7 @@ type State struct {
 	commit   *redis.Script
 	close    *redis.Script
 	cas      *redis.Script
+	grouped  atomic.Bool // the ledger consumer group exists
 }
 
 var (
@@ -282,13 +284,29 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	return prior, nil
 }
 
-// ensureGroup creates the ledger consumer group (and the stream).
+// ensureGroup creates the ledger consumer group (and the stream) once per
+// State; a read that finds the group gone (NOGROUP: the stream was
+// deleted) clears the flag so that the next read creates it again.
 func (s *State) ensureGroup(ctx context.Context) error {
+	if s.grouped.Load() {
+		return nil
+	}
 	err := s.client.XGroupCreateMkStream(ctx, LedgerStream, ledgerGroup, "0").Err()
 	if err != nil && !isBusyGroup(err) {
 		return s.fail(ctx, "create ledger group", err)
 	}
+	s.grouped.Store(true)
 	return nil
+}
+
+// noGroup reports a read of a stream or group that no longer exists.
+func (s *State) noGroup(err error) bool {
+	var rerr redis.Error
+	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP") {
+		s.grouped.Store(false)
+		return true
+	}
+	return false
 }
 
 func isBusyGroup(err error) bool {
@@ -308,6 +326,7 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 		Group: ledgerGroup, Consumer: consumer, Streams: []string{LedgerStream, "0"}, Count: int64(count), Block: -1,
 	}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
+		s.noGroup(err)
 		return nil, s.fail(ctx, "read pending ledger queue", err)
 	}
 	var msgs []redis.XMessage
