@@ -78,7 +78,11 @@ func printResult(w io.Writer, r bench.Result, asJSON bool) {
 		fmt.Fprintf(w, "  %.0f events/s in batches of %d\n", r.EventsPerSec, r.Batch)
 	}
 	if r.RatePerSec > 0 {
-		fmt.Fprintf(w, "  at %.0f reads/s: p50 %.3f ms, p99 %.3f ms (baseline p99 %.3f ms)\n", r.RatePerSec, r.RateP50ms, r.RateP99ms, r.BaselineRateP99ms)
+		unit := "reads"
+		if r.Name == "decide" {
+			unit = "decisions"
+		}
+		fmt.Fprintf(w, "  at %.0f %s/s: p50 %.3f ms, p99 %.3f ms (baseline p99 %.3f ms)\n", r.RatePerSec, unit, r.RateP50ms, r.RateP99ms, r.BaselineRateP99ms)
 	}
 	if r.Recorded > 0 {
 		fmt.Fprintf(w, "  %d decisions and rewards recorded in the %s ledger\n", r.Recorded, r.Ledger)

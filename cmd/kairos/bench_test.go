@@ -62,6 +62,8 @@ func TestBenchJSON(t *testing.T) {
 			with(map[string]string{"name": "track", "store": "embedded", "events_per_sec": ""})},
 		{[]string{"bench", "profile", "--json", "--duration", "300ms", "--customers", "30", "--days", "2", "--rate", "200"},
 			with(map[string]string{"name": "profile", "store": "embedded", "rate_p99_ms": ""})},
+		{[]string{"bench", "decide", "--json", "--duration", "300ms", "--customers", "30", "--days", "1", "--rate", "200", "--decide", "cart_recovery,winback"},
+			with(map[string]string{"name": "decide", "store": "embedded", "rate_p99_ms": "", "recorded": "", "ledger": "embedded"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args[1], func(t *testing.T) {

@@ -427,44 +427,10 @@ func Profile(ctx context.Context, o Options) (Result, error) {
 		defer mu.Unlock()
 		return "bench-" + strconv.Itoa(rng.IntN(o.Customers))
 	}
-	read := func(client kairosv1.KairosClient) func(ctx context.Context, i int) error {
-		return func(ctx context.Context, i int) error {
-			_, err := client.GetProfile(ctx, &kairosv1.GetProfileRequest{CustomerId: pick()})
-			return err
-		}
-	}
-	closed := func(f func(context.Context, int) error) func(ctx context.Context, w, i int) error {
-		return func(ctx context.Context, w, i int) error { return f(ctx, i) }
-	}
-	fmt.Fprintf(o.Progress, "  throughput, %d clients, %s per phase: baseline...\n", o.Concurrency, o.Duration)
-	bops, blat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(read(r.baseline)))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: baseline: %w", err)
-	}
-	fmt.Fprintln(o.Progress, "  throughput: kairos...")
-	ops, lat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(read(r.kairos)))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: profile: %w", err)
-	}
-	res.OpsPerSec, res.BaselineOpsPerSec, res.Ratio = round(ops, 1), round(bops, 1), round(ops/bops, 3)
-	res.P50ms, res.P99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineP50ms, res.BaselineP99ms = round(percentile(blat, .5), 3), round(percentile(blat, .99), 3)
-	fmt.Fprintf(o.Progress, "  latency at %d reads/s: baseline...\n", o.Rate)
-	blat, err = openLoop(ctx, o.Rate, o.Duration, read(r.baseline))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: baseline: %w", err)
-	}
-	fmt.Fprintf(o.Progress, "  latency at %d reads/s: kairos...\n", o.Rate)
-	lat, err = openLoop(ctx, o.Rate, o.Duration, read(r.kairos))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: profile: %w", err)
-	}
-	res.RatePerSec = float64(o.Rate)
-	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineRateP99ms = round(percentile(blat, .99), 3)
-	if r.redis != nil {
-		res.RedisPingP50ms, res.RedisPingP99ms, err = pingLatency(ctx, r.redis)
-	}
+	err = measure(ctx, r, o, &res, "reads", func(ctx context.Context, client kairosv1.KairosClient) error {
+		_, err := client.GetProfile(ctx, &kairosv1.GetProfileRequest{CustomerId: pick()})
+		return err
+	})
 	return res, err
 }
 
@@ -502,37 +468,45 @@ func Decide(ctx context.Context, o Options) (Result, error) {
 		defer mu.Unlock()
 		return "bench-" + strconv.Itoa(rng.IntN(o.Customers))
 	}
-	decide := func(client kairosv1.KairosClient) func(ctx context.Context, i int) error {
-		return func(ctx context.Context, i int) error {
-			_, err := client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: pick(), Campaigns: o.Campaigns})
-			return err
-		}
+	err = measure(ctx, r, o, &res, "decisions", func(ctx context.Context, client kairosv1.KairosClient) error {
+		_, err := client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: pick(), Campaigns: o.Campaigns})
+		return err
+	})
+	return res, err
+}
+
+// measure runs the phases of a one-request-at-a-time benchmark into res:
+// closed-loop throughput of o.Concurrency clients, then latency at the
+// fixed rate o.Rate, each for the empty handler and then for Kairos, and
+// for Redis a raw PING round trip. unit names the requests in progress
+// lines ("reads", "decisions").
+func measure(ctx context.Context, r *rig, o Options, res *Result, unit string, call func(context.Context, kairosv1.KairosClient) error) error {
+	open := func(client kairosv1.KairosClient) func(ctx context.Context, i int) error {
+		return func(ctx context.Context, i int) error { return call(ctx, client) }
 	}
-	closed := func(f func(context.Context, int) error) func(ctx context.Context, w, i int) error {
-		return func(ctx context.Context, w, i int) error { return f(ctx, i) }
+	closed := func(client kairosv1.KairosClient) func(ctx context.Context, w, i int) error {
+		return func(ctx context.Context, w, i int) error { return call(ctx, client) }
 	}
 	fmt.Fprintf(o.Progress, "  throughput, %d clients, %s per phase: baseline...\n", o.Concurrency, o.Duration)
-	bops, blat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(decide(r.baseline)))
+	bops, blat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(r.baseline))
 	if err != nil {
-		return Result{}, fmt.Errorf("bench: baseline: %w", err)
+		return fmt.Errorf("bench: baseline: %w", err)
 	}
 	fmt.Fprintln(o.Progress, "  throughput: kairos...")
-	ops, lat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(decide(r.kairos)))
+	ops, lat, err := closedLoop(ctx, o.Concurrency, o.Duration, closed(r.kairos))
 	if err != nil {
-		return Result{}, fmt.Errorf("bench: decide: %w", err)
+		return fmt.Errorf("bench: %s: %w", res.Name, err)
 	}
 	res.OpsPerSec, res.BaselineOpsPerSec, res.Ratio = round(ops, 1), round(bops, 1), round(ops/bops, 3)
 	res.P50ms, res.P99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
 	res.BaselineP50ms, res.BaselineP99ms = round(percentile(blat, .5), 3), round(percentile(blat, .99), 3)
-	fmt.Fprintf(o.Progress, "  latency at %d decisions/s: baseline...\n", o.Rate)
-	blat, err = openLoop(ctx, o.Rate, o.Duration, decide(r.baseline))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: baseline: %w", err)
+	fmt.Fprintf(o.Progress, "  latency at %d %s/s: baseline...\n", o.Rate, unit)
+	if blat, err = openLoop(ctx, o.Rate, o.Duration, open(r.baseline)); err != nil {
+		return fmt.Errorf("bench: baseline: %w", err)
 	}
-	fmt.Fprintf(o.Progress, "  latency at %d decisions/s: kairos...\n", o.Rate)
-	lat, err = openLoop(ctx, o.Rate, o.Duration, decide(r.kairos))
-	if err != nil {
-		return Result{}, fmt.Errorf("bench: decide: %w", err)
+	fmt.Fprintf(o.Progress, "  latency at %d %s/s: kairos...\n", o.Rate, unit)
+	if lat, err = openLoop(ctx, o.Rate, o.Duration, open(r.kairos)); err != nil {
+		return fmt.Errorf("bench: %s: %w", res.Name, err)
 	}
 	res.RatePerSec = float64(o.Rate)
 	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
@@ -540,7 +514,7 @@ func Decide(ctx context.Context, o Options) (Result, error) {
 	if r.redis != nil {
 		res.RedisPingP50ms, res.RedisPingP99ms, err = pingLatency(ctx, r.redis)
 	}
-	return res, err
+	return err
 }
 
 // populate tracks o.Days of activity per customer straight into the store,
