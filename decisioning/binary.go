@@ -28,6 +28,11 @@ const (
 // errShort is returned for a truncated or malformed encoding.
 var errShort = errors.New("truncated or malformed binary encoding")
 
+// ErrNewerEncoding is wrapped by the error of decoding a record that a
+// newer Kairos wrote (a version this one does not know): leave it for an
+// instance that can read it rather than discard it.
+var ErrNewerEncoding = errors.New("written by a newer Kairos")
+
 type encoder struct{ b []byte }
 
 func (e *encoder) str(s string) {
@@ -198,8 +203,18 @@ func (d *decoder) strMap() map[string]string {
 }
 
 func (d *decoder) header(tag byte, what string) {
-	if t, v := d.byte(), d.byte(); d.err == nil && (t != tag || v != binaryVersion) {
-		d.err = fmt.Errorf("not a %s (tag %q, version %d; want %q, %d)", what, t, v, tag, binaryVersion)
+	t, v := d.byte(), d.byte()
+	switch {
+	case d.err != nil:
+	case t != tag:
+		d.err = fmt.Errorf("not a %s (tag %q, want %q)", what, t, tag)
+	case v > binaryVersion:
+		d.err = fmt.Errorf("%s encoding version %d: %w (this one reads %d)", what, v, ErrNewerEncoding, binaryVersion)
+	case v != binaryVersion:
+		d.err = fmt.Errorf("%s encoding version %d is unknown", what, v)
+	}
+	if d.err != nil {
+		d.b = nil
 	}
 }
 

@@ -75,8 +75,9 @@ type Joiner struct {
 }
 
 type joinerMetrics struct {
-	closed *prometheus.CounterVec
-	errors prometheus.Counter
+	closed  *prometheus.CounterVec
+	errors  prometheus.Counter
+	dropped prometheus.Counter
 }
 
 // NewJoiner returns a Joiner.
@@ -109,10 +110,14 @@ func NewJoiner(opts JoinerOptions) *Joiner {
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_reward_joiner_errors_total", Help: "Joiner rounds that failed and will be retried.",
 		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_policy_observations_dropped_total", Help: "Observations a joiner dropped because policy updates kept failing.",
+		}),
 	}
 	if opts.Registerer != nil {
 		j.metrics.closed = prom.Register(opts.Registerer, j.metrics.closed)
 		j.metrics.errors = prom.Register(opts.Registerer, j.metrics.errors)
+		j.metrics.dropped = prom.Register(opts.Registerer, j.metrics.dropped)
 	}
 	return j
 }
@@ -138,8 +143,14 @@ func (j *Joiner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		n, err := j.Step(ctx, time.Second)
 		if err == nil && n < j.opts.Batch && time.Since(lastDue) >= time.Second {
-			// Caught up with the log: expired windows may close.
-			_, err = j.CloseDue(ctx, 1000)
+			// Caught up with the log: expired windows may close, as many
+			// as have expired (in batches).
+			for {
+				var due int
+				if _, due, err = j.closeDue(ctx, dueBatch); err != nil || due < dueBatch {
+					break
+				}
+			}
 			lastDue = time.Now()
 		}
 		switch {
@@ -243,7 +254,8 @@ func (j *Joiner) join(ctx context.Context, entries []features.LogEntry) error {
 			wins = append(wins, w)
 		}
 	}
-	return j.close(ctx, rewards, wins)
+	_, err = j.close(ctx, rewards, wins)
+	return err
 }
 
 // rewardType reports whether some campaign rewards events of type t.
@@ -274,36 +286,49 @@ func rewardValue(ev *features.Event, value string) float64 {
 // reward 0 and returns how many it closed. Call it once the log is read up
 // to now (Run does).
 func (j *Joiner) CloseDue(ctx context.Context, n int) (int, error) {
+	closed, _, err := j.closeDue(ctx, n)
+	return closed, err
+}
+
+// dueBatch is how many expired windows one round of Run closes at a time.
+const dueBatch = 1000
+
+// closeDue is CloseDue, also returning how many windows were due (up to
+// n; n means there may be more).
+func (j *Joiner) closeDue(ctx context.Context, n int) (closed, due int, err error) {
 	now := j.opts.Now()
-	due, err := j.opts.Windows.DueWindows(ctx, now.Add(-j.opts.Grace), n)
+	ws, err := j.opts.Windows.DueWindows(ctx, now.Add(-j.opts.Grace), n)
 	if err != nil {
-		return 0, fmt.Errorf("joiner: due windows: %w", err)
+		return 0, 0, fmt.Errorf("joiner: due windows: %w", err)
 	}
-	rewards := make([]Reward, len(due))
-	for i, w := range due {
+	rewards := make([]Reward, len(ws))
+	for i, w := range ws {
 		rewards[i] = Reward{DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign, ClosedAt: now}
 	}
-	return len(due), j.close(ctx, rewards, due)
+	closed, err = j.close(ctx, rewards, ws)
+	return closed, len(ws), err
 }
 
 // close closes windows and feeds the ones this call closed to the
 // policies.
-func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) error {
+func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) (int, error) {
 	var closed []bool
 	if len(rewards) > 0 {
 		var err error
 		if closed, err = j.opts.Windows.CloseWindows(ctx, rewards); err != nil {
-			return fmt.Errorf("joiner: close windows: %w", err)
+			return 0, fmt.Errorf("joiner: close windows: %w", err)
 		}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	obs := j.pending
 	j.pending = map[string][]bandit.Observation{}
+	n := 0
 	for i, ok := range closed {
 		if !ok {
 			continue
 		}
+		n++
 		r, w := &rewards[i], &wins[i]
 		at := w.RewardUntil
 		result := "expired"
@@ -346,10 +371,19 @@ func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) err
 		})
 		if err != nil {
 			// The windows are closed and their rewards queued for the
-			// ledger; the observations wait for the next round.
+			// ledger; the observations wait for the next round (the newest
+			// maxPending of them).
+			if drop := len(os) - maxPending; drop > 0 {
+				j.metrics.dropped.Add(float64(drop))
+				os = os[drop:]
+			}
 			j.pending[name] = os
 			errs = append(errs, fmt.Errorf("joiner: update policy %s: %w", name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
 }
+
+// maxPending bounds the observations per campaign a joiner keeps for a
+// policy update that keeps failing.
+const maxPending = 100_000

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,7 +98,7 @@ func NewDrainer(q Queue, l Ledger, opts DrainOptions) *Drainer {
 			Name: "kairos_ledger_written_total", Help: "Records the drainer wrote to the ledger, by kind (decision, reward).",
 		}, []string{"kind"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid or that could not be decoded, moved to the dead-letter list.",
+			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid, moved to the dead-letter list (undecodable entries are logged by the queue).",
 		}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kairos_ledger_queue_entries", Help: "Entries waiting in the ledger queue, sampled by the drainer every few seconds.",
@@ -231,8 +232,9 @@ func (d *Drainer) writeEach(ctx context.Context, es []Entry) error {
 			return fmt.Errorf("ledger: dead-letter entry %s: %w", es[i].ID, derr)
 		}
 		d.metrics.refused.Inc()
+		records, _ := json.Marshal(es[i])
 		d.log.Error("the ledger refused a queue entry; it was moved to the dead-letter list",
-			"entry", es[i].ID, "decisions", len(es[i].Decisions), "rewards", len(es[i].Rewards), "err", err)
+			"entry", es[i].ID, "err", err, "records", string(records))
 	}
 	return nil
 }
@@ -301,6 +303,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote, or an entry
 // assembled from EntryHeader and AppendFramed records.
 func (e *Entry) UnmarshalBinary(b []byte) error {
+	if len(b) >= len(EntryHeader) && b[0] == EntryHeader[0] && b[1] > EntryHeader[1] {
+		return fmt.Errorf("ledger: decode queue entry: version %d: %w", b[1], decisioning.ErrNewerEncoding)
+	}
 	if len(b) < len(EntryHeader) || string(b[:len(EntryHeader)]) != EntryHeader {
 		return errors.New("ledger: decode queue entry: not an entry (bad header)")
 	}

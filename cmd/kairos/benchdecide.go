@@ -96,6 +96,9 @@ func benchDecide(ctx context.Context, env environment, args []string) error {
 	bg, stop := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return dec.drainer.Run(gctx) })
+	if dec.connect != nil {
+		g.Go(func() error { return dec.connect(gctx) })
+	}
 	if dec.joiner != nil {
 		g.Go(func() error { return dec.joiner.Run(gctx) })
 	}

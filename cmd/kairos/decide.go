@@ -35,8 +35,9 @@ type decisionStack struct {
 	checks []server.Check
 	close  func()
 	// connect, when set, connects the ledger in the background (it was
-	// unreachable at start); serve runs it.
-	connect func(ctx context.Context) error
+	// unreachable at start); serve runs it. connected reports when it has.
+	connect   func(ctx context.Context) error
+	connected func() bool
 }
 
 // loadCampaigns reads the campaign configuration: file, or the example
@@ -75,7 +76,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 	)
 	switch {
 	case st.redis != nil:
-		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback()})
+		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback(), Logger: logger})
 		state, policies, windows, queue = rs, rs, rs, rs
 	default:
 		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback()})
@@ -93,6 +94,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 			logger.Warn("the ledger database is unreachable; serving decisions, which wait in the queue until it is back", "err", err)
 			later := pgledger.OpenLater(postgresURL, pgledger.Options{Logger: logger})
 			stack.ledger, stack.kind, stack.close, stack.connect = later, "postgres", later.Close, later.Run
+			stack.connected = later.Connected
 		case err != nil:
 			return nil, fmt.Errorf("--postgres: %w", err)
 		default:
@@ -118,6 +120,9 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 	stack.checks = []server.Check{{
 		Name: "ledger",
 		Degraded: func() string {
+			if stack.connected != nil && !stack.connected() {
+				return "not connected to the ledger database yet; decisions wait in the queue"
+			}
 			if stack.drainer.Degraded() {
 				return "cannot write the decision ledger; decisions continue and wait in the queue"
 			}

@@ -253,14 +253,14 @@ func TestDecideStartsWithPostgresDown(t *testing.T) {
 	pgtest.Stop(t)
 	inst := startServe(t, "--redis", rs.URL(), "--postgres", pgURL)
 	ctx := t.Context()
+	// Degraded from the start, before any decision needs writing.
+	if code, body := inst.get(t, "/readyz"); code != 200 || !strings.Contains(body, "degraded: ledger: not connected") {
+		t.Errorf("/readyz with PostgreSQL down at start = %d %q", code, body)
+	}
 	resp, err := inst.client.Decide(ctx, &kairosv1.DecideRequest{CustomerId: "p1", Campaigns: []string{"cart_recovery"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, func() bool {
-		code, body := inst.get(t, "/readyz")
-		return code == 200 && strings.Contains(body, "degraded: ledger")
-	}, "/readyz to say degraded")
 	pgtest.Restart(t)
 	led, err := pgledger.Open(ctx, pgURL, pgledger.Options{})
 	if err != nil {

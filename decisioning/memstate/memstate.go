@@ -32,6 +32,9 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown of the configuration (at least a day is kept).
 	Lookback time.Duration
+	// DispatchMax bounds the dispatch queue until a dispatcher consumes it;
+	// the oldest entries are dropped beyond it (100,000 when 0).
+	DispatchMax int
 }
 
 const shards = 64
@@ -54,6 +57,7 @@ type State struct {
 	queue    []queued // new, in order
 	pending  map[string]queued
 	dispatch []decisioning.Decision
+	dmax     int
 	dead     []DeadEntry
 
 	dmu sync.Mutex
@@ -96,7 +100,10 @@ var (
 // New returns an empty State reading features from feats.
 func New(feats *memstore.Store, opts Options) *State {
 	s := &State{feats: feats, lookback: max(opts.Lookback, 24*time.Hour), seed: maphash.MakeSeed(),
-		policies: map[string][]byte{}, pending: map[string]queued{}}
+		policies: map[string][]byte{}, pending: map[string]queued{}, dmax: opts.DispatchMax}
+	if s.dmax <= 0 {
+		s.dmax = 100_000
+	}
 	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i] = shard{sends: map[string][]decisioning.Sent{}, requests: map[string]request{}, open: map[string]map[string]decisioning.Window{}}
@@ -240,6 +247,9 @@ func (s *State) enqueue(e ledger.Entry, ds []decisioning.Decision) {
 	s.queue = append(s.queue, queued{entry: e})
 	for i := range ds {
 		if ds[i].Sends() {
+			if len(s.dispatch) >= s.dmax {
+				s.dispatch = s.dispatch[1:]
+			}
 			s.dispatch = append(s.dispatch, ds[i])
 		}
 	}

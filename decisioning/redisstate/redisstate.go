@@ -10,6 +10,8 @@
 //	ms          sends counted by caps and cooldowns: a sorted set of
 //	            binary decisioning.Sent scored by send time (ms); trimmed to
 //	            the lookback window and expiring after it
+//	mc          the number of sends ever added (expiring with ms): the token
+//	            with which Commit detects a send made since Load
 //	r:<request> the decision returned to a request id (binary), expiring after
 //	            RequestTTL
 //	o           open reward windows: a hash of decision id → binary
@@ -27,8 +29,9 @@
 //	kairos:ledger:dead     ledger entries the ledger refused or that could not
 //	                       be decoded (fields id, reason, e), for inspection
 //	kairos:dispatch        the dispatch queue: a stream of SEND decisions
-//	                       (field d: binary decisioning.Decision), never
-//	                       trimmed: the dispatcher deletes what it sent
+//	                       (field d: binary decisioning.Decision), capped at
+//	                       Options.DispatchMaxLen until a dispatcher consumes
+//	                       it (the channels issue)
 //	kairos:due             open windows by end time: a sorted set of
 //	                       JSON [customer, decision id] scored by RewardUntil (ms)
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
@@ -55,6 +58,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -86,7 +90,17 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown (at least a day).
 	Lookback time.Duration
+	// Logger receives what the queue cannot deliver (undecodable or
+	// newer-format entries); nothing is logged when nil.
+	Logger *slog.Logger
+	// DispatchMaxLen caps the dispatch stream (approximately, XADD MAXLEN
+	// ~); DefaultDispatchMaxLen when 0. Until a dispatcher consumes the
+	// stream, the cap keeps it from filling Redis.
+	DispatchMaxLen int64
 }
+
+// DefaultDispatchMaxLen is the default cap of the dispatch stream.
+const DefaultDispatchMaxLen = 1_000_000
 
 // State is the Redis decisioning.State, PolicyStore and Windows, and the
 // ledger.Queue of what it records.
@@ -94,6 +108,8 @@ type State struct {
 	feats    *redisstore.Store
 	client   redis.UniversalClient
 	lookback time.Duration
+	dmax     int64
+	log      *slog.Logger
 	commit   *redis.Script
 	close    *redis.Script
 	cas      *redis.Script
@@ -110,9 +126,17 @@ var (
 // New returns a State on the feature store's Redis.
 func New(feats *redisstore.Store, opts Options) *State {
 	s := &State{
-		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour),
+		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour), dmax: opts.DispatchMaxLen,
 		commit: redis.NewScript(commitLua), close: redis.NewScript(closeLua), cas: redis.NewScript(casLua),
 	}
+	if s.dmax <= 0 {
+		s.dmax = DefaultDispatchMaxLen
+	}
+	s.log = opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "redisstate")
 	return s
 }
 
@@ -131,9 +155,9 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	sends := pipe.ZRangeByScore(ctx, sendsKey, &redis.ZRangeBy{
 		Min: strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
 	})
-	// The newest send of all (also one older than since): Commit compares
-	// it, as the script sees it, with this token.
-	newest := pipe.ZRange(ctx, sendsKey, -1, -1)
+	// The customer's send counter: Commit compares it, as the script sees
+	// it, with this token.
+	counter := pipe.Get(ctx, redisstore.CustomerKey(customerID, "mc"))
 	profile := s.feats.QueueProfile(ctx, pipe, customerID, now)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return decisioning.Snapshot{}, s.fail(ctx, "load", err)
@@ -156,9 +180,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	if err != nil {
 		return snap, s.fail(ctx, "load", err)
 	}
-	if top := newest.Val(); len(top) > 0 {
-		snap.SentToken = top[0]
-	}
+	snap.SentToken = counter.Val() // "" when no send was ever counted
 	snap.Sent = make([]decisioning.Sent, len(raw))
 	for i, r := range raw {
 		if err := snap.Sent[i].UnmarshalBinary([]byte(r)); err != nil {
@@ -174,13 +196,14 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 // commitLua records one request's decisions (see Commit).
 //
 // KEYS: 1 request key, 2 sends, 3 open windows, 4 ledger stream,
-// 5 dispatch stream, 6 due set.
+// 5 dispatch stream, 6 due set, 7 send counter.
 // ARGV: 1 "1" when there is a request id, 2 response, 3 request TTL (ms),
 // 4 ledger entry, 5 prune sends before (ms), 6 sends TTL (ms), 7 the sent
-// token Load saw (the newest send member, "" for none), 8 number of sends
-// n, then n × (score, member, dispatch record), then m × (decision id,
-// window, until ms, due member). A changed newest send fails the script
-// with KAIROS_CONFLICT before anything is written.
+// token Load saw (the send counter, "" for none), 8 number of sends
+// n, 9 dispatch stream cap, then n × (score, member, dispatch record),
+// then m × (decision id,
+// window, until ms, due member). A send counter that changed since Load
+// fails the script with KAIROS_CONFLICT before anything is written.
 const commitLua = `#!lua
 if ARGV[1] == '1' then
   local prior = redis.call('GET', KEYS[1])
@@ -188,17 +211,18 @@ if ARGV[1] == '1' then
 end
 local n = tonumber(ARGV[8])
 if n > 0 then
-  local top = redis.call('ZRANGE', KEYS[2], -1, -1)
-  if (top[1] or '') ~= ARGV[7] then return redis.error_reply('KAIROS_CONFLICT') end
+  if (redis.call('GET', KEYS[7]) or '') ~= ARGV[7] then return redis.error_reply('KAIROS_CONFLICT') end
+  redis.call('INCRBY', KEYS[7], n)
+  redis.call('PEXPIRE', KEYS[7], ARGV[6])
 end
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
-local i = 9
+local i = 10
 for _ = 1, n do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i+1])
-  redis.call('XADD', KEYS[5], '*', 'd', ARGV[i+2])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'd', ARGV[i+2])
   i = i + 3
 end
 if n > 0 then
@@ -237,9 +261,10 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	if requestID != "" {
 		hasReq, reqKey = "1", redisstore.CustomerKey(cid, "r:"+requestID)
 	}
-	keys := []string{reqKey, redisstore.CustomerKey(cid, "ms"), redisstore.CustomerKey(cid, "o"), LedgerStream, DispatchStream, DueKey}
+	keys := []string{reqKey, redisstore.CustomerKey(cid, "ms"), redisstore.CustomerKey(cid, "o"), LedgerStream, DispatchStream, DueKey,
+		redisstore.CustomerKey(cid, "mc")}
 	args := []any{hasReq, resp, RequestTTL.Milliseconds(), entry,
-		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), sentToken, 0}
+		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), sentToken, 0, s.dmax}
 	n := 0
 	for i := range ds {
 		d := &ds[i]
@@ -359,8 +384,14 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 		raw, _ := m.Values["e"].(string)
 		var e ledger.Entry
 		if err := e.UnmarshalBinary([]byte(raw)); err != nil {
-			// Written by a newer Kairos, or damaged: set it aside rather
-			// than fail every read after it.
+			if errors.Is(err, decisioning.ErrNewerEncoding) {
+				// A newer Kairos (a rolling upgrade) wrote it: leave it
+				// pending for an instance that reads it.
+				s.log.Warn("ledger queue entry written by a newer Kairos; leaving it to an upgraded instance", "entry", m.ID, "err", err)
+				continue
+			}
+			// Damaged: set it aside rather than fail every read after it.
+			s.log.Error("undecodable ledger queue entry moved to the dead-letter stream", "entry", m.ID, "err", err, "stream", DeadStream)
 			if derr := s.DeadLetter(ctx, m.ID, []byte(raw), "cannot decode: "+err.Error()); derr != nil {
 				return nil, derr
 			}

@@ -30,9 +30,10 @@ func decision(customer string, at time.Time) decisioning.Decision {
 		Outcome: decisioning.NoAction, ArmIndex: -1, DecidedAt: at}
 }
 
-// TestUndecodableEntryIsDeadLettered: an entry a newer Kairos wrote (or a
-// damaged one) moves to the dead-letter stream; the entries after it are
-// read, and the queue drains.
+// TestUndecodableEntryIsDeadLettered: a damaged entry moves to the
+// dead-letter stream, the entries after it are read, and the queue drains;
+// an entry a newer Kairos wrote stays in the queue for an instance that
+// reads it.
 func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 	st, c := newState(t)
 	ctx := context.Background()
@@ -40,7 +41,7 @@ func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 	if _, err := st.Commit(ctx, "", "", []decisioning.Decision{decision("a", now)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: redisstate.LedgerStream, Values: []any{"e", "E\x02future"}}).Err(); err != nil {
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: redisstate.LedgerStream, Values: []any{"e", "E\x01\x05zz"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Commit(ctx, "", "", []decisioning.Decision{decision("b", now)}); err != nil {
@@ -57,11 +58,26 @@ func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 		t.Errorf("ledger holds %d decisions, want the 2 decodable ones", len(got))
 	}
 	dead, err := c.XRange(ctx, redisstate.DeadStream, "-", "+").Result()
-	if err != nil || len(dead) != 1 || dead[0].Values["e"] != "E\x02future" {
+	if err != nil || len(dead) != 1 || dead[0].Values["e"] != "E\x01\x05zz" {
 		t.Fatalf("dead letters %v, %v; want the undecodable entry", dead, err)
 	}
 	if n, _ := st.QueueLen(ctx); n != 0 {
 		t.Errorf("queue holds %d entries", n)
+	}
+
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: redisstate.LedgerStream, Values: []any{"e", "E\x02future"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if err := dr.Flush(sctx); err == nil {
+		t.Error("Flush finished with a newer-format entry in the queue")
+	}
+	if n, _ := st.QueueLen(ctx); n != 1 {
+		t.Errorf("queue holds %d entries, want the newer-format one left", n)
+	}
+	if n, _ := c.XLen(ctx, redisstate.DeadStream).Result(); n != 1 {
+		t.Errorf("dead letters %d, want still 1", n)
 	}
 }
 

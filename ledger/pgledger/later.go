@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 // connected (and migrated), then it is the Store. Decisions go on
 // meanwhile and wait in the ledger queue, as in any outage.
 type Later struct {
-	url   string
-	opts  Options
-	log   *slog.Logger
-	store atomic.Pointer[Store]
+	url    string
+	opts   Options
+	log    *slog.Logger
+	store  atomic.Pointer[Store]
+	mu     sync.Mutex // orders Close against Run's connecting
+	closed bool
 }
 
 var _ ledger.Ledger = (*Later)(nil)
@@ -42,6 +45,12 @@ func (l *Later) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		s, err := Open(ctx, l.url, l.opts)
 		if err == nil {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.closed {
+				s.Close()
+				return nil
+			}
 			l.store.Store(s)
 			l.log.Info("connected to the ledger database")
 			return nil
@@ -65,12 +74,19 @@ func (l *Later) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the store once connected.
+// Close closes the store once connected; a connection Run makes after
+// Close is closed at once.
 func (l *Later) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
 	if s := l.store.Load(); s != nil {
 		s.Close()
 	}
 }
+
+// Connected reports whether Run has connected.
+func (l *Later) Connected() bool { return l.store.Load() != nil }
 
 func (l *Later) get() (*Store, error) {
 	if s := l.store.Load(); s != nil {
