@@ -45,6 +45,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"kairos/internal/testproc"
 )
 
 const (
@@ -237,7 +239,7 @@ func boot(setup func(ctx context.Context, url string) error) (*server, error) {
 		return nil, err
 	}
 	for range bindAttempts {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = testproc.FreePort(); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("pgtest: pick a free port: %w", err)
 		}
@@ -388,7 +390,7 @@ func (s *server) initdb(ctx context.Context) error {
 		"-D", s.dataDir(), "-U", superuser, "--auth=trust",
 		"--encoding=UTF8", "--locale=C", "--no-sync")
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pgtest: initdb: %v; log:\n%s", err, readLog(s.logPath()))
+		return fmt.Errorf("pgtest: initdb: %v; log:\n%s", err, testproc.LogTail(s.logPath(), 0))
 	}
 	return nil
 }
@@ -432,7 +434,7 @@ func (s *server) start() error {
 	for {
 		select {
 		case <-exited:
-			out := readLogFrom(s.logPath(), logStart)
+			out := testproc.LogTail(s.logPath(), logStart)
 			if strings.Contains(out, "Address already in use") {
 				return fmt.Errorf("pgtest: port %d: %w", s.port, errAddrInUse)
 			}
@@ -449,7 +451,7 @@ func (s *server) start() error {
 			_ = cmd.Process.Kill()
 			<-exited
 			return fmt.Errorf("pgtest: postgres on port %d did not accept connections within %s; log:\n%s",
-				s.port, startTimeout, readLogFrom(s.logPath(), logStart))
+				s.port, startTimeout, testproc.LogTail(s.logPath(), logStart))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -517,34 +519,4 @@ func (s *server) exec(ctx context.Context, db, sql string) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	_, err = conn.Exec(ctx, sql)
 	return err
-}
-
-// freePort asks the kernel for a free loopback port. Another process may
-// take it before postgres binds it; the start is retried then.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
-func readLog(path string) string { return readLogFrom(path, 0) }
-
-// readLogFrom returns the tail of the server's log written after offset,
-// for error messages.
-func readLogFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if offset > 0 && offset <= int64(len(b)) {
-		b = b[offset:]
-	}
-	const tail = 4096
-	if len(b) > tail {
-		b = b[len(b)-tail:]
-	}
-	return string(b)
 }

@@ -27,6 +27,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
+
+	"kairos/internal/testproc"
 )
 
 // Main runs a test binary whose tests stop and start Redis: call it from
@@ -80,7 +82,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{bin: bin, dir: t.TempDir()}
 	var last error
 	for range bindAttempts {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: pick a free port: %v", err)
 		}
@@ -177,7 +179,7 @@ func (s *Server) start() error {
 	for {
 		select {
 		case <-exited:
-			log := readLog(logPath)
+			log := testproc.LogTail(logPath, 0)
 			if strings.Contains(log, "Address already in use") {
 				return fmt.Errorf("redistest: port %d: %w", s.port, errAddrInUse)
 			}
@@ -194,7 +196,7 @@ func (s *Server) start() error {
 			_ = cmd.Process.Kill()
 			<-exited
 			return fmt.Errorf("redistest: redis-server on %s did not answer PING within %s; log:\n%s",
-				s.Addr, startTimeout, readLog(logPath))
+				s.Addr, startTimeout, testproc.LogTail(logPath, 0))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -223,28 +225,4 @@ func ping(addr string) error {
 		return fmt.Errorf("redistest: PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-// freePort asks the kernel for a free loopback port. Another process may
-// take it before redis binds it; Start retries then.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
-// readLog returns the tail of redis's log file for error messages.
-func readLog(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	const max = 4096
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
 	"kairos/decisioning"
@@ -54,19 +51,7 @@ func startDecide(t *testing.T, checks ...Check) *decideEnv {
 	env := &decideEnv{store: ms, drainer: ledger.NewDrainer(st, led, ledger.DrainOptions{Consumer: "t"})}
 	env.srv = New(Options{Store: ms, Set: set, Engine: engine, Ledger: led, Checks: checks,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	gs := env.srv.GRPC()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	env.client = kairosv1.NewKairosClient(conn)
+	env.client = dial(t, env.srv)
 	return env
 }
 

@@ -84,6 +84,24 @@ func start(t *testing.T, keys *Keys) *testEnv {
 // counter returns the value of the counter name with the given label
 // values, or 0 when it has no such series.
 // counter returns the value of the series name{labels}; 0 when absent.
+// dial serves srv on a loopback port until t ends and returns a client.
+func dial(t *testing.T, srv *Server) kairosv1.KairosClient {
+	t.Helper()
+	gs := srv.GRPC()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return kairosv1.NewKairosClient(conn)
+}
+
 func counter(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	v, _ := prom.Value(g, name, labels)
@@ -652,19 +670,7 @@ func TestRequestTimeout(t *testing.T) {
 	set := features.Default()
 	st := deadlineStore{Store: newFakeStore(set), deadline: make(chan time.Time, 2)}
 	srv := New(Options{Store: st, Set: set, RequestTimeout: 2 * time.Second})
-	gs := srv.GRPC()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := kairosv1.NewKairosClient(conn)
+	client := dial(t, srv)
 	req := &kairosv1.TrackRequest{Events: []*kairosv1.Event{{EventId: "e", CustomerId: "c", Type: "login"}}}
 	// No client deadline: the server's applies.
 	start := time.Now()
