@@ -1,0 +1,126 @@
+// Package channels delivers decided messages: the message model, the
+// Transport each channel's adapter implements, and the classification of
+// delivery errors (transient: retry; permanent: the address is dead).
+// Each transport is a sub-package named after its channel: email (SMTP),
+// push (Firebase Cloud Messaging HTTP v1), sms (Twilio Messages API),
+// webhook (HMAC-signed HTTP POST).
+//
+// It must not import the decisioning internals (decisioning/memstate,
+// decisioning/redisstate, decisioning/bandit).
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message is one rendered message to one recipient.
+type Message struct {
+	// ID is the decision id: the idempotency key end to end (a transport
+	// passes it to the provider where the provider takes one).
+	ID         string
+	CustomerID string
+	Campaign   string
+	Offer      string
+	Channel    string
+	// To is the recipient on the channel: an email address, an E.164
+	// phone number, a push registration token, or a webhook URL.
+	To string
+	// Subject (email) and Title (push).
+	Subject string
+	Title   string
+	// Text is the plain-text body (email text part, SMS body, push body);
+	// HTML the email's HTML part.
+	Text string
+	HTML string
+	// Data are extra key/value pairs (push data, webhook payload).
+	Data map[string]string
+	// UnsubscribeURL, when set, is announced in the email's
+	// List-Unsubscribe header (one-click, RFC 8058).
+	UnsubscribeURL string
+}
+
+// Receipt is what a provider answered to an accepted message.
+type Receipt struct {
+	// ProviderID is the provider's id of the message (SMTP queue id, FCM
+	// message name, Twilio SID), recorded in the ledger.
+	ProviderID string
+}
+
+// Transport sends messages on one channel. Implementations are safe for
+// concurrent use and honour ctx's deadline.
+type Transport interface {
+	Send(ctx context.Context, m *Message) (Receipt, error)
+}
+
+// Kind classifies a delivery error.
+type Kind uint8
+
+// Kinds of delivery errors.
+const (
+	// Transient: a timeout, a 5xx, a 429; the same message may succeed
+	// later (after RetryAfter when the provider said so).
+	Transient Kind = iota + 1
+	// Permanent: the address is invalid or gone (hard bounce, unregistered
+	// token, invalid number); retrying cannot succeed, and the channel is
+	// unreachable for the customer.
+	Permanent
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "transient"
+	case Permanent:
+		return "permanent"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Error is a classified delivery error.
+type Error struct {
+	Kind Kind
+	// Code is the provider's error code ("UNREGISTERED", "21211", "550"),
+	// empty when there is none.
+	Code string
+	// RetryAfter is how long the provider asked to wait (429, 503); zero
+	// when it did not say.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	s := e.Kind.String() + " delivery error"
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorKind returns the kind of a delivery error: Permanent or Transient
+// for an *Error, and Transient for anything else (a network error, an
+// expired deadline) — an unclassified failure may pass on retry.
+func ErrorKind(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Transient
+}
+
+// RetryAfter returns how long the provider asked to wait before a retry,
+// zero when it did not say.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
