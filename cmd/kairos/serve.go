@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"kairos/channels/inapp"
+	"kairos/channels/inapp/redisinbox"
 	"kairos/decisioning"
 	"kairos/features"
 	"kairos/internal/server"
@@ -164,6 +166,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		campaigns = &decisioning.Config{Source: "none"}
 	}
 	defer dec.close()
+	// The in-app inbox (GetInbox, AckInbox) lives beside the features.
+	var inbox inapp.Store = inapp.NewMemory(inapp.Options{})
+	if st.redis != nil {
+		inbox = redisinbox.New(st.redis, inapp.Options{})
+	}
 	srv := server.New(server.Options{
 		Store:      st.store,
 		Set:        set,
@@ -174,6 +181,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Engine:     dec.engine,
 		Ledger:     dec.ledger,
 		Checks:     dec.checks,
+		Inbox:      inbox,
 	})
 	gs := srv.GRPC()
 	for _, t := range models.Tasks {

@@ -41,6 +41,11 @@ var rules = []struct {
 	{"kairos/ledger", []string{pgxPkg, redisPkg, grpcPkg, leavesPkg, "kairos/ledger/pgledger"}},
 	{"kairos/ledger/ledgertest", []string{pgxPkg, redisPkg, grpcPkg}},
 	{"kairos/ledger/pgledger", []string{redisPkg, grpcPkg, leavesPkg}},
+	// Channels deliver messages; they know nothing of how decisions are
+	// made or stored.
+	{"kairos/channels", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit"}},
+	{"kairos/channels/inapp", []string{redisPkg, pgxPkg, grpcPkg, "kairos/channels/inapp/redisinbox"}},
+	{"kairos/channels/inapp/redisinbox", []string{pgxPkg, grpcPkg, "kairos/decisioning/redisstate"}},
 }
 
 // TestBanditImportsOnlyGonum: decisioning/bandit depends on nothing but the

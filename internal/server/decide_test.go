@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/channels"
+	"kairos/channels/inapp"
 	"kairos/decisioning"
 	"kairos/decisioning/memstate"
 	"kairos/features"
@@ -120,7 +122,7 @@ func TestDecideInvalidArgument(t *testing.T) {
 func TestDecideNotConfigured(t *testing.T) {
 	env := start(t, nil)
 	_, err := env.client.Decide(context.Background(), &kairosv1.DecideRequest{CustomerId: "c", Campaigns: []string{"x"}})
-	wantCode(t, err, codes.Unimplemented, "not configured")
+	wantCode(t, err, codes.Unimplemented, "decisioning is off")
 }
 
 func TestReadyzDegraded(t *testing.T) {
@@ -138,4 +140,38 @@ func TestReadyzDegraded(t *testing.T) {
 	if code, body := get(); code != 200 || !strings.Contains(body, "degraded: ledger: postgres down") {
 		t.Fatalf("degraded: %d %q", code, body)
 	}
+}
+
+func TestInbox(t *testing.T) {
+	set := features.Default()
+	store := inapp.NewMemory(inapp.Options{})
+	srv := New(Options{Store: memstore.New(set, memstore.Options{}), Set: set, Inbox: store, Now: func() time.Time { return testNow }})
+	client := dial(t, srv)
+	ctx := context.Background()
+	tr := inapp.NewTransport(store, time.Hour, func() time.Time { return testNow })
+	for _, id := range []string{"01m6e22wg0sz23fab13pnqrrz1", "01m6e22wg0sz23fab13pnqrrz2"} {
+		if _, err := tr.Send(ctx, &channels.Message{ID: id, CustomerID: "c1", Campaign: "cart", Offer: "reminder", Title: "Your cart", Text: "Still there?"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box, err := client.GetInbox(ctx, &kairosv1.GetInboxRequest{CustomerId: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.GetMessages()) != 2 || box.GetMessages()[0].GetTitle() != "Your cart" || box.GetMessages()[0].GetExpiresAt().AsTime() != testNow.Add(time.Hour) {
+		t.Fatalf("inbox %v", box)
+	}
+	ack, err := client.AckInbox(ctx, &kairosv1.AckInboxRequest{CustomerId: "c1", MessageIds: []string{box.GetMessages()[0].GetMessageId(), "unknown"}})
+	if err != nil || ack.GetAcked() != 1 {
+		t.Fatalf("AckInbox = %v, %v", ack, err)
+	}
+	if box, _ := client.GetInbox(ctx, &kairosv1.GetInboxRequest{CustomerId: "c1", Limit: 5}); len(box.GetMessages()) != 1 {
+		t.Errorf("after ack: %d messages", len(box.GetMessages()))
+	}
+	_, err = client.GetInbox(ctx, &kairosv1.GetInboxRequest{CustomerId: "c1", Limit: 101})
+	wantCode(t, err, codes.InvalidArgument, "limit")
+	_, err = client.AckInbox(ctx, &kairosv1.AckInboxRequest{CustomerId: "c1"})
+	wantCode(t, err, codes.InvalidArgument, "message_ids")
+	_, err = client.GetInbox(ctx, &kairosv1.GetInboxRequest{})
+	wantCode(t, err, codes.InvalidArgument, "customer_id")
 }

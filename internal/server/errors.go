@@ -26,7 +26,8 @@ var statusTable = []struct {
 	{features.ErrUnavailable, codes.Unavailable, "feature store unavailable; retry later (Track is safe to retry with the same event ids)"},
 	{ledger.ErrNotFound, codes.NotFound, "decision not found; a decision reaches the ledger within seconds of Decide, retry shortly"},
 	{ledger.ErrUnavailable, codes.Unavailable, "decision ledger unavailable; retry later"},
-	{errNoEngine, codes.Unimplemented, "decisioning is not configured on this server"},
+	{errNoEngine, codes.Unimplemented, "decisioning is off on this server: its campaigns do not fit its feature definitions (see its startup log)"},
+	{errNoInbox, codes.Unimplemented, "the in-app inbox is off on this server"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 	{context.Canceled, codes.Canceled, "request canceled"},
 }
@@ -34,6 +35,10 @@ var statusTable = []struct {
 // errNoEngine is returned by Decide and ExplainDecision on a server built
 // without an engine or ledger.
 var errNoEngine = errors.New("server: decisioning not configured")
+
+// errNoInbox is returned by GetInbox and AckInbox on a server built
+// without an inbox store.
+var errNoInbox = errors.New("server: inbox not configured")
 
 // internalMsg is all a client learns of an unexpected error.
 const internalMsg = "internal error"

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	kairosv1 "kairos/api/proto/kairos/v1"
+	"kairos/channels/inapp"
 	"kairos/decisioning"
 	"kairos/features"
 	"kairos/ledger"
@@ -61,6 +62,9 @@ type Options struct {
 	Ledger ledger.Ledger
 	// Checks are the readiness checks of /readyz beyond the feature store.
 	Checks []Check
+	// Inbox is the in-app inbox store of GetInbox and AckInbox; nil: they
+	// answer Unimplemented.
+	Inbox inapp.Store
 }
 
 // Check is a readiness check of a dependency. Ready fails when the
@@ -98,6 +102,7 @@ type Server struct {
 	engine *decisioning.Engine
 	ledger ledger.Ledger
 	checks []Check
+	inbox  inapp.Store
 }
 
 var _ kairosv1.KairosServer = (*Server)(nil)
@@ -119,6 +124,7 @@ func New(opts Options) *Server {
 		engine:   opts.Engine,
 		ledger:   opts.Ledger,
 		checks:   opts.Checks,
+		inbox:    opts.Inbox,
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(kairosv1.Kairos_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -1147,6 +1147,312 @@ func (x *Scores) GetNextBestAction() map[string]float64 {
 	return nil
 }
 
+type GetInboxRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// At most this many messages (1-100; 0 means 20).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInboxRequest) Reset() {
+	*x = GetInboxRequest{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInboxRequest) ProtoMessage() {}
+
+func (x *GetInboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInboxRequest.ProtoReflect.Descriptor instead.
+func (*GetInboxRequest) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetInboxRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetInboxRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Inbox is a customer's in-app messages.
+type Inbox struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId    string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Messages      []*InboxMessage        `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Inbox) Reset() {
+	*x = Inbox{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Inbox) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Inbox) ProtoMessage() {}
+
+func (x *Inbox) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Inbox.ProtoReflect.Descriptor instead.
+func (*Inbox) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Inbox) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Inbox) GetMessages() []*InboxMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// InboxMessage is one in-app message.
+type InboxMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision that sent it.
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Campaign      string                 `protobuf:"bytes,2,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	Offer         string                 `protobuf:"bytes,3,opt,name=offer,proto3" json:"offer,omitempty"`
+	Title         string                 `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	Body          string                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	Data          map[string]string      `protobuf:"bytes,6,rep,name=data,proto3" json:"data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InboxMessage) Reset() {
+	*x = InboxMessage{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InboxMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InboxMessage) ProtoMessage() {}
+
+func (x *InboxMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InboxMessage.ProtoReflect.Descriptor instead.
+func (*InboxMessage) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *InboxMessage) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *InboxMessage) GetCampaign() string {
+	if x != nil {
+		return x.Campaign
+	}
+	return ""
+}
+
+func (x *InboxMessage) GetOffer() string {
+	if x != nil {
+		return x.Offer
+	}
+	return ""
+}
+
+func (x *InboxMessage) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *InboxMessage) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *InboxMessage) GetData() map[string]string {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *InboxMessage) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *InboxMessage) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type AckInboxRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// 1-100 message ids; ids not in the inbox are ignored.
+	MessageIds    []string `protobuf:"bytes,2,rep,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckInboxRequest) Reset() {
+	*x = AckInboxRequest{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckInboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckInboxRequest) ProtoMessage() {}
+
+func (x *AckInboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckInboxRequest.ProtoReflect.Descriptor instead.
+func (*AckInboxRequest) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AckInboxRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *AckInboxRequest) GetMessageIds() []string {
+	if x != nil {
+		return x.MessageIds
+	}
+	return nil
+}
+
+type AckInboxResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many of the messages were in the inbox and are now removed.
+	Acked         int32 `protobuf:"varint,1,opt,name=acked,proto3" json:"acked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckInboxResponse) Reset() {
+	*x = AckInboxResponse{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckInboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckInboxResponse) ProtoMessage() {}
+
+func (x *AckInboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckInboxResponse.ProtoReflect.Descriptor instead.
+func (*AckInboxResponse) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AckInboxResponse) GetAcked() int32 {
+	if x != nil {
+		return x.Acked
+	}
+	return 0
+}
+
 var File_kairos_v1_kairos_proto protoreflect.FileDescriptor
 
 const file_kairos_v1_kairos_proto_rawDesc = "" +
@@ -1263,21 +1569,53 @@ const file_kairos_v1_kairos_proto_rawDesc = "" +
 	"\x10next_best_action\x18\x03 \x03(\v2%.kairos.v1.Scores.NextBestActionEntryR\x0enextBestAction\x1aA\n" +
 	"\x13NextBestActionEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*\x94\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"H\n" +
+	"\x0fGetInboxRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"]\n" +
+	"\x05Inbox\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x123\n" +
+	"\bmessages\x18\x02 \x03(\v2\x17.kairos.v1.InboxMessageR\bmessages\"\xef\x02\n" +
+	"\fInboxMessage\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1a\n" +
+	"\bcampaign\x18\x02 \x01(\tR\bcampaign\x12\x14\n" +
+	"\x05offer\x18\x03 \x01(\tR\x05offer\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\tR\x04body\x125\n" +
+	"\x04data\x18\x06 \x03(\v2!.kairos.v1.InboxMessage.DataEntryR\x04data\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x1a7\n" +
+	"\tDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"S\n" +
+	"\x0fAckInboxRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1f\n" +
+	"\vmessage_ids\x18\x02 \x03(\tR\n" +
+	"messageIds\"(\n" +
+	"\x10AckInboxResponse\x12\x14\n" +
+	"\x05acked\x18\x01 \x01(\x05R\x05acked*\x94\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fOUTCOME_SEND\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_HOLDOUT\x10\x02\x12\x1a\n" +
 	"\x16OUTCOME_GLOBAL_CONTROL\x10\x03\x12\x16\n" +
 	"\x12OUTCOME_SUPPRESSED\x10\x04\x12\x15\n" +
-	"\x11OUTCOME_NO_ACTION\x10\x052\xe5\x02\n" +
+	"\x11OUTCOME_NO_ACTION\x10\x052\xe4\x03\n" +
 	"\x06Kairos\x12:\n" +
 	"\x05Track\x12\x17.kairos.v1.TrackRequest\x1a\x18.kairos.v1.TrackResponse\x12>\n" +
 	"\n" +
 	"GetProfile\x12\x1c.kairos.v1.GetProfileRequest\x1a\x12.kairos.v1.Profile\x12U\n" +
 	"\x0eUpsertCustomer\x12 .kairos.v1.UpsertCustomerRequest\x1a!.kairos.v1.UpsertCustomerResponse\x12=\n" +
 	"\x06Decide\x12\x18.kairos.v1.DecideRequest\x1a\x19.kairos.v1.DecideResponse\x12I\n" +
-	"\x0fExplainDecision\x12!.kairos.v1.ExplainDecisionRequest\x1a\x13.kairos.v1.DecisionB%Z#kairos/api/proto/kairos/v1;kairosv1b\x06proto3"
+	"\x0fExplainDecision\x12!.kairos.v1.ExplainDecisionRequest\x1a\x13.kairos.v1.Decision\x128\n" +
+	"\bGetInbox\x12\x1a.kairos.v1.GetInboxRequest\x1a\x10.kairos.v1.Inbox\x12C\n" +
+	"\bAckInbox\x12\x1a.kairos.v1.AckInboxRequest\x1a\x1b.kairos.v1.AckInboxResponseB%Z#kairos/api/proto/kairos/v1;kairosv1b\x06proto3"
 
 var (
 	file_kairos_v1_kairos_proto_rawDescOnce sync.Once
@@ -1292,7 +1630,7 @@ func file_kairos_v1_kairos_proto_rawDescGZIP() []byte {
 }
 
 var file_kairos_v1_kairos_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_kairos_v1_kairos_proto_goTypes = []any{
 	(Outcome)(0),                   // 0: kairos.v1.Outcome
 	(*Event)(nil),                  // 1: kairos.v1.Event
@@ -1311,52 +1649,66 @@ var file_kairos_v1_kairos_proto_goTypes = []any{
 	(*Decision)(nil),               // 14: kairos.v1.Decision
 	(*ArmProbability)(nil),         // 15: kairos.v1.ArmProbability
 	(*Scores)(nil),                 // 16: kairos.v1.Scores
-	nil,                            // 17: kairos.v1.Event.PropertiesEntry
-	nil,                            // 18: kairos.v1.Customer.ConsentsEntry
-	nil,                            // 19: kairos.v1.Customer.AttributesEntry
-	nil,                            // 20: kairos.v1.DecideRequest.ContextEntry
-	nil,                            // 21: kairos.v1.Decision.VersionsEntry
-	nil,                            // 22: kairos.v1.Scores.NextBestActionEntry
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(*structpb.Value)(nil),         // 24: google.protobuf.Value
+	(*GetInboxRequest)(nil),        // 17: kairos.v1.GetInboxRequest
+	(*Inbox)(nil),                  // 18: kairos.v1.Inbox
+	(*InboxMessage)(nil),           // 19: kairos.v1.InboxMessage
+	(*AckInboxRequest)(nil),        // 20: kairos.v1.AckInboxRequest
+	(*AckInboxResponse)(nil),       // 21: kairos.v1.AckInboxResponse
+	nil,                            // 22: kairos.v1.Event.PropertiesEntry
+	nil,                            // 23: kairos.v1.Customer.ConsentsEntry
+	nil,                            // 24: kairos.v1.Customer.AttributesEntry
+	nil,                            // 25: kairos.v1.DecideRequest.ContextEntry
+	nil,                            // 26: kairos.v1.Decision.VersionsEntry
+	nil,                            // 27: kairos.v1.Scores.NextBestActionEntry
+	nil,                            // 28: kairos.v1.InboxMessage.DataEntry
+	(*timestamppb.Timestamp)(nil),  // 29: google.protobuf.Timestamp
+	(*structpb.Value)(nil),         // 30: google.protobuf.Value
 }
 var file_kairos_v1_kairos_proto_depIdxs = []int32{
-	23, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	17, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
+	29, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	22, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
 	1,  // 2: kairos.v1.TrackRequest.events:type_name -> kairos.v1.Event
 	4,  // 3: kairos.v1.TrackResponse.errors:type_name -> kairos.v1.EventError
 	7,  // 4: kairos.v1.Profile.features:type_name -> kairos.v1.Feature
 	8,  // 5: kairos.v1.Profile.customer:type_name -> kairos.v1.Customer
-	23, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
-	19, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
+	29, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
+	24, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
 	8,  // 9: kairos.v1.UpsertCustomerRequest.customer:type_name -> kairos.v1.Customer
-	20, // 10: kairos.v1.DecideRequest.context:type_name -> kairos.v1.DecideRequest.ContextEntry
+	25, // 10: kairos.v1.DecideRequest.context:type_name -> kairos.v1.DecideRequest.ContextEntry
 	14, // 11: kairos.v1.DecideResponse.decision:type_name -> kairos.v1.Decision
 	0,  // 12: kairos.v1.Decision.outcome:type_name -> kairos.v1.Outcome
 	15, // 13: kairos.v1.Decision.arms:type_name -> kairos.v1.ArmProbability
 	16, // 14: kairos.v1.Decision.scores:type_name -> kairos.v1.Scores
-	23, // 15: kairos.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	23, // 16: kairos.v1.Decision.send_after:type_name -> google.protobuf.Timestamp
-	21, // 17: kairos.v1.Decision.versions:type_name -> kairos.v1.Decision.VersionsEntry
+	29, // 15: kairos.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	29, // 16: kairos.v1.Decision.send_after:type_name -> google.protobuf.Timestamp
+	26, // 17: kairos.v1.Decision.versions:type_name -> kairos.v1.Decision.VersionsEntry
 	7,  // 18: kairos.v1.Decision.features:type_name -> kairos.v1.Feature
-	22, // 19: kairos.v1.Scores.next_best_action:type_name -> kairos.v1.Scores.NextBestActionEntry
-	24, // 20: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
-	2,  // 21: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
-	5,  // 22: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
-	9,  // 23: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
-	11, // 24: kairos.v1.Kairos.Decide:input_type -> kairos.v1.DecideRequest
-	13, // 25: kairos.v1.Kairos.ExplainDecision:input_type -> kairos.v1.ExplainDecisionRequest
-	3,  // 26: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
-	6,  // 27: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
-	10, // 28: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
-	12, // 29: kairos.v1.Kairos.Decide:output_type -> kairos.v1.DecideResponse
-	14, // 30: kairos.v1.Kairos.ExplainDecision:output_type -> kairos.v1.Decision
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	27, // 19: kairos.v1.Scores.next_best_action:type_name -> kairos.v1.Scores.NextBestActionEntry
+	19, // 20: kairos.v1.Inbox.messages:type_name -> kairos.v1.InboxMessage
+	28, // 21: kairos.v1.InboxMessage.data:type_name -> kairos.v1.InboxMessage.DataEntry
+	29, // 22: kairos.v1.InboxMessage.created_at:type_name -> google.protobuf.Timestamp
+	29, // 23: kairos.v1.InboxMessage.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 24: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
+	2,  // 25: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
+	5,  // 26: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
+	9,  // 27: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
+	11, // 28: kairos.v1.Kairos.Decide:input_type -> kairos.v1.DecideRequest
+	13, // 29: kairos.v1.Kairos.ExplainDecision:input_type -> kairos.v1.ExplainDecisionRequest
+	17, // 30: kairos.v1.Kairos.GetInbox:input_type -> kairos.v1.GetInboxRequest
+	20, // 31: kairos.v1.Kairos.AckInbox:input_type -> kairos.v1.AckInboxRequest
+	3,  // 32: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
+	6,  // 33: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
+	10, // 34: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
+	12, // 35: kairos.v1.Kairos.Decide:output_type -> kairos.v1.DecideResponse
+	14, // 36: kairos.v1.Kairos.ExplainDecision:output_type -> kairos.v1.Decision
+	18, // 37: kairos.v1.Kairos.GetInbox:output_type -> kairos.v1.Inbox
+	21, // 38: kairos.v1.Kairos.AckInbox:output_type -> kairos.v1.AckInboxResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_kairos_v1_kairos_proto_init() }
@@ -1370,7 +1722,7 @@ func file_kairos_v1_kairos_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kairos_v1_kairos_proto_rawDesc), len(file_kairos_v1_kairos_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ const (
 	Kairos_UpsertCustomer_FullMethodName  = "/kairos.v1.Kairos/UpsertCustomer"
 	Kairos_Decide_FullMethodName          = "/kairos.v1.Kairos/Decide"
 	Kairos_ExplainDecision_FullMethodName = "/kairos.v1.Kairos/ExplainDecision"
+	Kairos_GetInbox_FullMethodName        = "/kairos.v1.Kairos/GetInbox"
+	Kairos_AckInbox_FullMethodName        = "/kairos.v1.Kairos/AckInbox"
 )
 
 // KairosClient is the client API for Kairos service.
@@ -58,6 +60,11 @@ type KairosClient interface {
 	// ExplainDecision returns a recorded decision with everything that made it:
 	// scores, model and policy versions, arm probabilities, features, reasons.
 	ExplainDecision(ctx context.Context, in *ExplainDecisionRequest, opts ...grpc.CallOption) (*Decision, error)
+	// GetInbox returns a customer's in-app messages that are not acknowledged
+	// and not expired, newest first.
+	GetInbox(ctx context.Context, in *GetInboxRequest, opts ...grpc.CallOption) (*Inbox, error)
+	// AckInbox acknowledges (removes) messages of a customer's inbox.
+	AckInbox(ctx context.Context, in *AckInboxRequest, opts ...grpc.CallOption) (*AckInboxResponse, error)
 }
 
 type kairosClient struct {
@@ -118,6 +125,26 @@ func (c *kairosClient) ExplainDecision(ctx context.Context, in *ExplainDecisionR
 	return out, nil
 }
 
+func (c *kairosClient) GetInbox(ctx context.Context, in *GetInboxRequest, opts ...grpc.CallOption) (*Inbox, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Inbox)
+	err := c.cc.Invoke(ctx, Kairos_GetInbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kairosClient) AckInbox(ctx context.Context, in *AckInboxRequest, opts ...grpc.CallOption) (*AckInboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckInboxResponse)
+	err := c.cc.Invoke(ctx, Kairos_AckInbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KairosServer is the server API for Kairos service.
 // All implementations must embed UnimplementedKairosServer
 // for forward compatibility.
@@ -145,6 +172,11 @@ type KairosServer interface {
 	// ExplainDecision returns a recorded decision with everything that made it:
 	// scores, model and policy versions, arm probabilities, features, reasons.
 	ExplainDecision(context.Context, *ExplainDecisionRequest) (*Decision, error)
+	// GetInbox returns a customer's in-app messages that are not acknowledged
+	// and not expired, newest first.
+	GetInbox(context.Context, *GetInboxRequest) (*Inbox, error)
+	// AckInbox acknowledges (removes) messages of a customer's inbox.
+	AckInbox(context.Context, *AckInboxRequest) (*AckInboxResponse, error)
 	mustEmbedUnimplementedKairosServer()
 }
 
@@ -169,6 +201,12 @@ func (UnimplementedKairosServer) Decide(context.Context, *DecideRequest) (*Decid
 }
 func (UnimplementedKairosServer) ExplainDecision(context.Context, *ExplainDecisionRequest) (*Decision, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainDecision not implemented")
+}
+func (UnimplementedKairosServer) GetInbox(context.Context, *GetInboxRequest) (*Inbox, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInbox not implemented")
+}
+func (UnimplementedKairosServer) AckInbox(context.Context, *AckInboxRequest) (*AckInboxResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckInbox not implemented")
 }
 func (UnimplementedKairosServer) mustEmbedUnimplementedKairosServer() {}
 func (UnimplementedKairosServer) testEmbeddedByValue()                {}
@@ -281,6 +319,42 @@ func _Kairos_ExplainDecision_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Kairos_GetInbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KairosServer).GetInbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Kairos_GetInbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KairosServer).GetInbox(ctx, req.(*GetInboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Kairos_AckInbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckInboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KairosServer).AckInbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Kairos_AckInbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KairosServer).AckInbox(ctx, req.(*AckInboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Kairos_ServiceDesc is the grpc.ServiceDesc for Kairos service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -307,6 +381,14 @@ var Kairos_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExplainDecision",
 			Handler:    _Kairos_ExplainDecision_Handler,
+		},
+		{
+			MethodName: "GetInbox",
+			Handler:    _Kairos_GetInbox_Handler,
+		},
+		{
+			MethodName: "AckInbox",
+			Handler:    _Kairos_AckInbox_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
