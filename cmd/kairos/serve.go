@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"kairos/channels/inapp"
+	"kairos/channels/tracking"
 	"kairos/channels/inapp/redisinbox"
 	"kairos/decisioning"
 	"kairos/features"
@@ -52,6 +55,9 @@ type serveConfig struct {
 	decideDeadline time.Duration
 	// claimIdle: see decisionOptions.
 	claimIdle time.Duration
+	// trackingKey signs tracking links (hex); empty: a random key per
+	// process.
+	trackingKey string
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -67,6 +73,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.archive, "archive", "", "archive the event log as Parquet files into `directory` (empty: no archive)")
 	fs.StringVar(&cfg.campaigns, "campaigns", "", "campaign configuration YAML `file` (empty: the example campaigns shipped in the binary)")
 	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger, e.g. postgres://kairos@localhost/kairos (empty: the embedded in-memory ledger)")
+	fs.StringVar(&cfg.trackingKey, "tracking-key", "", "hex `key` (at least 32 bytes) signing the open, click and unsubscribe links served under /t/ of the admin HTTP address (empty: a random key, so links stop working at a restart)")
 	fs.DurationVar(&cfg.claimIdle, "claim-idle", 30*time.Second, "`time` a ledger-queue or event-log entry stays with an instance that stopped answering before another instance takes it over")
 	fs.DurationVar(&cfg.decideDeadline, "decide-deadline", decisioning.DefaultDeadline, "`time` a Decide may take; past it, it answers NO_ACTION (reason deadline_exceeded)")
 	return fs
@@ -206,8 +213,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 			Registerer: reg,
 		})
 	}
+	signer, err := trackingSigner(cfg.trackingKey, log)
+	if err != nil {
+		return fmt.Errorf("serve: --tracking-key: %w", err)
+	}
+	admin := http.NewServeMux()
+	admin.Handle("/", srv.AdminHandler())
+	admin.Handle("/t/", tracking.NewHandler(signer, st.store, set, logger))
 	hs := &http.Server{
-		Handler:           srv.AdminHandler(),
+		Handler:           admin,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "admin").Handler(), slog.LevelWarn),
 	}
@@ -325,4 +339,22 @@ func isLoopback(addr string) (bool, error) {
 		return false, nil
 	}
 	return ip.IsLoopback(), nil
+}
+
+// trackingSigner returns the signer of tracking links: from hexKey, or a
+// random key (logged as a warning) when it is empty.
+func trackingSigner(hexKey string, log *slog.Logger) (*tracking.Signer, error) {
+	if hexKey == "" {
+		key := make([]byte, tracking.MinKeyBytes)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		log.Warn("no --tracking-key: tracking links are signed with a random key and stop working when serve restarts")
+		return tracking.NewSigner(key, nil)
+	}
+	key, err := hex.DecodeString(hexKey)
+	if err != nil {
+		return nil, fmt.Errorf("must be hex, e.g. the output of 'openssl rand -hex 32': %w", err)
+	}
+	return tracking.NewSigner(key, nil)
 }

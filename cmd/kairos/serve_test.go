@@ -205,6 +205,10 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, body := inst.get(t, "/readyz"); code != 200 {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
+	// Tracking links are served under /t/; a forged one gets a plain page.
+	if code, body := inst.get(t, "/t/c/forged.token"); code != 404 || !strings.Contains(body, "not valid") {
+		t.Errorf("/t/c/forged.token = %d %q", code, body)
+	}
 	code, metrics := inst.get(t, "/metrics")
 	for _, want := range []string{
 		`kairos_track_events_total{result="accepted"} 3`,

@@ -45,6 +45,7 @@ var rules = []struct {
 	// made or stored.
 	{"kairos/channels", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit"}},
 	{"kairos/channels/inapp", []string{redisPkg, pgxPkg, grpcPkg, "kairos/channels/inapp/redisinbox"}},
+	{"kairos/channels/tracking", []string{redisPkg, pgxPkg, grpcPkg, "kairos/decisioning"}},
 	{"kairos/channels/inapp/redisinbox", []string{pgxPkg, grpcPkg, "kairos/decisioning/redisstate"}},
 }
 
