@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc"
 
 	"kairos/channels/inapp"
-	"kairos/channels/tracking"
 	"kairos/channels/inapp/redisinbox"
+	"kairos/channels/tracking"
 	"kairos/decisioning"
 	"kairos/features"
 	"kairos/internal/server"
