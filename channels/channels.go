@@ -13,6 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -121,6 +124,32 @@ func RetryAfter(err error) time.Duration {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.RetryAfter
+	}
+	return 0
+}
+
+// maxRetryAfter caps a provider's Retry-After: a larger value is absurd
+// (and would overflow a Duration).
+const maxRetryAfter = 365 * 24 * time.Hour
+
+// ParseRetryAfter reads an HTTP Retry-After value: delay-seconds or an
+// HTTP date (RFC 9110 §10.2.3), relative to now. It returns zero when v is
+// empty, malformed or in the past, and at most a year.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return min(d, maxRetryAfter)
+		}
 	}
 	return 0
 }

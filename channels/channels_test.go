@@ -24,3 +24,19 @@ func TestErrorKind(t *testing.T) {
 		t.Errorf("message %q", got)
 	}
 }
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0}, {"0", 0}, {"-5", 0}, {"garbage", 0}, {" 30 ", 30 * time.Second},
+		{"Mon, 02 Nov 2026 12:01:00 GMT", time.Minute}, {"Mon, 02 Nov 2026 11:00:00 GMT", 0},
+		{"99999999999", 365 * 24 * time.Hour},
+	} {
+		if got := ParseRetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

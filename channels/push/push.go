@@ -287,7 +287,7 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 		return &channels.Error{
 			Kind:       channels.Transient,
 			Code:       code,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), t.now()),
+			RetryAfter: channels.ParseRetryAfter(resp.Header.Get("Retry-After"), t.now()),
 			Err:        cause,
 		}
 	}
@@ -308,29 +308,6 @@ func aboutToken(msg string, violations []string) bool {
 		}
 	}
 	return len(violations) == 0 && strings.Contains(strings.ToLower(msg), "registration token")
-}
-
-// retryAfter parses a Retry-After header value: delay-seconds or an
-// HTTP-date (RFC 9110 section 10.2.3). It returns zero when the header is
-// absent, malformed or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		const maxSeconds = int64(1<<63-1) / int64(time.Second)
-		return time.Duration(min(s, maxSeconds)) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		if d := at.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // snippet returns the start of a non-JSON body for an error message.

@@ -284,36 +284,13 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 		return &channels.Error{
 			Kind:       channels.Transient,
 			Code:       c,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), t.now()),
+			RetryAfter: channels.ParseRetryAfter(resp.Header.Get("Retry-After"), t.now()),
 			Err:        cause,
 		}
 	}
 	// Any other refusal (21602 empty body, 21606 bad From, 20404, a non-JSON
 	// 4xx): the request or the configuration is wrong, not the recipient.
 	return fmt.Errorf("sms: Twilio refused the request: %w", cause)
-}
-
-// retryAfter parses a Retry-After header value: delay-seconds or an
-// HTTP-date (RFC 9110 section 10.2.3). It returns zero when the header is
-// absent, malformed or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		const maxSeconds = int64(1<<63-1) / int64(time.Second)
-		return time.Duration(min(s, maxSeconds)) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		if d := at.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // snippet returns the start of a non-JSON body for an error message.

@@ -374,8 +374,8 @@ func TestRetryAfter(t *testing.T) {
 		{"Wednesday, 21-Oct-26 07:28:10 GMT", 10 * time.Second},
 		{"Wed, 21 Oct 2026 07:27:00 GMT", 0},
 	} {
-		if got := retryAfter(tc.in, now); got != tc.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		if got := channels.ParseRetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("channels.ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
