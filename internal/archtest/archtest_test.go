@@ -46,6 +46,7 @@ var rules = []struct {
 	{"kairos/channels", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit"}},
 	{"kairos/channels/inapp", []string{redisPkg, pgxPkg, grpcPkg, "kairos/channels/inapp/redisinbox"}},
 	{"kairos/channels/tracking", []string{redisPkg, pgxPkg, grpcPkg, "kairos/decisioning"}},
+	{"kairos/channels/...", []string{pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit", "kairos/ledger"}},
 	{"kairos/channels/inapp/redisinbox", []string{pgxPkg, grpcPkg, "kairos/decisioning/redisstate"}},
 }
 
