@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -152,4 +153,22 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// Exchange sends req with client and reads at most limit bytes of the
+// response body (the body is closed). A failure to send or to read is a
+// Transient *Error wrapping the cause under what (e.g. `push: message
+// "d1"`): the request may or may not have reached the provider, and a
+// retry may succeed.
+func Exchange(client *http.Client, req *http.Request, limit int64, what string) (*http.Response, []byte, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, &Error{Kind: Transient, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, &Error{Kind: Transient, Err: fmt.Errorf("%s: read response: %w", what, err)}
+	}
+	return resp, raw, nil
 }

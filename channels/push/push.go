@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -195,16 +194,9 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 
-	resp, err := t.client.Do(req)
+	resp, raw, err := channels.Exchange(t.client, req, maxBody, fmt.Sprintf("push: message %q", m.ID))
 	if err != nil {
-		// Network error, timeout or cancelled ctx: the message may or may
-		// not have reached FCM; a retry may succeed.
-		return channels.Receipt{}, &channels.Error{Kind: channels.Transient, Err: fmt.Errorf("push: message %q: %w", m.ID, err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return channels.Receipt{}, &channels.Error{Kind: channels.Transient, Err: fmt.Errorf("push: message %q: read response: %w", m.ID, err)}
+		return channels.Receipt{}, err
 	}
 	if resp.StatusCode/100 == 2 {
 		var ok sendResponse

@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -227,17 +226,11 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set(IdempotencyHeader, m.ID)
 
-	resp, err := t.client.Do(req)
+	// The error text of a failed exchange names the URL (account SID) but
+	// never the auth token, which travels in a header.
+	resp, raw, err := channels.Exchange(t.client, req, maxBody, fmt.Sprintf("sms: message %q", m.ID))
 	if err != nil {
-		// Network error, timeout or cancelled ctx: the message may or may
-		// not have reached Twilio. The error text names the URL (account
-		// SID) but never the auth token, which travels in a header.
-		return channels.Receipt{}, &channels.Error{Kind: channels.Transient, Err: fmt.Errorf("sms: message %q: %w", m.ID, err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return channels.Receipt{}, &channels.Error{Kind: channels.Transient, Err: fmt.Errorf("sms: message %q: read response: %w", m.ID, err)}
+		return channels.Receipt{}, err
 	}
 	if resp.StatusCode/100 == 2 {
 		var ok messageResponse
