@@ -172,3 +172,13 @@ func Exchange(client *http.Client, req *http.Request, limit int64, what string) 
 	}
 	return resp, raw, nil
 }
+
+// Snippet returns the start of a provider's unexpected response body for
+// an error message: trimmed, at most 200 bytes, valid UTF-8.
+func Snippet(raw []byte) string {
+	s := strings.TrimSpace(string(raw))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}

@@ -41,7 +41,7 @@ func ValidateCustomer(c *Customer) *FieldError {
 			return &FieldError{"customer.email", "must be a bare address such as ada@example.com"}
 		}
 	}
-	if c.Phone != "" && !isE164(c.Phone) {
+	if c.Phone != "" && !IsE164(c.Phone) {
 		return &FieldError{"customer.phone", "must be E.164: '+' then 8 to 15 digits, e.g. +14155550123"}
 	}
 	if len(c.PushToken) > maxPushToken {
@@ -77,7 +77,10 @@ func ValidateCustomer(c *Customer) *FieldError {
 	return nil
 }
 
-func isE164(s string) bool {
+// IsE164 reports whether s is an E.164 phone number: '+' then 8 to 15
+// digits, the first not 0 — the one phone-number rule of Kairos (customer
+// records, SMS senders and recipients).
+func IsE164(s string) bool {
 	if len(s) < 9 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
 		return false
 	}

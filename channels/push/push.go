@@ -204,7 +204,7 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 			// Not FCM's answer (a proxy?), or FCM's answer mangled. A
 			// retry may show the notification twice, which the app's
 			// decision_id check absorbs; reporting success might lose it.
-			return channels.Receipt{}, fmt.Errorf("push: message %q: HTTP %d without a message name: %s", m.ID, resp.StatusCode, snippet(raw))
+			return channels.Receipt{}, fmt.Errorf("push: message %q: HTTP %d without a message name: %s", m.ID, resp.StatusCode, channels.Snippet(raw))
 		}
 		return channels.Receipt{ProviderID: ok.Name}, nil
 	}
@@ -248,7 +248,7 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 			}
 		}
 	} else {
-		msg = snippet(raw)
+		msg = channels.Snippet(raw)
 	}
 	code := fcmCode
 	if code == "" {
@@ -300,13 +300,4 @@ func aboutToken(msg string, violations []string) bool {
 		}
 	}
 	return len(violations) == 0 && strings.Contains(strings.ToLower(msg), "registration token")
-}
-
-// snippet returns the start of a non-JSON body for an error message.
-func snippet(raw []byte) string {
-	s := strings.TrimSpace(string(raw))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"kairos/channels"
+
+	"kairos/features"
 )
 
 // DefaultBaseURL is the production Twilio REST endpoint.
@@ -115,7 +117,7 @@ func New(opts Options) (*Transport, error) {
 		return nil, errors.New("sms: Options.From or Options.MessagingServiceSID: one is required")
 	case opts.From != "" && opts.MessagingServiceSID != "":
 		return nil, errors.New("sms: Options.From and Options.MessagingServiceSID: set only one")
-	case opts.From != "" && !e164(opts.From):
+	case opts.From != "" && !features.IsE164(opts.From):
 		return nil, fmt.Errorf("sms: Options.From %q: must be an E.164 number (\"+\" and 2 to 15 digits)", opts.From)
 	case opts.MessagingServiceSID != "" && !sidLike(opts.MessagingServiceSID, "MG"):
 		return nil, fmt.Errorf("sms: Options.MessagingServiceSID %q: must be \"MG\" followed by letters and digits", opts.MessagingServiceSID)
@@ -158,18 +160,6 @@ func sidLike(s, prefix string) bool {
 	}
 	for _, c := range s[len(prefix):] {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func e164(s string) bool {
-	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for _, c := range s[1:] {
-		if c < '0' || c > '9' {
 			return false
 		}
 	}
@@ -236,7 +226,7 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 		var ok messageResponse
 		if err := json.Unmarshal(raw, &ok); err != nil || ok.SID == "" {
 			// Not Twilio's answer (a proxy?), or Twilio's answer mangled.
-			return channels.Receipt{}, fmt.Errorf("sms: message %q: HTTP %d without a message sid: %s", m.ID, resp.StatusCode, snippet(raw))
+			return channels.Receipt{}, fmt.Errorf("sms: message %q: HTTP %d without a message sid: %s", m.ID, resp.StatusCode, channels.Snippet(raw))
 		}
 		return channels.Receipt{ProviderID: ok.SID}, nil
 	}
@@ -252,7 +242,7 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 	if json.Unmarshal(raw, &body) == nil && (body.Code != 0 || body.Message != "") {
 		code, msg = body.Code, body.Message
 	} else {
-		msg = snippet(raw)
+		msg = channels.Snippet(raw)
 	}
 	desc := fmt.Sprintf("HTTP %d", resp.StatusCode)
 	if code != 0 {
@@ -284,13 +274,4 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 	// Any other refusal (21602 empty body, 21606 bad From, 20404, a non-JSON
 	// 4xx): the request or the configuration is wrong, not the recipient.
 	return fmt.Errorf("sms: Twilio refused the request: %w", cause)
-}
-
-// snippet returns the start of a non-JSON body for an error message.
-func snippet(raw []byte) string {
-	s := strings.TrimSpace(string(raw))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"kairos/features"
 )
 
 // IdempotencyHeader is the request header the server deduplicates on.
@@ -300,22 +302,10 @@ func validate(r Request) Response {
 		return Response{Status: http.StatusBadRequest, Code: 21603, Message: "A 'From' phone number is required."}
 	case r.Body == "":
 		return Response{Status: http.StatusBadRequest, Code: 21602, Message: "Message body is required."}
-	case !e164(r.To):
+	case !features.IsE164(r.To):
 		return InvalidNumber(r.To)
 	}
 	return Response{}
-}
-
-func e164(s string) bool {
-	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for _, c := range s[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // messageBody is the Message resource Twilio answers a create with
