@@ -1,6 +1,7 @@
 // Package channels delivers decided messages: the message model, the
 // Transport each channel's adapter implements, and the classification of
-// delivery errors (transient: retry; permanent: the address is dead).
+// delivery errors (transient: retry; permanent: the address is dead;
+// invalid: the message is).
 // Each transport is a sub-package named after its channel: email (SMTP),
 // push (Firebase Cloud Messaging HTTP v1), sms (Twilio Messages API),
 // webhook (HMAC-signed HTTP POST).
@@ -71,6 +72,10 @@ const (
 	// token, invalid number); retrying cannot succeed, and the channel is
 	// unreachable for the customer.
 	Permanent
+	// Invalid: the message itself is at fault (a header or body the
+	// provider refuses, a payload too large); retrying the same message
+	// cannot succeed, but the address may be fine.
+	Invalid
 )
 
 func (k Kind) String() string {
@@ -79,6 +84,8 @@ func (k Kind) String() string {
 		return "transient"
 	case Permanent:
 		return "permanent"
+	case Invalid:
+		return "invalid"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -108,8 +115,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// ErrorKind returns the kind of a delivery error: Permanent or Transient
-// for an *Error, and Transient for anything else (a network error, an
+// ErrorKind returns the kind of a delivery error: its Kind for an *Error,
+// and Transient for anything else (a network error, an
 // expired deadline) — an unclassified failure may pass on retry.
 func ErrorKind(err error) Kind {
 	var e *Error

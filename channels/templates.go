@@ -65,6 +65,9 @@ type Links struct {
 	// Unsubscribe is the one-click unsubscribe URL of the message's
 	// channel; the dispatcher sets it to the admin server's signed link.
 	Unsubscribe string
+	// Open is the open pixel's URL; the dispatcher adds the pixel to an
+	// email's HTML part itself.
+	Open string
 	// Wrap turns a destination URL into a tracking link; the dispatcher
 	// sets it to the admin server's signed click redirect (which also
 	// records the destination, so the redirect goes only to URLs of the
@@ -468,6 +471,7 @@ func dataShape(known Known) *shape {
 		"DecisionID": leafShape,
 		"Links": record(map[string]*shape{
 			"Unsubscribe": leafShape,
+			"Open":        leafShape,
 			"Click":       {kind: shapeMethod, nargs: 1},
 		}),
 	})

@@ -145,10 +145,11 @@ func New(opts Options) (*Transport, error) {
 // Send delivers m to m.To in one SMTP conversation and returns the queue
 // id the server reported for it.
 //
-// A message that cannot be sent as it is (m.To not a bare address, a
-// control character in a header value) fails with a Permanent
-// *channels.Error before any connection is made. A 5xx reply to MAIL,
-// RCPT or DATA is Permanent, a 4xx reply Transient, both with the reply
+// A message that cannot be sent as it is fails before any connection is
+// made: with a Permanent *channels.Error when m.To is not a bare address,
+// with an Invalid one for the rest (a control character in a header
+// value, no body). A 5xx reply to RCPT is Permanent (the recipient), to
+// MAIL or DATA Invalid (the sender or the content), a 4xx reply Transient, both with the reply
 // code as Code; network errors and timeouts are Transient. Replies to the
 // greeting, EHLO, STARTTLS and AUTH (535: bad credentials) are problems
 // of the server or of this Transport's configuration, not of the
@@ -285,8 +286,10 @@ func (t *Transport) classify(ctx context.Context, step string, err error) error 
 		switch {
 		case authCodes[tp.Code]:
 			// This Transport's credentials or TLS, whatever the step.
-		case (step == "MAIL" || step == "RCPT" || step == "DATA") && tp.Code >= 500 && tp.Code < 600:
-			kind = channels.Permanent
+		case step == "RCPT" && tp.Code >= 500 && tp.Code < 600:
+			kind = channels.Permanent // the recipient: unknown user, mailbox gone
+		case (step == "MAIL" || step == "DATA") && tp.Code >= 500 && tp.Code < 600:
+			kind = channels.Invalid // the sender or the content, not the recipient
 		}
 		return &channels.Error{Kind: kind, Code: strconv.Itoa(tp.Code),
 			Err: fmt.Errorf("email: %s %s: %w", step, t.addr, err)}

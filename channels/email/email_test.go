@@ -322,7 +322,7 @@ func TestSendErrors(t *testing.T) {
 		{"RCPT 451 local error", "reply-451@example.com", "", channels.Transient, "451"},
 		{"RCPT 452 insufficient storage", "reply-452@example.com", "", channels.Transient, "452"},
 		{"RCPT 421 shutting down", "reply-421@example.com", "", channels.Transient, "421"},
-		{"DATA 554 rejected", "data-554@example.com", "", channels.Permanent, "554"},
+		{"DATA 554 rejected", "data-554@example.com", "", channels.Invalid, "554"},
 		{"DATA 451 local error", "data-451@example.com", "", channels.Transient, "451"},
 		// Bad credentials are this Transport's problem, not the
 		// recipient's: not Permanent, which would mark the customer's
@@ -521,9 +521,15 @@ func TestSendRefusesBadMessages(t *testing.T) {
 			m := good
 			tc.edit(&m)
 			_, err := tr.Send(t.Context(), &m)
+			// A bad address makes the channel unreachable; any other
+			// fault is the message's.
+			want := channels.Invalid
+			if tc.field == "Message.To" {
+				want = channels.Permanent
+			}
 			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != channels.Permanent || ce.Code != "" {
-				t.Fatalf("Send: %v, want a Permanent *channels.Error without code", err)
+			if !errors.As(err, &ce) || ce.Kind != want || ce.Code != "" {
+				t.Fatalf("Send: %v, want a %s *channels.Error without code", err, want)
 			}
 			if !strings.Contains(err.Error(), tc.field+":") {
 				t.Errorf("Send: %q does not name %s", err, tc.field)

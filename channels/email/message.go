@@ -25,10 +25,10 @@ const (
 	maxURLLen = 900
 )
 
-// permanent returns the Permanent error of a message that cannot be sent
-// as it is.
-func permanent(format string, args ...any) error {
-	return &channels.Error{Kind: channels.Permanent, Err: fmt.Errorf("email: "+format, args...)}
+// invalid returns the Invalid error of a message that cannot be sent as
+// it is.
+func invalid(format string, args ...any) error {
+	return &channels.Error{Kind: channels.Invalid, Err: fmt.Errorf("email: "+format, args...)}
 }
 
 // build validates m and returns it as an RFC 5322 message with CRLF line
@@ -38,17 +38,19 @@ func (t *Transport) build(m *channels.Message) ([]byte, error) {
 		return nil, fmt.Errorf("email: nil message")
 	}
 	if hasCtl(m.To) || !bareAddress(m.To) {
-		return nil, permanent("Message.To: must be a bare address such as ana@example.com (got %q)", m.To)
+		// The address itself: the channel is unreachable.
+		return nil, &channels.Error{Kind: channels.Permanent,
+			Err: fmt.Errorf("email: Message.To: must be a bare address such as ana@example.com (got %q)", m.To)}
 	}
 	if !isDotAtom(m.ID) || len(m.ID) > maxIDLen {
-		return nil, permanent("Message.ID: must be a decision id of at most %d letters, digits, dots or !#$%%&'*+-/=?^_`{|}~ (got %q)", maxIDLen, m.ID)
+		return nil, invalid("Message.ID: must be a decision id of at most %d letters, digits, dots or !#$%%&'*+-/=?^_`{|}~ (got %q)", maxIDLen, m.ID)
 	}
 	for _, f := range []struct{ name, v string }{{"Subject", m.Subject}, {"Campaign", m.Campaign}} {
 		if hasCtl(f.v) {
-			return nil, permanent("Message.%s: must not contain CR, LF or other control characters (got %q)", f.name, f.v)
+			return nil, invalid("Message.%s: must not contain CR, LF or other control characters (got %q)", f.name, f.v)
 		}
 		if !utf8.ValidString(f.v) {
-			return nil, permanent("Message.%s: must be valid UTF-8", f.name)
+			return nil, invalid("Message.%s: must be valid UTF-8", f.name)
 		}
 	}
 	if m.UnsubscribeURL != "" {
@@ -57,11 +59,11 @@ func (t *Transport) build(m *channels.Message) ([]byte, error) {
 		}
 	}
 	if m.Text == "" && m.HTML == "" {
-		return nil, permanent("Message.Text, Message.HTML: one of them must be set")
+		return nil, invalid("Message.Text, Message.HTML: one of them must be set")
 	}
 	for _, f := range []struct{ name, v string }{{"Text", m.Text}, {"HTML", m.HTML}} {
 		if !utf8.ValidString(f.v) {
-			return nil, permanent("Message.%s: must be valid UTF-8", f.name)
+			return nil, invalid("Message.%s: must be valid UTF-8", f.name)
 		}
 	}
 
@@ -143,7 +145,7 @@ func writeQP(w io.Writer, s string) error {
 // angle brackets of List-Unsubscribe.
 func checkURL(s string) error {
 	bad := func(rule string) error {
-		return permanent("Message.UnsubscribeURL: %s (got %q)", rule, s)
+		return invalid("Message.UnsubscribeURL: %s (got %q)", rule, s)
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '<' || r == '>' }) {
 		return bad("must be an ASCII URL without spaces, control characters or angle brackets")

@@ -94,8 +94,8 @@ func FuzzBuild(f *testing.F) {
 		data, err := tr.build(m)
 		if err != nil {
 			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != channels.Permanent {
-				t.Fatalf("build: %v, want a Permanent error", err)
+			if !errors.As(err, &ce) || ce.Kind != channels.Invalid {
+				t.Fatalf("build: %v, want an Invalid error (the message, not the address)", err)
 			}
 			return
 		}

@@ -191,7 +191,7 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 		CreatedAt: now, ExpiresAt: now.Add(t.ttl),
 	})
 	if errors.Is(err, ErrInvalid) {
-		return channels.Receipt{}, &channels.Error{Kind: channels.Permanent, Code: "invalid", Err: err}
+		return channels.Receipt{}, &channels.Error{Kind: channels.Invalid, Code: "invalid", Err: err}
 	}
 	if err != nil {
 		return channels.Receipt{}, err

@@ -30,7 +30,7 @@ func TestTransport(t *testing.T) {
 		t.Fatalf("inbox %+v, %v", got, err)
 	}
 	_, err = tr.Send(context.Background(), &channels.Message{ID: "", CustomerID: "c1"})
-	if channels.ErrorKind(err) != channels.Permanent {
-		t.Errorf("invalid message: %v, want a permanent error", err)
+	if channels.ErrorKind(err) != channels.Invalid {
+		t.Errorf("invalid message: %v, want an invalid-message error", err)
 	}
 }

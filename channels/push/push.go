@@ -165,6 +165,7 @@ const (
 //
 // Errors: a *channels.Error of Kind Permanent for a dead token
 // (UNREGISTERED, SENDER_ID_MISMATCH, INVALID_ARGUMENT naming the token),
+// of Kind Invalid for INVALID_ARGUMENT about another field (the payload),
 // of Kind Transient for quota, 5xx and network failures (RetryAfter from
 // the Retry-After header), ErrCredentials (wrapped) for 401/403, and a plain
 // error for a request FCM refused for another reason (the payload or the
@@ -283,8 +284,13 @@ func (t *Transport) classify(id string, resp *http.Response, raw []byte) error {
 			Err:        cause,
 		}
 	}
-	// Any other refusal (a bad payload, a wrong project, a non-JSON 4xx):
-	// the request is wrong, not the recipient.
+	if fcmCode == "INVALID_ARGUMENT" || status == "INVALID_ARGUMENT" {
+		// A field of the message other than the token: this message
+		// cannot be sent, the recipient is not at fault.
+		return &channels.Error{Kind: channels.Invalid, Code: "INVALID_ARGUMENT", Err: cause}
+	}
+	// Any other refusal (a wrong project, a non-JSON 4xx): the request
+	// is wrong, not the recipient.
 	return fmt.Errorf("push: FCM refused the request: %w", cause)
 }
 

@@ -47,7 +47,9 @@
 //
 // A 2xx accepts the message (the receipt's ProviderID is the response's
 // X-Request-Id header, else the decision id). 400, 404, 410 and 422 are
-// permanent failures (the endpoint refuses this message or is gone); 408,
+// invalid-message failures (channels.Invalid: the endpoint refuses this
+// message or is gone; the endpoint is shared by every customer, so no
+// customer's channel is marked unreachable); 408,
 // 425, 429 and 5xx are transient, with the delay of a Retry-After header
 // (seconds or an HTTP date). Any other status is transient too: it says
 // nothing about the recipient (a 401 or 403 is a secret or configuration
@@ -200,18 +202,18 @@ type payload struct {
 // sending it again cannot succeed.
 func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Receipt, error) {
 	if m.ID == "" {
-		return channels.Receipt{}, permanent("", errors.New("webhook: message has no ID (the idempotency key)"))
+		return channels.Receipt{}, invalid(errors.New("webhook: message has no ID (the idempotency key)"))
 	}
 	target := m.To
 	if target == "" {
 		target = t.url
 	}
 	if target == "" {
-		return channels.Receipt{}, permanent("", fmt.Errorf("webhook: message %s: no URL (neither Message.To nor Options.URL is set)", m.ID))
+		return channels.Receipt{}, invalid(fmt.Errorf("webhook: message %s: no URL (neither Message.To nor Options.URL is set)", m.ID))
 	}
 	u, err := parseURL(target)
 	if err != nil {
-		return channels.Receipt{}, permanent("", fmt.Errorf("webhook: message %s: URL %w", m.ID, err))
+		return channels.Receipt{}, invalid(fmt.Errorf("webhook: message %s: URL %w", m.ID, err))
 	}
 
 	data := m.Data
@@ -224,13 +226,13 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 		Data: data,
 	})
 	if err != nil { // map[string]string and strings always marshal
-		return channels.Receipt{}, permanent("", fmt.Errorf("webhook: message %s: encode: %w", m.ID, err))
+		return channels.Receipt{}, invalid(fmt.Errorf("webhook: message %s: encode: %w", m.ID, err))
 	}
 
 	ts := strconv.FormatInt(t.now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return channels.Receipt{}, permanent("", fmt.Errorf("webhook: message %s: %w", m.ID, err))
+		return channels.Receipt{}, invalid(fmt.Errorf("webhook: message %s: %w", m.ID, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "kairos-webhook/1")
@@ -278,7 +280,7 @@ func (t *Transport) classify(id string, resp *http.Response) error {
 	switch s := resp.StatusCode; {
 	case s == http.StatusBadRequest, s == http.StatusNotFound, s == http.StatusGone,
 		s == http.StatusUnprocessableEntity:
-		return permanent(code, err)
+		return &channels.Error{Kind: channels.Invalid, Code: code, Err: err}
 	default:
 		// 408, 425, 429 and 5xx by the documented contract; any other
 		// status is no statement about the recipient (see the package
@@ -302,8 +304,9 @@ func quote(b []byte) string {
 	return ": " + strconv.Quote(s)
 }
 
-func permanent(code string, err error) *channels.Error {
-	return &channels.Error{Kind: channels.Permanent, Code: code, Err: err}
+// invalid is the error of a message that cannot be sent as it is.
+func invalid(err error) *channels.Error {
+	return &channels.Error{Kind: channels.Invalid, Err: err}
 }
 
 // Sign returns the Kairos-Signature header value for body sent at

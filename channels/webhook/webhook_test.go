@@ -232,10 +232,10 @@ func TestSendStatus(t *testing.T) {
 		{200, "", 0, 0},
 		{201, "", 0, 0},
 		{204, "", 0, 0},
-		{400, "", channels.Permanent, 0},
-		{404, "", channels.Permanent, 0},
-		{410, "", channels.Permanent, 0},
-		{422, "", channels.Permanent, 0},
+		{400, "", channels.Invalid, 0},
+		{404, "", channels.Invalid, 0},
+		{410, "", channels.Invalid, 0},
+		{422, "", channels.Invalid, 0},
 		{408, "", channels.Transient, 0},
 		{425, "", channels.Transient, 0},
 		{429, "7", channels.Transient, 7 * time.Second},
@@ -312,8 +312,8 @@ func TestSendRefuses(t *testing.T) {
 			m := message()
 			tc.edit(m)
 			_, err := tc.tr.Send(context.Background(), m)
-			if channels.ErrorKind(err) != channels.Permanent || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Send = %v, want a permanent error containing %q", err, tc.want)
+			if channels.ErrorKind(err) != channels.Invalid || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Send = %v, want an invalid-message error containing %q", err, tc.want)
 			}
 		})
 	}
