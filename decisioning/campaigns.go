@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,6 +33,10 @@ const (
 	MaxRewardWindow = 90 * 24 * time.Hour
 	// MaxCapWindow is the longest window of a cap and the longest cooldown.
 	MaxCapWindow = 90 * 24 * time.Hour
+	// MaxOfferVars is the most variables an offer may have.
+	MaxOfferVars = 32
+	// MaxOfferVarBytes is the longest value of an offer variable, in bytes.
+	MaxOfferVarBytes = 1024
 )
 
 // ConfigError is a problem in a campaign configuration file: where it is
@@ -90,10 +95,28 @@ func (c *Config) Campaign(name string) (*Campaign, bool) {
 	return nil, false
 }
 
+// OfferVars returns the variables of offer ("discount": "10%"), or nil
+// when the campaign gives it none. The map is the campaign's own: callers
+// must not modify it.
+func (c *Campaign) OfferVars(offer string) map[string]string {
+	return c.Offers[offer]
+}
+
+// OfferVars returns the variables of offer in the campaign called
+// campaign, or nil when there is no such campaign or it gives the offer
+// none. Callers must not modify the map.
+func (c *Config) OfferVars(campaign, offer string) map[string]string {
+	if camp, ok := c.Campaign(campaign); ok {
+		return camp.OfferVars(offer)
+	}
+	return nil
+}
+
 var (
 	campaignNameRE = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 	offerRE        = regexp.MustCompile(`^[a-z0-9_]{0,64}$`)
 	propertyRE     = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	offerVarRE     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
 
@@ -121,9 +144,15 @@ var (
 //	    policy: {kind: linear_thompson, context: [churn, propensity], epsilon: 0.05, half_life: 14d}
 //	    cooldown: 24h
 //	    caps: [{channel: any, max: 1, per: 24h}]
+//	    offers:                  # optional: variables of the arms' offers for templates
+//	      reminder: {}
+//	      discount_10: {discount: "10%", code: CART10}
 //
 // Durations are a whole number of days ("7d") or a Go duration ("30m",
-// "24h", "1h30m").
+// "24h", "1h30m"). An offer's variables are named [a-z][a-z0-9_]* (at most
+// 64 characters), at most MaxOfferVars per offer; their values are single
+// values kept as written (1.50 is "1.50", true is "true"), valid UTF-8
+// without NUL bytes, of at most MaxOfferVarBytes bytes.
 func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 	if set == nil {
 		return nil, errors.New("decisioning: ParseConfig needs the feature set")
@@ -484,7 +513,7 @@ func (p *parser) quietHours(n *yaml.Node, path string) (QuietHours, error) {
 // campaign parses one campaign.
 func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 	c := Campaign{}
-	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps")
+	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps", "offers")
 	if err != nil {
 		return c, err
 	}
@@ -530,7 +559,98 @@ func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 			return c, err
 		}
 	}
+	if v := m["offers"]; v != nil {
+		if c.Offers, err = p.offers(v, path+".offers", c.Arms); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// offers parses {<offer>: {<variable>: <value>, ...}, ...}: the variables
+// of offers that arms name. Offers without variables get no entry.
+func (p *parser) offers(n *yaml.Node, path string, arms []Arm) (map[string]map[string]string, error) {
+	var known []string
+	for _, a := range arms {
+		if a.Offer != "" && !slices.Contains(known, a.Offer) {
+			known = append(known, a.Offer)
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errAt(n, path, `must be a mapping of offers to their variables such as {discount_10: {discount: "10%%", code: CART10}}`)
+	}
+	var offers map[string]map[string]string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			return nil, p.errAt(k, path, "an offer's name must be a single value, not a list or mapping")
+		}
+		op := joinPath(path, k.Value)
+		if !slices.Contains(known, k.Value) {
+			return nil, p.errAt(k, op, "unknown offer %q; the campaign's arms offer %s", k.Value, strings.Join(known, ", "))
+		}
+		if seen[k.Value] {
+			return nil, p.errAt(k, op, "offer %q is given twice", k.Value)
+		}
+		seen[k.Value] = true
+		vars, err := p.offerVars(v, op)
+		if err != nil {
+			return nil, err
+		}
+		if len(vars) == 0 {
+			continue
+		}
+		if offers == nil {
+			offers = map[string]map[string]string{}
+		}
+		offers[k.Value] = vars
+	}
+	return offers, nil
+}
+
+// offerVars parses one offer's {<variable>: <value>, ...}; null or {} is
+// no variables.
+func (p *parser) offerVars(n *yaml.Node, path string) (map[string]string, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errAt(n, path, `must be a mapping of variables to values such as {discount: "10%%", code: CART10}, or {} for none`)
+	}
+	if k := len(n.Content) / 2; k > MaxOfferVars {
+		return nil, p.errAt(n, path, "%d variables: an offer has at most %d", k, MaxOfferVars)
+	}
+	vars := make(map[string]string, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			return nil, p.errAt(k, path, "a variable's name must be a single value, not a list or mapping")
+		}
+		vp := joinPath(path, k.Value)
+		if !offerVarRE.MatchString(k.Value) {
+			return nil, p.errAt(k, vp, "variable name %q must be 1-64 characters of a-z, 0-9 and _, starting with a letter", k.Value)
+		}
+		if _, dup := vars[k.Value]; dup {
+			return nil, p.errAt(k, vp, "variable %q is given twice", k.Value)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return nil, p.errAt(v, vp, "must be a single value (text, a number or true/false), not a list or mapping")
+		}
+		if v.Tag == "!!null" {
+			return nil, p.errAt(v, vp, `has no value: write "" for an empty one`)
+		}
+		switch s := v.Value; {
+		case len(s) > MaxOfferVarBytes:
+			return nil, p.errAt(v, vp, "%d bytes: a value has at most %d", len(s), MaxOfferVarBytes)
+		case !utf8.ValidString(s):
+			return nil, p.errAt(v, vp, "must be valid UTF-8 text")
+		case strings.IndexByte(s, 0) >= 0:
+			return nil, p.errAt(v, vp, "must not contain a NUL byte")
+		}
+		vars[k.Value] = v.Value
+	}
+	return vars, nil
 }
 
 // arms parses a campaign's arms.

@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -140,6 +142,92 @@ func TestDefaultConfig(t *testing.T) {
 	for _, c := range cfg.Campaigns {
 		if last := c.Arms[len(c.Arms)-1]; last.Channel != decisioning.ChannelNone {
 			t.Errorf("%s: last arm %v, want the none arm", c.Name, last)
+		}
+	}
+	// The offers' variables, for the message templates.
+	wantOffers := map[string]map[string]map[string]string{
+		"cart_recovery":  {"discount_10": {"discount": "10%", "code": "CART10"}},
+		"upgrade_prompt": {"upgrade_offer": {"discount": "50%", "months": "1", "code": "UPGRADE50"}},
+		"winback":        {"discount_10": {"discount": "10%", "code": "COMEBACK10"}},
+	}
+	for _, c := range cfg.Campaigns {
+		if diff := cmp.Diff(wantOffers[c.Name], c.Offers); diff != "" {
+			t.Errorf("%s offers (-want +got):\n%s", c.Name, diff)
+		}
+	}
+	cr, _ := cfg.Campaign("cart_recovery")
+	if got := cr.OfferVars("discount_10")["code"]; got != "CART10" {
+		t.Errorf("cart_recovery OfferVars(discount_10)[code] = %q, want CART10", got)
+	}
+	if got := cr.OfferVars("reminder"); got != nil {
+		t.Errorf("cart_recovery OfferVars(reminder) = %v, want nil", got)
+	}
+}
+
+// The offers of a campaign carry the variables of its message templates;
+// values are kept as written, and offers without variables have none.
+func TestParseConfigOffers(t *testing.T) {
+	const data = `global: {salt: g}
+campaigns:
+  - name: cart_recovery
+    salt: cr1
+    offers:                   # before the arms it names: order does not matter
+      discount_10:
+        discount: "10%"
+        code: CART10
+        amount: 1.50
+        months: 1
+        stackable: false
+        note: ""
+        greeting: Grüße, 👋
+      reminder: {}
+      push_only: ~
+    arms:
+      - {channel: email, offer: reminder}
+      - {channel: email, offer: discount_10}
+      - {channel: push, offer: push_only}
+      - {channel: none}
+    reward: {event: purchase, within: 72h}
+    policy: {kind: thompson}
+  - name: winback
+    salt: wb1
+    arms: [{channel: email, offer: discount_10}, {channel: none}]
+    reward: {event: session_start, within: 7d}
+    policy: {kind: thompson}
+`
+	cfg, err := decisioning.ParseConfig("x.yaml", []byte(data), features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, wb := &cfg.Campaigns[0], &cfg.Campaigns[1]
+	want := map[string]map[string]string{
+		"discount_10": {
+			"discount": "10%", "code": "CART10", "amount": "1.50", "months": "1",
+			"stackable": "false", "note": "", "greeting": "Grüße, 👋",
+		},
+	}
+	if diff := cmp.Diff(want, cr.Offers); diff != "" {
+		t.Errorf("offers (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want["discount_10"], cr.OfferVars("discount_10")); diff != "" {
+		t.Errorf("OfferVars(discount_10) (-want +got):\n%s", diff)
+	}
+	for _, offer := range []string{"reminder", "push_only", "none", ""} {
+		if got := cr.OfferVars(offer); got != nil {
+			t.Errorf("OfferVars(%q) = %v, want nil", offer, got)
+		}
+	}
+	// Variables belong to one campaign's offer, not to the offer's name.
+	if wb.Offers != nil || wb.OfferVars("discount_10") != nil {
+		t.Errorf("winback offers = %v, want none", wb.Offers)
+	}
+	// Config.OfferVars looks the campaign up by name.
+	if got := cfg.OfferVars("cart_recovery", "discount_10")["code"]; got != "CART10" {
+		t.Errorf("Config.OfferVars(cart_recovery, discount_10)[code] = %q, want CART10", got)
+	}
+	for _, tc := range [][2]string{{"winback", "discount_10"}, {"cart_recovery", "reminder"}, {"nope", "discount_10"}} {
+		if got := cfg.OfferVars(tc[0], tc[1]); got != nil {
+			t.Errorf("Config.OfferVars(%s, %s) = %v, want nil", tc[0], tc[1], got)
 		}
 	}
 }
@@ -413,6 +501,44 @@ custom_events: [trial_converted]
 		{"cooldown fractional days", configDoc("", c("cooldown", "1.5d")), 3, `campaigns[0].cooldown: "1.5d" is not a duration`},
 		{"campaign caps", configDoc("", c("caps", "[{channel: email, max: 2, per: 7d}]")), 0, ""},
 		{"campaign cap bad", configDoc("", c("caps", "[{channel: email, max: 2, per: soon}]")), 3, `campaigns[0].caps[0].per: "soon" is not a duration`},
+		// Offers.
+		{"offers", configDoc("", c("offers", `{o: {discount: "10%", code: X1, n: 10, f: 1.50, b: true, e: ""}}`)), 0, ""},
+		{"offers empty", configDoc("", c("offers", "{}")), 0, ""},
+		{"offer without vars", configDoc("", c("offers", "{o: {}}")), 0, ""},
+		{"offer null", configDoc("", c("offers", "{o: ~}")), 0, ""},
+		{"offers null", configDoc("", c("offers", "~")), 0, ""},
+		{"offers not a mapping", configDoc("", c("offers", "[o]")), 3, "campaigns[0].offers: must be a mapping of offers to their variables"},
+		{"offers text", configDoc("", c("offers", "o")), 3, "campaigns[0].offers: must be a mapping"},
+		{"offer unknown", configDoc("", c("offers", "{p: {x: y}}")), 3, `campaigns[0].offers.p: unknown offer "p"; the campaign's arms offer o`},
+		{"offer unknown lists offers", configDoc("", c("arms", "[{channel: email, offer: a}, {channel: push, offer: b}, {channel: sms, offer: a}, {channel: none}]", "offers", "{c: {}}")), 3, `campaigns[0].offers.c: unknown offer "c"; the campaign's arms offer a, b`},
+		{"offer none", configDoc("", c("offers", "{none: {x: y}}")), 3, `unknown offer "none"`},
+		{"offer list key", configDoc("", c("offers", "{[o]: {x: y}}")), 3, "campaigns[0].offers: an offer's name must be a single value"},
+		{"offer twice", configDoc("", c("offers", "{o: {a: x}, o: {b: y}}")), 3, `campaigns[0].offers.o: offer "o" is given twice`},
+		{"offer vars list", configDoc("", c("offers", "{o: [a, b]}")), 3, "campaigns[0].offers.o: must be a mapping of variables to values"},
+		{"offer vars text", configDoc("", c("offers", "{o: ten}")), 3, "campaigns[0].offers.o: must be a mapping of variables"},
+		{"var uppercase", configDoc("", c("offers", "{o: {Discount: x}}")), 3, `campaigns[0].offers.o.Discount: variable name "Discount" must be 1-64 characters of a-z, 0-9 and _, starting with a letter`},
+		{"var digit first", configDoc("", c("offers", "{o: {1st: x}}")), 3, `campaigns[0].offers.o.1st: variable name "1st"`},
+		{"var underscore first", configDoc("", c("offers", "{o: {_x: x}}")), 3, `variable name "_x"`},
+		{"var hyphen", configDoc("", c("offers", "{o: {promo-code: x}}")), 3, `variable name "promo-code"`},
+		{"var empty name", configDoc("", c("offers", `{o: {"": x}}`)), 3, `variable name ""`},
+		{"var mapping name", configDoc("", c("offers", "{o: {{a: b}: x}}")), 3, "campaigns[0].offers.o: a variable's name must be a single value"},
+		{"var name 64", configDoc("", c("offers", "{o: {"+strings.Repeat("v", 64)+": x}}")), 0, ""},
+		{"var name 65", configDoc("", c("offers", "{o: {"+strings.Repeat("v", 65)+": x}}")), 3, "must be 1-64 characters"},
+		{"var twice", configDoc("", c("offers", "{o: {a: x, a: y}}")), 3, `campaigns[0].offers.o.a: variable "a" is given twice`},
+		{"32 vars", configDoc("", c("offers", "{o: "+nVars(32)+"}")), 0, ""},
+		{"33 vars", configDoc("", c("offers", "{o: "+nVars(33)+"}")), 3, "campaigns[0].offers.o: 33 variables: an offer has at most 32"},
+		{"var mapping", configDoc("", c("offers", "{o: {a: {b: c}}}")), 3, "campaigns[0].offers.o.a: must be a single value (text, a number or true/false), not a list or mapping"},
+		{"var list", configDoc("", c("offers", "{o: {a: [1, 2]}}")), 3, "campaigns[0].offers.o.a: must be a single value"},
+		{"var null", configDoc("", c("offers", "{o: {a: ~}}")), 3, `campaigns[0].offers.o.a: has no value: write "" for an empty one`},
+		{"var missing", configDoc("", c("offers", "{o: {a: }}")), 3, "campaigns[0].offers.o.a: has no value"},
+		{"var 1024 bytes", configDoc("", c("offers", "{o: {a: "+strings.Repeat("é", 512)+"}}")), 0, ""},
+		{"var 1025 bytes", configDoc("", c("offers", "{o: {a: "+strings.Repeat("x", 1025)+"}}")), 3, "campaigns[0].offers.o.a: 1025 bytes: a value has at most 1024"},
+		{"var NUL", configDoc("", c("offers", `{o: {a: "x\0y"}}`)), 3, "campaigns[0].offers.o.a: must not contain a NUL byte"},
+		{"var escaped UTF-8", configDoc("", c("offers", `{o: {a: "\xff \u00e9"}}`)), 0, ""},
+		// Invalid UTF-8 never reaches the rules: YAML refuses it, without a line.
+		{"var invalid UTF-8", configDoc("", c("offers", "{o: {a: \"x\xffy\"}}")), 1, "invalid YAML: invalid leading UTF-8 octet"},
+		{"aliased offers", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: [{channel: push, offer: o}, {channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}, offers: {o: &v {code: A}}}\n  - {name: b, salt: s2, arms: [{channel: sms, offer: o}, {channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}, offers: {o: *v}}\n", 0, ""},
+		{"aliased offers unknown", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: [{channel: push, offer: o}, {channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}, offers: &o {o: {code: A}}}\n  - {name: b, salt: s2, arms: [{channel: sms, offer: p}, {channel: none}], reward: {event: login, within: 1d}, policy: {kind: thompson}, offers: *o}\n", 3, `campaigns[1].offers.o: unknown offer "o"; the campaign's arms offer p`},
 		// Anchors and aliases resolve; their errors point at the anchor.
 		{"alias", "global: {salt: g}\narms: &a [{channel: none}]\n", 2, `unknown key "arms"`},
 		{"no none arm", "global: {salt: g}\ncampaigns:\n  - {name: a, salt: s1, arms: [{channel: push, offer: o}], reward: {event: login, within: 1d}, policy: {kind: thompson}}\n", 3, "campaigns[0].arms: needs the none arm"},
@@ -473,6 +599,12 @@ campaigns:
 		{"kind: thompson", "kind: thompson\n      segment: {by: churn, bounds: [0.5, 0.2]}", "x.yaml:19:42: campaigns[0].policy.segment.bounds[1]: 0.2 does not exceed"},
 		{"  - name: a\n", "  - name: a\n    holdout: 10\n", `x.yaml:9:14: campaigns[0].holdout: "10" is not a percentage`},
 		{"    salt: s\n", "", "x.yaml:8:5: campaigns[0].salt: required"},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {code: R1}\n      discount: {code: D1}\n", `x.yaml:21:7: campaigns[0].offers.discount: unknown offer "discount"; the campaign's arms offer reminder`},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {Code: R1}\n", `x.yaml:20:18: campaigns[0].offers.reminder.Code: variable name "Code" must be`},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: " + nVars(33) + "\n", "x.yaml:20:17: campaigns[0].offers.reminder: 33 variables: an offer has at most 32"},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder:\n        code: R1\n        links: {home: /}\n", "x.yaml:22:16: campaigns[0].offers.reminder.links: must be a single value"},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {code: " + strings.Repeat("x", 1025) + "}\n", "x.yaml:20:24: campaigns[0].offers.reminder.code: 1025 bytes: a value has at most 1024"},
+		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {code: \"R\\0\"}\n", "x.yaml:20:24: campaigns[0].offers.reminder.code: must not contain a NUL byte"},
 	} {
 		data := strings.Replace(base, tc.old, tc.new, 1)
 		_, err := decisioning.ParseConfig("x.yaml", []byte(data), features.Default())
@@ -494,6 +626,15 @@ func nArms(n int) string {
 	return "[" + strings.Join(a, ", ") + "]"
 }
 
+// nVars is a flow mapping of n offer variables.
+func nVars(n int) string {
+	var a []string
+	for i := range n {
+		a = append(a, fmt.Sprintf("v%d: x", i))
+	}
+	return "{" + strings.Join(a, ", ") + "}"
+}
+
 func nInputs(n int) string {
 	a := []string{"churn", "propensity", "logins_7d", "spend_7d"}
 	for i := len(a); i < n; i++ {
@@ -510,6 +651,8 @@ func nBounds(n int) string {
 	return strings.Join(a, ", ")
 }
 
+var offerVarRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
 // FuzzParseConfig checks that no input makes ParseConfig panic, and that
 // what it accepts keeps the rules.
 func FuzzParseConfig(f *testing.F) {
@@ -520,6 +663,10 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(configDoc(`{salt: g, control_group: 99.99%, quiet_hours: {from: "00:00", to: "23:59"}}`,
 		campaignFlow(map[string]string{"policy": "{kind: thompson, segment: {by: churn, bounds: [0.1, 0.2]}}"}))))
 	f.Add([]byte("global: &g {salt: g}\ncampaigns: [*g]\n"))
+	f.Add([]byte(configDoc("", campaignFlow(map[string]string{
+		"arms":   "[{channel: email, offer: o}, {channel: push, offer: p}, {channel: none}]",
+		"offers": `{o: {discount: "10%", code: X1, n: 1.50}, p: {}}`,
+	}))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := decisioning.ParseConfig("f.yaml", data, set)
 		if err != nil {
@@ -540,6 +687,16 @@ func FuzzParseConfig(f *testing.F) {
 			salts[c.Salt] = true
 			if got, ok := cfg.Campaign(c.Name); !ok || got.Name != c.Name {
 				t.Fatalf("Campaign(%q) not found", c.Name)
+			}
+			for offer, vars := range c.Offers {
+				if len(vars) == 0 || len(vars) > decisioning.MaxOfferVars || !slices.ContainsFunc(c.Arms, func(a decisioning.Arm) bool { return a.Offer == offer }) {
+					t.Fatalf("%s: accepted offer %q with %d variables", c.Name, offer, len(vars))
+				}
+				for k, v := range vars {
+					if !offerVarRE.MatchString(k) || len(v) > decisioning.MaxOfferVarBytes || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+						t.Fatalf("%s: accepted variable %q = %q of offer %q", c.Name, k, v, offer)
+					}
+				}
 			}
 		}
 	})

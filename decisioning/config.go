@@ -97,6 +97,11 @@ type Campaign struct {
 	Cooldown time.Duration
 	// Caps are the campaign's own caps (counting its messages only).
 	Caps []Cap
+	// Offers holds the variables of the campaign's offers for message
+	// templates ({{.Offer.Vars.discount}}), by offer name and then by
+	// variable name. Only offers with at least one variable have an
+	// entry; nil when none has. Read it with OfferVars.
+	Offers map[string]map[string]string
 	// Line is where the campaign starts in its file.
 	Line int
 }
