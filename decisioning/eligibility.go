@@ -12,8 +12,12 @@ import (
 const (
 	reasonNoAddress = "no_address" // no email address, phone or push token
 	reasonNoConsent = "no_consent" // consent for the channel not given or revoked
-	reasonCooldown  = "cooldown"   // the campaign messaged the customer within its cooldown
-	reasonCapPrefix = "cap:"       // cap:<scope>:<channel>:<max>/<per>
+	// reasonUnreachable: the provider refused the customer's address on the
+	// channel for good (a hard bounce, an unregistered push token, an
+	// invalid number); it holds until the address changes.
+	reasonUnreachable = "unreachable"
+	reasonCooldown    = "cooldown" // the campaign messaged the customer within its cooldown
+	reasonCapPrefix   = "cap:"     // cap:<scope>:<channel>:<max>/<per>
 )
 
 // eligible returns the mask of the campaign's arms the customer may
@@ -21,8 +25,9 @@ const (
 // The none arm is always eligible.
 //
 // The rules, in order: the channel must reach the customer (an email
-// address, a phone number, a push token; in-app and webhook need none) and
-// have consent (email, push and SMS need consents[channel] = true —
+// address, a phone number, a push token; in-app and webhook need none),
+// that address must not be one the provider refused for good
+// (Snapshot.Unreachable), and the channel must have consent (email, push and SMS need consents[channel] = true —
 // opt-in; in-app and webhook only need it not to be false, i.e. not
 // unsubscribed); the campaign's cooldown; then the global caps (messages of
 // every campaign) and the campaign's own caps, each counting the messages
@@ -38,9 +43,11 @@ func (e *Engine) eligible(d *Decision, c *compiled, snap *Snapshot, now time.Tim
 		}
 		reason := ""
 		switch {
-		case !reachable(cust, a.Channel):
+		case !Reachable(cust, a.Channel):
 			reason = reasonNoAddress
-		case !consented(cust, a.Channel):
+		case snap.Unreachable[a.Channel] != "" && snap.Unreachable[a.Channel] == Address(cust, a.Channel):
+			reason = reasonUnreachable
+		case !Consented(cust, a.Channel):
 			reason = reasonNoConsent
 		case cooling:
 			reason = reasonCooldown + ":" + features.FormatDuration(c.Cooldown)
@@ -59,22 +66,36 @@ func (e *Engine) eligible(d *Decision, c *compiled, snap *Snapshot, now time.Tim
 	return mask
 }
 
-// reachable reports whether the customer has the contact details the
-// channel needs.
-func reachable(c *features.Customer, channel string) bool {
+// Address returns the customer's address on a channel that needs one:
+// their email address, phone number or push token; "" for the other
+// channels and for a customer without a record.
+func Address(c *features.Customer, channel string) string {
+	if c == nil {
+		return ""
+	}
 	switch channel {
 	case ChannelEmail:
-		return c != nil && c.Email != ""
+		return c.Email
 	case ChannelSMS:
-		return c != nil && c.Phone != ""
+		return c.Phone
 	case ChannelPush:
-		return c != nil && c.PushToken != ""
+		return c.PushToken
+	}
+	return ""
+}
+
+// Reachable reports whether the customer has the contact details the
+// channel needs.
+func Reachable(c *features.Customer, channel string) bool {
+	switch channel {
+	case ChannelEmail, ChannelSMS, ChannelPush:
+		return Address(c, channel) != ""
 	}
 	return true
 }
 
-// consented applies the consent rule of the channel.
-func consented(c *features.Customer, channel string) bool {
+// Consented applies the consent rule of the channel.
+func Consented(c *features.Customer, channel string) bool {
 	switch channel {
 	case ChannelEmail, ChannelSMS, ChannelPush:
 		return c != nil && c.Consents[channel]

@@ -626,3 +626,49 @@ func TestCapsHoldUnderConcurrentDecisions(t *testing.T) {
 		}
 	})
 }
+
+// TestBouncedAddressIsUnreachable: after a hard bounce the channel is
+// removed for the customer ("unreachable") until their address changes.
+func TestBouncedAddressIsUnreachable(t *testing.T) {
+	forEach(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		h.customer(reachable("b1"))
+		q, ok := h.b.state.(decisioning.DispatchQueue)
+		if !ok {
+			t.Fatalf("%T is not a DispatchQueue", h.b.state)
+		}
+		now := h.clock()
+		snap, err := h.b.state.Load(ctx, "b1", "", now, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := decisioning.Decision{ID: decisioning.NewID(now), CustomerID: "b1", Campaign: "elsewhere", Outcome: decisioning.Send,
+			Channel: "email", Offer: "o", DecidedAt: now}
+		if _, err := h.b.state.Commit(ctx, "", snap.SentToken, []decisioning.Decision{d}); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := q.NextDispatches(ctx, "t", 10, time.Hour, 0)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("NextDispatches: %v, %v", jobs, err)
+		}
+		if r, err := q.Begin(ctx, &jobs[0], time.Now(), time.Now().Add(time.Minute)); err != nil || r != decisioning.Begun {
+			t.Fatalf("Begin: %v, %v", r, err)
+		}
+		if err := q.Settle(ctx, &jobs[0], decisioning.Settlement{Status: decisioning.DispatchBounced, At: now,
+			Error: "550 no such user", Unreachable: "b1@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		got := h.peek("b1", "cart")
+		if !slices.Contains(got.Reasons, "removed:email/reminder:unreachable") || slices.Contains(eligibleArms(got), "email/reminder") {
+			t.Errorf("after a bounce: eligible %v, reasons %v; want email removed as unreachable", eligibleArms(got), got.Reasons)
+		}
+		// A new address makes the channel reachable again.
+		c := reachable("b1")
+		c.Email = "b1.new@example.com"
+		h.customer(c)
+		got = h.peek("b1", "cart")
+		if !slices.Contains(eligibleArms(got), "email/reminder") {
+			t.Errorf("after a new address: eligible %v, reasons %v; want email back", eligibleArms(got), got.Reasons)
+		}
+	})
+}

@@ -22,6 +22,10 @@ type Snapshot struct {
 	// SentToken identifies the newest of Sent (empty when there is none);
 	// Commit refuses to add a send when it changed (ErrConflict).
 	SentToken string
+	// Unreachable maps a channel to the customer's address on it that the
+	// provider refused for good (DispatchBounced); the channel is
+	// unreachable while the customer's address is still that one.
+	Unreachable map[string]string
 }
 
 // ErrConflict is returned by State.Commit when a message was sent to the

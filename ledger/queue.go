@@ -21,12 +21,13 @@ import (
 type Entry struct {
 	// ID is the queue position, passed to AckQueue.
 	ID        string                 `json:"-"`
-	Decisions []decisioning.Decision `json:"decisions,omitempty"`
-	Rewards   []decisioning.Reward   `json:"rewards,omitempty"`
+	Decisions  []decisioning.Decision `json:"decisions,omitempty"`
+	Rewards    []decisioning.Reward   `json:"rewards,omitempty"`
+	Dispatches []Dispatch             `json:"dispatches,omitempty"`
 }
 
 // Queue is the durable queue between the decision path and the ledger:
-// Decide and the reward joiner append to it (one round trip, on the hot
+// Decide, the reward joiner and the dispatchers append to it (one round trip, on the hot
 // path), and Drain moves its entries to the Ledger in batches, off the hot
 // path. Delivery is at least once; the Ledger's idempotency by decision id
 // makes it exactly once in the ledger.
@@ -95,7 +96,7 @@ func NewDrainer(q Queue, l Ledger, opts DrainOptions) *Drainer {
 	d := &Drainer{q: q, l: l, opts: opts, log: opts.Logger.With("component", "ledger-drain")}
 	d.metrics = drainMetrics{
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kairos_ledger_written_total", Help: "Records the drainer wrote to the ledger, by kind (decision, reward).",
+			Name: "kairos_ledger_written_total", Help: "Records the drainer wrote to the ledger, by kind (decision, reward, dispatch).",
 		}, []string{"kind"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_ledger_refused_total", Help: "Queue entries the ledger refused as invalid, moved to the dead-letter list (undecodable entries are logged by the queue).",
@@ -166,15 +167,15 @@ func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
 	}
-	var ds []decisioning.Decision
-	var rs []decisioning.Reward
+	var batch Entry
 	ids := make([]string, len(es))
 	for i := range es {
-		ds = append(ds, es[i].Decisions...)
-		rs = append(rs, es[i].Rewards...)
+		batch.Decisions = append(batch.Decisions, es[i].Decisions...)
+		batch.Rewards = append(batch.Rewards, es[i].Rewards...)
+		batch.Dispatches = append(batch.Dispatches, es[i].Dispatches...)
 		ids[i] = es[i].ID
 	}
-	err = d.write(ctx, ds, rs)
+	err = d.write(ctx, &batch)
 	if err != nil && refused(err) {
 		// One bad record refuses its whole batch: write the entries one by
 		// one and set aside those the ledger refuses, so that one cannot
@@ -195,20 +196,27 @@ func (d *Drainer) Step(ctx context.Context, block time.Duration) (int, error) {
 // database unreachable, read-only, full — is retried.
 func refused(err error) bool { return errors.Is(err, ErrRefused) }
 
-func (d *Drainer) write(ctx context.Context, ds []decisioning.Decision, rs []decisioning.Reward) error {
-	if len(ds) > 0 {
-		if err := d.l.WriteDecisions(ctx, ds); err != nil {
+// write writes the records of e (its ID is not used).
+func (d *Drainer) write(ctx context.Context, e *Entry) error {
+	if len(e.Decisions) > 0 {
+		if err := d.l.WriteDecisions(ctx, e.Decisions); err != nil {
 			return err
 		}
-		d.metrics.written.WithLabelValues("decision").Add(float64(len(ds)))
+		d.metrics.written.WithLabelValues("decision").Add(float64(len(e.Decisions)))
 	}
-	if len(rs) > 0 {
-		if err := d.l.WriteRewards(ctx, rs); err != nil {
+	if len(e.Rewards) > 0 {
+		if err := d.l.WriteRewards(ctx, e.Rewards); err != nil {
 			return err
 		}
-		d.metrics.written.WithLabelValues("reward").Add(float64(len(rs)))
+		d.metrics.written.WithLabelValues("reward").Add(float64(len(e.Rewards)))
 	}
-	d.drained.Add(int64(len(ds) + len(rs)))
+	if len(e.Dispatches) > 0 {
+		if err := d.l.WriteDispatches(ctx, e.Dispatches); err != nil {
+			return err
+		}
+		d.metrics.written.WithLabelValues("dispatch").Add(float64(len(e.Dispatches)))
+	}
+	d.drained.Add(int64(len(e.Decisions) + len(e.Rewards) + len(e.Dispatches)))
 	return nil
 }
 
@@ -217,7 +225,7 @@ func (d *Drainer) write(ctx context.Context, ds []decisioning.Decision, rs []dec
 // and the others are written.
 func (d *Drainer) writeEach(ctx context.Context, es []Entry) error {
 	for i := range es {
-		err := d.write(ctx, es[i].Decisions, es[i].Rewards)
+		err := d.write(ctx, &es[i])
 		if err == nil || !refused(err) {
 			if err != nil {
 				return err
@@ -272,7 +280,7 @@ func (d *Drainer) Flush(ctx context.Context) error {
 // framed records after the header.
 const EntryHeader = "E\x01"
 
-// AppendFramed appends one binary-encoded decision or reward, prefixed by
+// AppendFramed appends one binary-encoded decision, reward or dispatch, prefixed by
 // its length (uvarint), as an Entry's encoding holds it.
 func AppendFramed(dst, record []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(record)))
@@ -296,6 +304,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 			return nil, err
 		}
 		b = AppendFramed(b, rec)
+	}
+	for i := range e.Dispatches {
+		b = AppendFramed(b, e.Dispatches[i].AppendBinary(rec[:0]))
 	}
 	return b, nil
 }
@@ -331,9 +342,44 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 				return fmt.Errorf("ledger: decode queue entry: %w", err)
 			}
 			e.Rewards = append(e.Rewards, r)
+		case dispatchTag:
+			var x Dispatch
+			if err := x.UnmarshalBinary(rec); err != nil {
+				return fmt.Errorf("ledger: decode queue entry: %w", err)
+			}
+			e.Dispatches = append(e.Dispatches, x)
 		default:
 			return fmt.Errorf("ledger: decode queue entry: unknown record tag %q", rec[0])
 		}
+	}
+	return nil
+}
+
+// dispatchTag starts the encoding of a Dispatch in an Entry, followed by
+// a version byte and the record as JSON (dispatch records are few beside
+// decisions, and JSON keeps them readable in a dead-letter list).
+const dispatchTag = 'X'
+
+const dispatchVersion = 1
+
+// AppendBinary appends the encoding of x, as an Entry frames it, to dst.
+func (x *Dispatch) AppendBinary(dst []byte) []byte {
+	b, _ := json.Marshal(x) // only strings, an int and a time: cannot fail
+	dst = append(dst, dispatchTag, dispatchVersion)
+	return append(dst, b...)
+}
+
+// UnmarshalBinary decodes what AppendBinary wrote.
+func (x *Dispatch) UnmarshalBinary(b []byte) error {
+	if len(b) < 2 || b[0] != dispatchTag {
+		return errors.New("decode dispatch: not a dispatch record")
+	}
+	if b[1] > dispatchVersion {
+		return fmt.Errorf("decode dispatch: version %d: %w", b[1], decisioning.ErrNewerEncoding)
+	}
+	*x = Dispatch{}
+	if err := json.Unmarshal(b[2:], x); err != nil {
+		return fmt.Errorf("decode dispatch: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -51,14 +52,15 @@ type State struct {
 	pmu      sync.Mutex
 	policies map[string][]byte // campaign → JSON of bandit.State
 
-	qmu      sync.Mutex
-	qcond    *sync.Cond
-	qnext    uint64
-	queue    []queued // new, in order
-	pending  map[string]queued
-	dispatch []decisioning.Decision
-	dmax     int
-	dead     []DeadEntry
+	qmu     sync.Mutex
+	qcond   *sync.Cond
+	qnext   uint64
+	queue   []queued // new, in order
+	pending map[string]queued
+	dmax    int
+	dead    []DeadEntry
+
+	dq dispatchQueue
 
 	dmu sync.Mutex
 	due dueHeap
@@ -78,11 +80,15 @@ type queued struct {
 }
 
 type shard struct {
-	mu        sync.Mutex
-	sends     map[string][]decisioning.Sent
-	requests  map[string]request // customer \x00 request id
-	open      map[string]map[string]decisioning.Window
-	lastSweep time.Time
+	mu    sync.Mutex
+	sends map[string][]decisioning.Sent // in time order
+	// seq counts the sends added per customer: the token of
+	// Snapshot.SentToken.
+	seq         map[string]uint64
+	unreachable map[string]map[string]string
+	requests    map[string]request // customer \x00 request id
+	open        map[string]map[string]decisioning.Window
+	lastSweep   time.Time
 }
 
 type request struct {
@@ -105,8 +111,9 @@ func New(feats *memstore.Store, opts Options) *State {
 		s.dmax = 100_000
 	}
 	s.qcond = sync.NewCond(&s.qmu)
+	s.dq.init()
 	for i := range s.shards {
-		s.shards[i] = shard{sends: map[string][]decisioning.Sent{}, requests: map[string]request{}, open: map[string]map[string]decisioning.Window{}}
+		s.shards[i] = shard{sends: map[string][]decisioning.Sent{}, seq: map[string]uint64{}, unreachable: map[string]map[string]string{}, requests: map[string]request{}, open: map[string]map[string]decisioning.Window{}}
 	}
 	return s
 }
@@ -131,7 +138,10 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 			snap.Sent = append(snap.Sent, m)
 		}
 	}
-	snap.SentToken = newest(sh.sends[customerID])
+	snap.SentToken = sh.token(customerID)
+	if u := sh.unreachable[customerID]; len(u) > 0 {
+		snap.Unreachable = maps.Clone(u)
+	}
 	sh.mu.Unlock()
 	if snap.Prior != nil {
 		return snap, nil
@@ -163,7 +173,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 		}
 	}
 	for i := range ds {
-		if ds[i].Sends() && newest(sh.sends[cid]) != sentToken {
+		if ds[i].Sends() && sh.token(cid) != sentToken {
 			sh.mu.Unlock()
 			return nil, decisioning.ErrConflict
 		}
@@ -179,6 +189,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 			sh.sends[cid] = append(prune(sh.sends[cid], now.Add(-s.lookback)), decisioning.Sent{
 				DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt,
 			})
+			sh.seq[cid]++
 		}
 		if d.Open() {
 			w := decisioning.WindowOf(d)
@@ -204,12 +215,13 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	return nil, nil
 }
 
-// newest names the latest send (the token of Snapshot.SentToken).
-func newest(ms []decisioning.Sent) string {
-	if len(ms) == 0 {
+// token is the customer's Snapshot.SentToken: "" before the first send.
+func (sh *shard) token(cid string) string {
+	n := sh.seq[cid]
+	if n == 0 {
 		return ""
 	}
-	return ms[len(ms)-1].DecisionID
+	return strconv.FormatUint(n, 10)
 }
 
 // prune drops sends before from.
@@ -232,6 +244,7 @@ func (sh *shard) sweep(now time.Time, lookback time.Duration) {
 	for k, ms := range sh.sends {
 		if ms = prune(ms, now.Add(-lookback)); len(ms) == 0 {
 			delete(sh.sends, k)
+			delete(sh.seq, k)
 		} else {
 			sh.sends[k] = ms
 		}
@@ -245,23 +258,20 @@ func (s *State) enqueue(e ledger.Entry, ds []decisioning.Decision) {
 	s.qnext++
 	e.ID = strconv.FormatUint(s.qnext, 10)
 	s.queue = append(s.queue, queued{entry: e})
-	for i := range ds {
-		if ds[i].Sends() {
-			if len(s.dispatch) >= s.dmax {
-				s.dispatch = s.dispatch[1:]
-			}
-			s.dispatch = append(s.dispatch, ds[i])
-		}
-	}
 	s.qmu.Unlock()
 	s.qcond.Broadcast()
-}
-
-// DispatchLen returns the number of sends waiting for dispatch.
-func (s *State) DispatchLen() int {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	return len(s.dispatch)
+	sends := false
+	s.dq.mu.Lock()
+	for i := range ds {
+		if ds[i].Sends() {
+			s.dq.push(decisioning.DispatchJob{Decision: ds[i]}, s.dmax)
+			sends = true
+		}
+	}
+	s.dq.mu.Unlock()
+	if sends {
+		s.dq.cond.Broadcast()
+	}
 }
 
 // ReadQueue implements ledger.Queue.

@@ -16,6 +16,12 @@
 //	            RequestTTL
 //	o           open reward windows: a hash of decision id → binary
 //	            decisioning.Window
+//	u           unreachable channels: a hash of channel → the address the
+//	            provider refused for good (decisioning.DispatchBounced)
+//	d:<id>      the dispatch attempts of a SEND decision: a hash with s
+//	            (sending, retry, interrupted, done), a (attempts started),
+//	            l (the lease of the attempt in flight, ms), r (retry time,
+//	            ms), x (final status); kept 7 days once settled
 //
 // Records are in the binary encodings of package decisioning (Decision,
 // Sent, Window, Reward: MarshalBinary) and ledger.Entry; the policy state
@@ -29,9 +35,16 @@
 //	kairos:ledger:dead     ledger entries the ledger refused or that could not
 //	                       be decoded (fields id, reason, e), for inspection
 //	kairos:dispatch        the dispatch queue: a stream of SEND decisions
-//	                       (field d: binary decisioning.Decision), capped at
-//	                       Options.DispatchMaxLen until a dispatcher consumes
-//	                       it (the channels issue)
+//	                       (field d: binary decisioning.Decision) read by the
+//	                       dispatchers through the consumer group "dispatch",
+//	                       an entry deleted when its attempt settles; capped
+//	                       at Options.DispatchMaxLen
+//	kairos:dispatch:later  messages waiting for a time (quiet hours, retry
+//	                       backoff): a sorted set of the same records scored
+//	                       by due time (ms), moved back into the stream when due
+//	kairos:dispatch:dead   dead-lettered messages (field r: JSON
+//	                       decisioning.DeadDispatch), capped at 100,000
+//	kairos:dispatch:stats  settled attempts: a hash of "channel/status" → count
 //	kairos:due             open windows by end time: a sorted set of
 //	                       JSON [customer, decision id] scored by RewardUntil (ms)
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
@@ -46,7 +59,12 @@
 // ledger queue (Redis's own durability applies: run it with appendonly yes
 // and appendfsync everysec or always). CloseWindows is one script per
 // batch: an HDEL that succeeds is the one close of a window, and its reward
-// goes to the ledger queue in the same script.
+// goes to the ledger queue in the same script. The dispatch queue's Begin
+// and Settle are one script each: Begin leases an attempt (a compare and
+// set on d:<id>), Settle checks that lease and records the attempt's
+// result, its ledger record, its effect on the caps and the removal of the
+// job together, so a message is never sent by two dispatchers and its
+// result is never half recorded.
 //
 // Commit touches the customer's keys and the shared streams in one script,
 // so, like Track, it needs standalone Redis (or a Sentinel-managed
@@ -114,6 +132,7 @@ type State struct {
 	close    *redis.Script
 	cas      *redis.Script
 	grouped  atomic.Bool // the ledger consumer group exists
+	dgrouped atomic.Bool // the dispatch consumer group exists
 }
 
 var (
@@ -158,6 +177,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 	// The customer's send counter: Commit compares it, as the script sees
 	// it, with this token.
 	counter := pipe.Get(ctx, redisstore.CustomerKey(customerID, "mc"))
+	unreachable := pipe.HGetAll(ctx, redisstore.CustomerKey(customerID, "u"))
 	profile := s.feats.QueueProfile(ctx, pipe, customerID, now)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return decisioning.Snapshot{}, s.fail(ctx, "load", err)
@@ -181,6 +201,9 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 		return snap, s.fail(ctx, "load", err)
 	}
 	snap.SentToken = counter.Val() // "" when no send was ever counted
+	if u := unreachable.Val(); len(u) > 0 {
+		snap.Unreachable = u
+	}
 	snap.Sent = make([]decisioning.Sent, len(raw))
 	for i, r := range raw {
 		if err := snap.Sent[i].UnmarshalBinary([]byte(r)); err != nil {

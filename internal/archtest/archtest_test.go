@@ -37,6 +37,7 @@ var rules = []struct {
 	{"kairos/decisioning", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/ledger", "kairos/models/lgbm"}},
 	{"kairos/decisioning/memstate", []string{"kairos/decisioning/redisstate", redisPkg, pgxPkg, grpcPkg}},
 	{"kairos/decisioning/redisstate", []string{"kairos/decisioning/memstate", pgxPkg, grpcPkg}},
+	{"kairos/decisioning/dispatchtest", []string{"kairos/decisioning/memstate", "kairos/decisioning/redisstate", redisPkg, pgxPkg, grpcPkg}},
 	// The ledger's root is pure; pgledger is its PostgreSQL adapter.
 	{"kairos/ledger", []string{pgxPkg, redisPkg, grpcPkg, leavesPkg, "kairos/ledger/pgledger"}},
 	{"kairos/ledger/ledgertest", []string{pgxPkg, redisPkg, grpcPkg}},
@@ -48,6 +49,9 @@ var rules = []struct {
 	{"kairos/channels/tracking", []string{redisPkg, pgxPkg, grpcPkg, "kairos/decisioning"}},
 	{"kairos/channels/...", []string{pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit", "kairos/ledger"}},
 	{"kairos/channels/inapp/redisinbox", []string{pgxPkg, grpcPkg, "kairos/decisioning/redisstate"}},
+	// The dispatcher consumes decisioning.DispatchQueue; the stores
+	// implement it, and the command wires them.
+	{"kairos/dispatch", []string{pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/features/redisstore", "kairos/features/memstore", "kairos/ledger/pgledger"}},
 }
 
 // TestBanditImportsOnlyGonum: decisioning/bandit depends on nothing but the

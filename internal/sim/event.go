@@ -27,6 +27,7 @@ const (
 	tInAppInteraction
 	tMessageDelivered
 	tUnsubscribed
+	tMessageBounced // never simulated: the simulated addresses are all valid
 	nTypes
 )
 
