@@ -20,7 +20,7 @@ import (
 // Entry is one entry of a ledger queue: what one commit recorded.
 type Entry struct {
 	// ID is the queue position, passed to AckQueue.
-	ID        string                 `json:"-"`
+	ID         string                 `json:"-"`
 	Decisions  []decisioning.Decision `json:"decisions,omitempty"`
 	Rewards    []decisioning.Reward   `json:"rewards,omitempty"`
 	Dispatches []Dispatch             `json:"dispatches,omitempty"`
