@@ -3,8 +3,10 @@
 // (POST /v1/projects/{project}/messages:send) and classifies FCM's
 // documented error responses into channels.Error.
 //
-// It owns the FCM wire format and nothing else: no OAuth2 flow (the caller
-// supplies a TokenSource), no retries (the dispatcher retries), no state.
+// It owns the FCM wire format and its credentials: the caller supplies a
+// TokenSource, either ServiceAccountTokenSource (the OAuth 2.0 JWT bearer
+// grant with a Google service-account key, in oauth.go) or a fixed token;
+// no retries (the dispatcher retries), no state.
 // It imports only the standard library and kairos/channels, never the
 // decisioning internals.
 //
@@ -44,7 +46,8 @@ const (
 )
 
 // ErrCredentials reports that FCM rejected the transport's credentials
-// (HTTP 401 or 403, THIRD_PARTY_AUTH_ERROR): the OAuth2 token, the service
+// (HTTP 401 or 403, THIRD_PARTY_AUTH_ERROR), or that the token endpoint
+// refused the service-account key: the OAuth2 token, the service
 // account's permissions or the project are wrong. It says nothing about the
 // recipient, so it is not a channels.Error and never Permanent.
 var ErrCredentials = errors.New("push: FCM rejected the credentials")
@@ -61,11 +64,9 @@ type Options struct {
 	Project string
 	// TokenSource returns the OAuth2 bearer token for each request
 	// (required). It must be safe for concurrent use and should cache the
-	// token until shortly before it expires. Production wires a Google
-	// service-account token source with the
-	// https://www.googleapis.com/auth/firebase.messaging scope (for example
-	// golang.org/x/oauth2/google's JWT config, adapted with a func literal);
-	// tests use StaticToken.
+	// token until shortly before it expires. Production uses
+	// ServiceAccountTokenSource with the service account's key file; tests
+	// use StaticToken.
 	TokenSource func(ctx context.Context) (string, error)
 	// HTTPClient sends the requests; a client with a 10s timeout when nil.
 	HTTPClient *http.Client
