@@ -148,17 +148,19 @@ type DispatchStatus struct {
 	// Ready counts messages waiting for a dispatcher; InFlight those
 	// delivered to a dispatcher and not settled; Scheduled those waiting
 	// for a time (quiet hours, retry backoff).
-	Ready, InFlight, Scheduled int64
+	Ready     int64 `json:"ready"`
+	InFlight  int64 `json:"in_flight"`
+	Scheduled int64 `json:"scheduled"`
 	// NextScheduled is when the earliest scheduled message is due; zero
 	// when none is.
-	NextScheduled time.Time `json:",omitzero"`
+	NextScheduled time.Time `json:"next_scheduled,omitzero"`
 	// Totals counts settled attempts by channel and status since the
 	// queue was created.
-	Totals map[string]map[string]int64
+	Totals map[string]map[string]int64 `json:"totals"`
 	// DeadLetters is the number of dead-lettered messages; Dead the most
 	// recent ones, newest first.
-	DeadLetters int64
-	Dead        []DeadDispatch
+	DeadLetters int64          `json:"dead_letters"`
+	Dead        []DeadDispatch `json:"dead,omitempty"`
 }
 
 // DeadDispatch is a dead-lettered message.

@@ -506,19 +506,25 @@ func (e *Engine) decideAll(r *Request, snap *Snapshot, now time.Time) []Decision
 	return ds
 }
 
+// ScoresOf returns the scores of a decision from the models' output.
+func ScoresOf(sc *models.Scores) Scores {
+	s := Scores{Churn: sc.Churn, Propensity: sc.Propensity}
+	if len(sc.NBA) > 0 {
+		s.NextBestAction = make(map[string]float64, len(sc.NBA))
+		for i, c := range sc.Classes {
+			s.NextBestAction[c] = sc.NBA[i]
+		}
+	}
+	return s
+}
+
 // base is the part of a decision every campaign of a request shares.
 func (e *Engine) base(r *Request, snap *Snapshot, vec features.Vector, sc *models.Scores, now time.Time) Decision {
 	d := Decision{
 		CustomerID: r.CustomerID, RequestID: r.RequestID, DecidedAt: now, Context: r.Context,
-		Scores:       Scores{Churn: sc.Churn, Propensity: sc.Propensity},
+		Scores:       ScoresOf(sc),
 		FeatureNames: vec.Names, Features: append([]float64(nil), vec.Values...),
 		Versions: map[string]string{"campaigns": e.cfg.Version},
-	}
-	if len(sc.NBA) > 0 {
-		d.Scores.NextBestAction = make(map[string]float64, len(sc.NBA))
-		for i, c := range sc.Classes {
-			d.Scores.NextBestAction[c] = sc.NBA[i]
-		}
 	}
 	for i, t := range models.Tasks {
 		if v := sc.Versions[i]; v != "" {

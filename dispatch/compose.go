@@ -13,15 +13,12 @@ import (
 
 // Compose renders the message of a SEND decision for the customer of p:
 // the recipient (to, or the customer's address on the channel, or their id
-// for in-app), the rendered template parts, the tracking links, and for
+// for in-app), the parts rendered from ts, the tracking links, and for
 // email the one-click unsubscribe URL and an open pixel. Webhook messages
 // are not templated: their Data carries the offer's variables. It is what
-// the dispatcher sends and what `kairos channels preview` shows.
-func (d *Dispatcher) Compose(dec *decisioning.Decision, p features.Profile, to string) (*channels.Message, error) {
-	return compose(dec, p, to, d.opts.Templates, d.opts.OfferVars, d.opts.Links)
-}
-
-func compose(dec *decisioning.Decision, p features.Profile, to string, ts *channels.TemplateSet,
+// the dispatcher sends and what `kairos channels preview` shows; offerVars
+// and links may be nil.
+func Compose(dec *decisioning.Decision, p features.Profile, to string, ts *channels.TemplateSet,
 	offerVars func(campaign, offer string) map[string]string, links Links) (*channels.Message, error) {
 	m := &channels.Message{ID: dec.ID, CustomerID: dec.CustomerID, Campaign: dec.Campaign, Offer: dec.Offer, Channel: dec.Channel, To: to}
 	if m.To == "" {

@@ -84,7 +84,7 @@ const (
 
 // DefaultLeaseMargin is how much longer than its timeout an attempt's
 // lease runs by default.
-const DefaultLeaseMargin = 10 * time.Second
+const DefaultLeaseMargin = 5 * time.Second
 
 // Channel configures the delivery of one channel.
 type Channel struct {
@@ -401,7 +401,7 @@ func (d *Dispatcher) attempt(ctx context.Context, l *lane, job *decisioning.Disp
 		return decisioning.Settlement{Status: decisioning.DispatchCancelled, At: now,
 			Error: "no_consent: the customer's " + dec.Channel + " consent was withdrawn"}
 	}
-	msg, err := d.Compose(dec, p, l.ch.Address)
+	msg, err := Compose(dec, p, l.ch.Address, d.opts.Templates, d.opts.OfferVars, d.opts.Links)
 	if err != nil {
 		return decisioning.Settlement{Status: decisioning.DispatchInvalid, At: now, Error: err.Error()}
 	}

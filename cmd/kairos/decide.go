@@ -30,6 +30,8 @@ type decisionStack struct {
 	joiner  *decisioning.Joiner
 	drainer *ledger.Drainer
 	ledger  ledger.Ledger
+	// dispatch is the queue of the SEND decisions' messages.
+	dispatch decisioning.DispatchQueue
 	// kind is "embedded" or "postgres", as printed at startup.
 	kind   string
 	checks []server.Check
@@ -73,16 +75,17 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 		policies decisioning.PolicyStore
 		windows  decisioning.Windows
 		queue    ledger.Queue
+		dq       decisioning.DispatchQueue
 	)
 	switch {
 	case st.redis != nil:
 		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback(), Logger: logger})
-		state, policies, windows, queue = rs, rs, rs, rs
+		state, policies, windows, queue, dq = rs, rs, rs, rs, rs
 	default:
 		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback()})
-		state, policies, windows, queue = ms, ms, ms, ms
+		state, policies, windows, queue, dq = ms, ms, ms, ms, ms
 	}
-	stack := &decisionStack{kind: "embedded", close: func() {}}
+	stack := &decisionStack{kind: "embedded", close: func() {}, dispatch: dq}
 	if postgresURL == "" {
 		stack.ledger = ledger.NewMemory()
 	} else {

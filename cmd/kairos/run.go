@@ -33,6 +33,7 @@ func commands() []command {
 		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
 		{"models", "status, validate, promote, rollback and score the models (kairos models help)", modelsCmd},
 		{"campaigns", "validate a campaign configuration, or print the built-in example (kairos campaigns help)", campaignsCmd},
+		{"channels", "dispatch status, message previews, and the channels configuration (kairos channels help)", channelsCmd},
 		{"bench", "benchmark Track, GetProfile, Decide (against an empty gRPC handler), score or export", benchCmd},
 	}
 }

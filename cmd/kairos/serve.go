@@ -58,6 +58,11 @@ type serveConfig struct {
 	// trackingKey signs tracking links (hex); empty: a random key per
 	// process.
 	trackingKey string
+	// channels is the channels configuration file; empty: every channel on
+	// the in-memory outbox, in-app on the inbox.
+	channels string
+	// dispatch runs a dispatcher in this instance.
+	dispatch bool
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -74,6 +79,8 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.campaigns, "campaigns", "", "campaign configuration YAML `file` (empty: the example campaigns shipped in the binary)")
 	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger, e.g. postgres://kairos@localhost/kairos (empty: the embedded in-memory ledger)")
 	fs.StringVar(&cfg.trackingKey, "tracking-key", "", "hex `key` (at least 32 bytes) signing the open, click and unsubscribe links served under /t/ of the admin HTTP address (empty: a random key, so links stop working at a restart)")
+	fs.StringVar(&cfg.channels, "channels", "", "channels configuration YAML `file`: providers, limits, retries, templates, tracking links (empty: messages go to the in-memory outbox, shown at /channels/outbox of the admin address; see 'kairos channels example')")
+	fs.BoolVar(&cfg.dispatch, "dispatch", true, "run a dispatcher in this instance (sends the messages of SEND decisions)")
 	fs.DurationVar(&cfg.claimIdle, "claim-idle", 30*time.Second, "`time` a ledger-queue or event-log entry stays with an instance that stopped answering before another instance takes it over")
 	fs.DurationVar(&cfg.decideDeadline, "decide-deadline", decisioning.DefaultDeadline, "`time` a Decide may take; past it, it answers NO_ACTION (reason deadline_exceeded)")
 	return fs
@@ -134,6 +141,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		campaigns = nil
 	}
 
+	chCfg, err := loadChannels(cfg.channels, env)
+	if err != nil {
+		return fmt.Errorf("serve: --channels: %w", err)
+	}
+
 	st, err := openStore(ctx, cfg.redisURL, set, cfg.logMaxLen, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -174,9 +186,22 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	defer dec.close()
 	// The in-app inbox (GetInbox, AckInbox) lives beside the features.
-	var inbox inapp.Store = inapp.NewMemory(inapp.Options{})
+	var inbox inapp.Store = inapp.NewMemory(chCfg.InboxOptions())
 	if st.redis != nil {
-		inbox = redisinbox.New(st.redis, inapp.Options{})
+		inbox = redisinbox.New(st.redis, chCfg.InboxOptions())
+	}
+	signer, err := trackingSigner(cfg.trackingKey, log)
+	if err != nil {
+		return fmt.Errorf("serve: --tracking-key: %w", err)
+	}
+	var disp *dispatchStack
+	if dec.dispatch != nil {
+		disp, err = openDispatch(dispatchOptions{run: cfg.dispatch, adminAddr: httpLn.Addr().String(), claimIdle: cfg.claimIdle},
+			chCfg, campaigns, dec.dispatch, st, set, inbox, signer, logger, reg)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		dec.checks = append(dec.checks, disp.check)
 	}
 	srv := server.New(server.Options{
 		Store:      st.store,
@@ -213,13 +238,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 			Registerer: reg,
 		})
 	}
-	signer, err := trackingSigner(cfg.trackingKey, log)
-	if err != nil {
-		return fmt.Errorf("serve: --tracking-key: %w", err)
-	}
 	admin := http.NewServeMux()
 	admin.Handle("/", srv.AdminHandler())
 	admin.Handle("/t/", tracking.NewHandler(signer, st.store, set, logger))
+	if disp != nil {
+		admin.Handle("/channels/", disp.handler)
+	}
 	hs := &http.Server{
 		Handler:           admin,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -272,6 +296,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	if dec.engine != nil {
 		g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
+	}
+	if disp != nil && disp.dispatcher != nil {
+		g.Go(func() error { return disp.dispatcher.Run(afterCtx) })
 	}
 	if dec.drainer != nil {
 		g.Go(func() error {

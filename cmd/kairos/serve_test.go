@@ -367,18 +367,19 @@ func TestParseServe(t *testing.T) {
 		env  map[string]string
 		want serveConfig
 	}{
-		{"defaults", nil, nil, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second}},
+		{"defaults", nil, nil, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second, dispatch: true}},
 		{"environment", nil, map[string]string{
 			"KAIROS_GRPC_ADDR": "127.0.0.1:1", "KAIROS_HTTP_ADDR": "127.0.0.1:2", "KAIROS_REDIS": "redis://localhost:6379",
 			"KAIROS_FEATURES": "f.yaml", "KAIROS_API_KEYS": "k.yaml", "KAIROS_INSECURE": "true", "KAIROS_LOG_MAX_LEN": "500",
 			"KAIROS_ARCHIVE": "/var/lib/kairos/archive", "KAIROS_CAMPAIGNS": "c.yaml", "KAIROS_POSTGRES": "postgres://db/kairos",
-			"KAIROS_DECIDE_DEADLINE": "20ms", "KAIROS_CLAIM_IDLE": "5s",
+			"KAIROS_DECIDE_DEADLINE": "20ms", "KAIROS_CLAIM_IDLE": "5s", "KAIROS_CHANNELS": "ch.yaml", "KAIROS_DISPATCH": "false",
 		}, serveConfig{grpcAddr: "127.0.0.1:1", httpAddr: "127.0.0.1:2", redisURL: "redis://localhost:6379", features: "f.yaml", apiKeys: "k.yaml", insecure: true, logMaxLen: 500,
-			archive: "/var/lib/kairos/archive", campaigns: "c.yaml", postgres: "postgres://db/kairos", decideDeadline: 20 * time.Millisecond, claimIdle: 5 * time.Second}},
+			archive: "/var/lib/kairos/archive", campaigns: "c.yaml", postgres: "postgres://db/kairos", decideDeadline: 20 * time.Millisecond, claimIdle: 5 * time.Second,
+			channels: "ch.yaml"}},
 		{"flag wins over env", []string{"--grpc-addr", "127.0.0.1:9", "--insecure=false"},
 			map[string]string{"KAIROS_GRPC_ADDR": "0.0.0.0:1", "KAIROS_INSECURE": "true"},
-			serveConfig{grpcAddr: "127.0.0.1:9", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second}},
-		{"empty env is unset", nil, map[string]string{"KAIROS_GRPC_ADDR": ""}, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second}},
+			serveConfig{grpcAddr: "127.0.0.1:9", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second, dispatch: true}},
+		{"empty env is unset", nil, map[string]string{"KAIROS_GRPC_ADDR": ""}, serveConfig{grpcAddr: "127.0.0.1:7400", httpAddr: "127.0.0.1:7401", logMaxLen: 100000, decideDeadline: 50 * time.Millisecond, claimIdle: 30 * time.Second, dispatch: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
