@@ -57,6 +57,13 @@ fuzz:
 	$(GO) test ./decisioning -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./decisioning -run '^$$' -fuzz '^FuzzDecisionBinary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./decisioning/bandit -run '^$$' -fuzz '^FuzzStateJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./dispatch -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/email -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/push -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/push -run '^$$' -fuzz '^FuzzServiceAccountCredentials$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/push -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/sms -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/webhook -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
 ## models: retrain the shipped models (models/shipped) end to end: a seeded simulation, its export
 ## (snapshots from day 31 to the last day whose 30-day labels are known), training/train.py.
