@@ -368,6 +368,21 @@ func TestServeDispatchesEmbedded(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil || st.Totals["email"]["sent"] != len(sent) {
 		t.Errorf("/channels/status: %d %s, want %d email sent", code, body, len(sent))
 	}
+	// ExplainDecision shows the attempt, from the ledger.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		ex, err := inst.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{DecisionId: sent[0].GetDecisionId()})
+		if err == nil && len(ex.GetDispatches()) == 1 {
+			if x := ex.GetDispatches()[0]; x.GetStatus() != "sent" || x.GetAttempt() != 1 || x.GetChannel() != "email" || x.GetProviderMessageId() == "" {
+				t.Errorf("dispatch attempt %v, want attempt 1 sent on email with the outbox's id", x)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ExplainDecision: %v, %v; want one dispatch attempt", ex, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// The message was tracked as delivered.
 	cust := strings.TrimSuffix(m.To, "@example.com")
 	p, err := inst.client.GetProfile(ctx, &kairosv1.GetProfileRequest{CustomerId: cust})

@@ -41,7 +41,20 @@ func (s *Server) ExplainDecision(ctx context.Context, req *kairosv1.ExplainDecis
 	if err != nil {
 		return nil, s.status(ctx, fmt.Errorf("server: explain %q: %w", id, err))
 	}
-	return DecisionToProto(&d, true), nil
+	out := DecisionToProto(&d, true)
+	if d.Sends() {
+		xs, err := s.ledger.Dispatches(ctx, id)
+		if err != nil {
+			return nil, s.status(ctx, fmt.Errorf("server: explain %q: dispatch attempts: %w", id, err))
+		}
+		for _, x := range xs {
+			out.Dispatches = append(out.Dispatches, &kairosv1.DispatchAttempt{
+				Attempt: int32(x.Attempt), Status: x.Status, Channel: x.Channel,
+				ProviderMessageId: x.ProviderMessageID, Error: x.Error, At: timestamppb.New(x.At),
+			})
+		}
+	}
+	return out, nil
 }
 
 // DecisionToProto maps a decision to the API, with its feature vector when

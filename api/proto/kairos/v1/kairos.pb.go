@@ -893,7 +893,10 @@ type Decision struct {
 	Versions map[string]string `protobuf:"bytes,13,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The feature vector used, in definition order. ExplainDecision returns
 	// it; Decide leaves it out to keep the hot path's response small.
-	Features      []*Feature `protobuf:"bytes,14,rep,name=features,proto3" json:"features,omitempty"`
+	Features []*Feature `protobuf:"bytes,14,rep,name=features,proto3" json:"features,omitempty"`
+	// The attempts to deliver a SEND's message, in order, as the ledger holds
+	// them. ExplainDecision only.
+	Dispatches    []*DispatchAttempt `protobuf:"bytes,15,rep,name=dispatches,proto3" json:"dispatches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1026,6 +1029,106 @@ func (x *Decision) GetFeatures() []*Feature {
 	return nil
 }
 
+func (x *Decision) GetDispatches() []*DispatchAttempt {
+	if x != nil {
+		return x.Dispatches
+	}
+	return nil
+}
+
+// DispatchAttempt is one attempt to deliver a SEND decision's message.
+type DispatchAttempt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Counts from 1.
+	Attempt int32 `protobuf:"varint,1,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// sent, failed (retried later), dead (dead-lettered), bounced (the
+	// address is unreachable), invalid (the message is), cancelled (consent
+	// or address gone before it was sent), unknown (interrupted where the
+	// provider cannot deduplicate: not sent again), interrupted (sent again
+	// under the same id).
+	Status  string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Channel string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// The provider's id of a sent message.
+	ProviderMessageId string `protobuf:"bytes,4,opt,name=provider_message_id,json=providerMessageId,proto3" json:"provider_message_id,omitempty"`
+	// Why the attempt failed; empty when it did not.
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchAttempt) Reset() {
+	*x = DispatchAttempt{}
+	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchAttempt) ProtoMessage() {}
+
+func (x *DispatchAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchAttempt.ProtoReflect.Descriptor instead.
+func (*DispatchAttempt) Descriptor() ([]byte, []int) {
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DispatchAttempt) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetProviderMessageId() string {
+	if x != nil {
+		return x.ProviderMessageId
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 type ArmProbability struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
@@ -1037,7 +1140,7 @@ type ArmProbability struct {
 
 func (x *ArmProbability) Reset() {
 	*x = ArmProbability{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1152,7 @@ func (x *ArmProbability) String() string {
 func (*ArmProbability) ProtoMessage() {}
 
 func (x *ArmProbability) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[14]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1165,7 @@ func (x *ArmProbability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmProbability.ProtoReflect.Descriptor instead.
 func (*ArmProbability) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{14}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ArmProbability) GetChannel() string {
@@ -1098,7 +1201,7 @@ type Scores struct {
 
 func (x *Scores) Reset() {
 	*x = Scores{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1213,7 @@ func (x *Scores) String() string {
 func (*Scores) ProtoMessage() {}
 
 func (x *Scores) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[15]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1226,7 @@ func (x *Scores) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scores.ProtoReflect.Descriptor instead.
 func (*Scores) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{15}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Scores) GetChurn() float64 {
@@ -1158,7 +1261,7 @@ type GetInboxRequest struct {
 
 func (x *GetInboxRequest) Reset() {
 	*x = GetInboxRequest{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1273,7 @@ func (x *GetInboxRequest) String() string {
 func (*GetInboxRequest) ProtoMessage() {}
 
 func (x *GetInboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[16]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1286,7 @@ func (x *GetInboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInboxRequest.ProtoReflect.Descriptor instead.
 func (*GetInboxRequest) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{16}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetInboxRequest) GetCustomerId() string {
@@ -1211,7 +1314,7 @@ type Inbox struct {
 
 func (x *Inbox) Reset() {
 	*x = Inbox{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1326,7 @@ func (x *Inbox) String() string {
 func (*Inbox) ProtoMessage() {}
 
 func (x *Inbox) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[17]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1339,7 @@ func (x *Inbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inbox.ProtoReflect.Descriptor instead.
 func (*Inbox) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{17}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Inbox) GetCustomerId() string {
@@ -1271,7 +1374,7 @@ type InboxMessage struct {
 
 func (x *InboxMessage) Reset() {
 	*x = InboxMessage{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1386,7 @@ func (x *InboxMessage) String() string {
 func (*InboxMessage) ProtoMessage() {}
 
 func (x *InboxMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[18]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1399,7 @@ func (x *InboxMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboxMessage.ProtoReflect.Descriptor instead.
 func (*InboxMessage) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{18}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InboxMessage) GetMessageId() string {
@@ -1366,7 +1469,7 @@ type AckInboxRequest struct {
 
 func (x *AckInboxRequest) Reset() {
 	*x = AckInboxRequest{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1481,7 @@ func (x *AckInboxRequest) String() string {
 func (*AckInboxRequest) ProtoMessage() {}
 
 func (x *AckInboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[19]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1494,7 @@ func (x *AckInboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckInboxRequest.ProtoReflect.Descriptor instead.
 func (*AckInboxRequest) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{19}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AckInboxRequest) GetCustomerId() string {
@@ -1418,7 +1521,7 @@ type AckInboxResponse struct {
 
 func (x *AckInboxResponse) Reset() {
 	*x = AckInboxResponse{}
-	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1533,7 @@ func (x *AckInboxResponse) String() string {
 func (*AckInboxResponse) ProtoMessage() {}
 
 func (x *AckInboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kairos_v1_kairos_proto_msgTypes[20]
+	mi := &file_kairos_v1_kairos_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1546,7 @@ func (x *AckInboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckInboxResponse.ProtoReflect.Descriptor instead.
 func (*AckInboxResponse) Descriptor() ([]byte, []int) {
-	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{20}
+	return file_kairos_v1_kairos_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AckInboxResponse) GetAcked() int32 {
@@ -1531,7 +1634,7 @@ const file_kairos_v1_kairos_proto_rawDesc = "" +
 	"\bdecision\x18\x01 \x01(\v2\x13.kairos.v1.DecisionR\bdecision\"9\n" +
 	"\x16ExplainDecisionRequest\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
-	"decisionId\"\xfc\x04\n" +
+	"decisionId\"\xb8\x05\n" +
 	"\bDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1f\n" +
@@ -1553,10 +1656,20 @@ const file_kairos_v1_kairos_proto_rawDesc = "" +
 	"\n" +
 	"send_after\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tsendAfter\x12=\n" +
 	"\bversions\x18\r \x03(\v2!.kairos.v1.Decision.VersionsEntryR\bversions\x12.\n" +
-	"\bfeatures\x18\x0e \x03(\v2\x12.kairos.v1.FeatureR\bfeatures\x1a;\n" +
+	"\bfeatures\x18\x0e \x03(\v2\x12.kairos.v1.FeatureR\bfeatures\x12:\n" +
+	"\n" +
+	"dispatches\x18\x0f \x03(\v2\x1a.kairos.v1.DispatchAttemptR\n" +
+	"dispatches\x1a;\n" +
 	"\rVersionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x01\n" +
+	"\x0fDispatchAttempt\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12.\n" +
+	"\x13provider_message_id\x18\x04 \x01(\tR\x11providerMessageId\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"b\n" +
 	"\x0eArmProbability\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x14\n" +
 	"\x05offer\x18\x02 \x01(\tR\x05offer\x12 \n" +
@@ -1630,7 +1743,7 @@ func file_kairos_v1_kairos_proto_rawDescGZIP() []byte {
 }
 
 var file_kairos_v1_kairos_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_kairos_v1_kairos_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_kairos_v1_kairos_proto_goTypes = []any{
 	(Outcome)(0),                   // 0: kairos.v1.Outcome
 	(*Event)(nil),                  // 1: kairos.v1.Event
@@ -1647,68 +1760,71 @@ var file_kairos_v1_kairos_proto_goTypes = []any{
 	(*DecideResponse)(nil),         // 12: kairos.v1.DecideResponse
 	(*ExplainDecisionRequest)(nil), // 13: kairos.v1.ExplainDecisionRequest
 	(*Decision)(nil),               // 14: kairos.v1.Decision
-	(*ArmProbability)(nil),         // 15: kairos.v1.ArmProbability
-	(*Scores)(nil),                 // 16: kairos.v1.Scores
-	(*GetInboxRequest)(nil),        // 17: kairos.v1.GetInboxRequest
-	(*Inbox)(nil),                  // 18: kairos.v1.Inbox
-	(*InboxMessage)(nil),           // 19: kairos.v1.InboxMessage
-	(*AckInboxRequest)(nil),        // 20: kairos.v1.AckInboxRequest
-	(*AckInboxResponse)(nil),       // 21: kairos.v1.AckInboxResponse
-	nil,                            // 22: kairos.v1.Event.PropertiesEntry
-	nil,                            // 23: kairos.v1.Customer.ConsentsEntry
-	nil,                            // 24: kairos.v1.Customer.AttributesEntry
-	nil,                            // 25: kairos.v1.DecideRequest.ContextEntry
-	nil,                            // 26: kairos.v1.Decision.VersionsEntry
-	nil,                            // 27: kairos.v1.Scores.NextBestActionEntry
-	nil,                            // 28: kairos.v1.InboxMessage.DataEntry
-	(*timestamppb.Timestamp)(nil),  // 29: google.protobuf.Timestamp
-	(*structpb.Value)(nil),         // 30: google.protobuf.Value
+	(*DispatchAttempt)(nil),        // 15: kairos.v1.DispatchAttempt
+	(*ArmProbability)(nil),         // 16: kairos.v1.ArmProbability
+	(*Scores)(nil),                 // 17: kairos.v1.Scores
+	(*GetInboxRequest)(nil),        // 18: kairos.v1.GetInboxRequest
+	(*Inbox)(nil),                  // 19: kairos.v1.Inbox
+	(*InboxMessage)(nil),           // 20: kairos.v1.InboxMessage
+	(*AckInboxRequest)(nil),        // 21: kairos.v1.AckInboxRequest
+	(*AckInboxResponse)(nil),       // 22: kairos.v1.AckInboxResponse
+	nil,                            // 23: kairos.v1.Event.PropertiesEntry
+	nil,                            // 24: kairos.v1.Customer.ConsentsEntry
+	nil,                            // 25: kairos.v1.Customer.AttributesEntry
+	nil,                            // 26: kairos.v1.DecideRequest.ContextEntry
+	nil,                            // 27: kairos.v1.Decision.VersionsEntry
+	nil,                            // 28: kairos.v1.Scores.NextBestActionEntry
+	nil,                            // 29: kairos.v1.InboxMessage.DataEntry
+	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(*structpb.Value)(nil),         // 31: google.protobuf.Value
 }
 var file_kairos_v1_kairos_proto_depIdxs = []int32{
-	29, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	22, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
+	30, // 0: kairos.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	23, // 1: kairos.v1.Event.properties:type_name -> kairos.v1.Event.PropertiesEntry
 	1,  // 2: kairos.v1.TrackRequest.events:type_name -> kairos.v1.Event
 	4,  // 3: kairos.v1.TrackResponse.errors:type_name -> kairos.v1.EventError
 	7,  // 4: kairos.v1.Profile.features:type_name -> kairos.v1.Feature
 	8,  // 5: kairos.v1.Profile.customer:type_name -> kairos.v1.Customer
-	29, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
-	24, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
+	30, // 6: kairos.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 7: kairos.v1.Customer.consents:type_name -> kairos.v1.Customer.ConsentsEntry
+	25, // 8: kairos.v1.Customer.attributes:type_name -> kairos.v1.Customer.AttributesEntry
 	8,  // 9: kairos.v1.UpsertCustomerRequest.customer:type_name -> kairos.v1.Customer
-	25, // 10: kairos.v1.DecideRequest.context:type_name -> kairos.v1.DecideRequest.ContextEntry
+	26, // 10: kairos.v1.DecideRequest.context:type_name -> kairos.v1.DecideRequest.ContextEntry
 	14, // 11: kairos.v1.DecideResponse.decision:type_name -> kairos.v1.Decision
 	0,  // 12: kairos.v1.Decision.outcome:type_name -> kairos.v1.Outcome
-	15, // 13: kairos.v1.Decision.arms:type_name -> kairos.v1.ArmProbability
-	16, // 14: kairos.v1.Decision.scores:type_name -> kairos.v1.Scores
-	29, // 15: kairos.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	29, // 16: kairos.v1.Decision.send_after:type_name -> google.protobuf.Timestamp
-	26, // 17: kairos.v1.Decision.versions:type_name -> kairos.v1.Decision.VersionsEntry
+	16, // 13: kairos.v1.Decision.arms:type_name -> kairos.v1.ArmProbability
+	17, // 14: kairos.v1.Decision.scores:type_name -> kairos.v1.Scores
+	30, // 15: kairos.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	30, // 16: kairos.v1.Decision.send_after:type_name -> google.protobuf.Timestamp
+	27, // 17: kairos.v1.Decision.versions:type_name -> kairos.v1.Decision.VersionsEntry
 	7,  // 18: kairos.v1.Decision.features:type_name -> kairos.v1.Feature
-	27, // 19: kairos.v1.Scores.next_best_action:type_name -> kairos.v1.Scores.NextBestActionEntry
-	19, // 20: kairos.v1.Inbox.messages:type_name -> kairos.v1.InboxMessage
-	28, // 21: kairos.v1.InboxMessage.data:type_name -> kairos.v1.InboxMessage.DataEntry
-	29, // 22: kairos.v1.InboxMessage.created_at:type_name -> google.protobuf.Timestamp
-	29, // 23: kairos.v1.InboxMessage.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 24: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
-	2,  // 25: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
-	5,  // 26: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
-	9,  // 27: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
-	11, // 28: kairos.v1.Kairos.Decide:input_type -> kairos.v1.DecideRequest
-	13, // 29: kairos.v1.Kairos.ExplainDecision:input_type -> kairos.v1.ExplainDecisionRequest
-	17, // 30: kairos.v1.Kairos.GetInbox:input_type -> kairos.v1.GetInboxRequest
-	20, // 31: kairos.v1.Kairos.AckInbox:input_type -> kairos.v1.AckInboxRequest
-	3,  // 32: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
-	6,  // 33: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
-	10, // 34: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
-	12, // 35: kairos.v1.Kairos.Decide:output_type -> kairos.v1.DecideResponse
-	14, // 36: kairos.v1.Kairos.ExplainDecision:output_type -> kairos.v1.Decision
-	18, // 37: kairos.v1.Kairos.GetInbox:output_type -> kairos.v1.Inbox
-	21, // 38: kairos.v1.Kairos.AckInbox:output_type -> kairos.v1.AckInboxResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 19: kairos.v1.Decision.dispatches:type_name -> kairos.v1.DispatchAttempt
+	30, // 20: kairos.v1.DispatchAttempt.at:type_name -> google.protobuf.Timestamp
+	28, // 21: kairos.v1.Scores.next_best_action:type_name -> kairos.v1.Scores.NextBestActionEntry
+	20, // 22: kairos.v1.Inbox.messages:type_name -> kairos.v1.InboxMessage
+	29, // 23: kairos.v1.InboxMessage.data:type_name -> kairos.v1.InboxMessage.DataEntry
+	30, // 24: kairos.v1.InboxMessage.created_at:type_name -> google.protobuf.Timestamp
+	30, // 25: kairos.v1.InboxMessage.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 26: kairos.v1.Event.PropertiesEntry.value:type_name -> google.protobuf.Value
+	2,  // 27: kairos.v1.Kairos.Track:input_type -> kairos.v1.TrackRequest
+	5,  // 28: kairos.v1.Kairos.GetProfile:input_type -> kairos.v1.GetProfileRequest
+	9,  // 29: kairos.v1.Kairos.UpsertCustomer:input_type -> kairos.v1.UpsertCustomerRequest
+	11, // 30: kairos.v1.Kairos.Decide:input_type -> kairos.v1.DecideRequest
+	13, // 31: kairos.v1.Kairos.ExplainDecision:input_type -> kairos.v1.ExplainDecisionRequest
+	18, // 32: kairos.v1.Kairos.GetInbox:input_type -> kairos.v1.GetInboxRequest
+	21, // 33: kairos.v1.Kairos.AckInbox:input_type -> kairos.v1.AckInboxRequest
+	3,  // 34: kairos.v1.Kairos.Track:output_type -> kairos.v1.TrackResponse
+	6,  // 35: kairos.v1.Kairos.GetProfile:output_type -> kairos.v1.Profile
+	10, // 36: kairos.v1.Kairos.UpsertCustomer:output_type -> kairos.v1.UpsertCustomerResponse
+	12, // 37: kairos.v1.Kairos.Decide:output_type -> kairos.v1.DecideResponse
+	14, // 38: kairos.v1.Kairos.ExplainDecision:output_type -> kairos.v1.Decision
+	19, // 39: kairos.v1.Kairos.GetInbox:output_type -> kairos.v1.Inbox
+	22, // 40: kairos.v1.Kairos.AckInbox:output_type -> kairos.v1.AckInboxResponse
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_kairos_v1_kairos_proto_init() }
@@ -1722,7 +1838,7 @@ func file_kairos_v1_kairos_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kairos_v1_kairos_proto_rawDesc), len(file_kairos_v1_kairos_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
