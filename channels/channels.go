@@ -1,7 +1,7 @@
 // Package channels delivers decided messages: the message model, the
 // Transport each channel's adapter implements, and the classification of
 // delivery errors (transient: retry; permanent: the address is dead;
-// invalid: the message is).
+// invalid: the message is; ambiguous: it may have been delivered).
 // Each transport is a sub-package named after its channel: email (SMTP),
 // push (Firebase Cloud Messaging HTTP v1), sms (Twilio Messages API),
 // webhook (HMAC-signed HTTP POST).
@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,6 +78,12 @@ const (
 	// provider refuses, a payload too large); retrying the same message
 	// cannot succeed, but the address may be fine.
 	Invalid
+	// Ambiguous: the request reached the provider, and the answer was lost
+	// (a timeout or a broken connection after the request was written, or
+	// after SMTP's final "."): the provider may have accepted the message.
+	// Retrying may deliver it twice unless the provider deduplicates by the
+	// message id.
+	Ambiguous
 )
 
 func (k Kind) String() string {
@@ -86,6 +94,8 @@ func (k Kind) String() string {
 		return "permanent"
 	case Invalid:
 		return "invalid"
+	case Ambiguous:
+		return "ambiguous"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -163,19 +173,35 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // Exchange sends req with client and reads at most limit bytes of the
-// response body (the body is closed). A failure to send or to read is a
-// Transient *Error wrapping the cause under what (e.g. `push: message
-// "d1"`): the request may or may not have reached the provider, and a
-// retry may succeed.
+// response body (the body is closed). A failure is an *Error wrapping the
+// cause under what (e.g. `push: message "d1"`): Transient when the request
+// was not written in full (nothing reached the provider: a retry is safe),
+// Ambiguous when it was and the answer was lost (a timeout waiting for it,
+// a broken connection, a 2xx whose body could not be read).
 func Exchange(client *http.Client, req *http.Request, limit int64, what string) (*http.Response, []byte, error) {
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			wrote.Store(true)
+		}
+	}}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, nil, &Error{Kind: Transient, Err: fmt.Errorf("%s: %w", what, err)}
+		kind := Transient
+		if wrote.Load() {
+			kind = Ambiguous
+		}
+		return nil, nil, &Error{Kind: kind, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, nil, &Error{Kind: Transient, Err: fmt.Errorf("%s: read response: %w", what, err)}
+		kind := Transient
+		if resp.StatusCode/100 == 2 {
+			kind = Ambiguous // accepted, but without its receipt
+		}
+		return nil, nil, &Error{Kind: kind, Err: fmt.Errorf("%s: read response: %w", what, err)}
 	}
 	return resp, raw, nil
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +42,34 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := ParseRetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestExchangeKinds: a request that was never written is Transient; one
+// written whose answer is lost is Ambiguous.
+func TestExchangeKinds(t *testing.T) {
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hung)
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("{}"))
+	if _, _, err := Exchange(client, req, 1024, "test"); ErrorKind(err) != Ambiguous {
+		t.Errorf("hung after the request: %v (kind %v), want ambiguous", err, ErrorKind(err))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: the dial fails
+	req, _ = http.NewRequest(http.MethodPost, "http://"+addr, strings.NewReader("{}"))
+	if _, _, err := Exchange(client, req, 1024, "test"); ErrorKind(err) != Transient {
+		t.Errorf("connection refused: %v (kind %v), want transient", err, ErrorKind(err))
 	}
 }

@@ -66,6 +66,10 @@ type DispatchJob struct {
 	// Attempt is the number of the attempt Begin started (1 for the
 	// first), or of the interrupted one it reported; set by Begin.
 	Attempt int
+	// Token identifies the lease Begin took; Settle presents it. A store
+	// recognises a repeated call with the same token (a client retrying
+	// after a lost reply) and answers it as the first.
+	Token string
 }
 
 // Begin is the result of DispatchQueue.Begin.
@@ -75,17 +79,19 @@ const (
 	// Begun: the attempt is started and leased to the caller, who must
 	// Settle it.
 	Begun Begin = iota + 1
-	// Skip: the message was settled already, or waits for a retry later;
-	// the job was removed from the queue and there is nothing to do.
+	// Skip: the message was settled already, or waits for a retry later
+	// (which stays scheduled); this copy of the job was removed from the
+	// queue and there is nothing to do.
 	Skip
 	// Busy: another dispatcher's attempt is in flight (its lease has not
 	// expired); the job stays queued.
 	Busy
 	// Interrupted: an earlier attempt (job.Attempt) started and its lease
-	// expired without a result (its dispatcher died while sending);
-	// nothing was started. The caller settles that attempt as
-	// DispatchInterrupted and begins again when the provider deduplicates
-	// by decision id, and as DispatchUnknown otherwise.
+	// expired without a result (its dispatcher died while sending). The
+	// caller now holds that attempt's lease (its former holder can no
+	// longer settle it) and settles it: as DispatchInterrupted, then
+	// begins again, when the provider deduplicates by decision id; as
+	// DispatchUnknown otherwise.
 	Interrupted
 )
 
@@ -137,7 +143,9 @@ type DispatchQueue interface {
 	// s.At; DispatchFailed queues it again at s.RetryAt; the statuses
 	// DispatchReleases names remove it from the caps; DispatchBounced marks
 	// the channel unreachable; DispatchDead adds it to the dead letters.
-	// ErrStale: the attempt is not current.
+	// ErrStale: the attempt is not current, or its lease was taken over.
+	// A repeated call (same token and attempt) after a success returns nil
+	// and records nothing more.
 	Settle(ctx context.Context, job *DispatchJob, s Settlement) error
 	// DispatchStatus summarises the queue for operators.
 	DispatchStatus(ctx context.Context, deadLetters int) (DispatchStatus, error)

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,8 +41,13 @@ const maxDeadShown = 100
 //	                              messages of the outbox as JSON
 //
 // d is nil on an instance that runs no dispatcher; ob nil without an
-// outbox; providers maps channels to their provider names.
-func AdminHandler(q decisioning.DispatchQueue, d *Dispatcher, ob *outbox.Outbox, providers map[string]string) http.Handler {
+// outbox; providers maps channels to their provider names; store errors
+// go to logger (nil: discarded), not to the client.
+func AdminHandler(q decisioning.DispatchQueue, d *Dispatcher, ob *outbox.Outbox, providers map[string]string, logger *slog.Logger) http.Handler {
+	log := logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /channels/status", func(w http.ResponseWriter, r *http.Request) {
 		n, ok := intParam(w, r, "dead", 20, 0, maxDeadShown)
@@ -50,7 +56,8 @@ func AdminHandler(q decisioning.DispatchQueue, d *Dispatcher, ob *outbox.Outbox,
 		}
 		st, err := q.DispatchStatus(r.Context(), n)
 		if err != nil {
-			httpError(w, http.StatusServiceUnavailable, "cannot read the dispatch queue: "+err.Error())
+			log.Error("channels status: cannot read the dispatch queue", "err", err)
+			httpError(w, http.StatusServiceUnavailable, "cannot read the dispatch queue; the server log says why")
 			return
 		}
 		out := Status{DispatchStatus: st, Dispatching: d != nil, Channels: providers, At: time.Now().UTC()}

@@ -442,10 +442,18 @@ func (p *parser) config(data []byte) *Config {
 	if len(cm) == 0 {
 		p.fail(chans, "channels", "configures no channel: give at least one of %s", strings.Join(channelNames, ", "))
 	}
+	var leaving []string
 	for _, name := range channelNames {
 		if v := cm[name]; v != nil {
 			cfg.Channels[name] = p.channel(v, name)
+			if pr := cfg.Channels[name].Provider; pr != ProviderOutbox && pr != ProviderInbox && pr != "" {
+				leaving = append(leaving, name)
+			}
 		}
+	}
+	if len(leaving) > 0 && cfg.Tracking.BaseURL == "" {
+		p.fail(root, "tracking.base_url", "required when messages leave Kairos (%s): the open, click and unsubscribe links in them must point at the public address of the admin server's /t/, e.g. https://t.example.com",
+			strings.Join(leaving, ", "))
 	}
 	return cfg
 }
@@ -1056,9 +1064,9 @@ func (c *Config) Apply(opts *Options, deps Deps) error {
 	opts.Backoff, opts.MaxBackoff = c.Retry.Backoff, c.Retry.MaxBackoff
 	var longest time.Duration
 	for _, ch := range chans {
-		longest = max(longest, cmpOr(ch.Timeout, DefaultTimeout))
+		longest = max(longest, cmp.Or(ch.Timeout, DefaultTimeout))
 	}
-	if need := longest + cmpOr(opts.LeaseMargin, DefaultLeaseMargin); cmpOr(opts.ClaimIdle, DefaultClaimIdle) < need {
+	if need := longest + cmp.Or(opts.LeaseMargin, DefaultLeaseMargin); cmp.Or(opts.ClaimIdle, DefaultClaimIdle) < need {
 		opts.ClaimIdle = need
 	}
 	return nil
@@ -1068,7 +1076,7 @@ func (c *Config) Apply(opts *Options, deps Deps) error {
 func newTransport(cc ChannelConfig, deps Deps) (channels.Transport, error) {
 	client := deps.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: cmpOr(cc.Timeout, DefaultTimeout)}
+		client = &http.Client{Timeout: cmp.Or(cc.Timeout, DefaultTimeout)}
 	}
 	switch cc.Provider {
 	case ProviderOutbox:

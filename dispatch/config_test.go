@@ -672,9 +672,22 @@ channels:
 	r, _ := chans["email"].Transport.Send(context.Background(), msg)
 	fmt.Println(cfg.Enabled("email"), cfg.Enabled("sms"), chans["email"].Rate, r.ProviderID, ob.Len())
 
-	_, err = dispatch.ParseConfig("channels.yaml", []byte("channels: {sms: {provider: twilio, account_sid: AC1, auth_token_env: NO_SUCH_VARIABLE_SET, from: '+15017122661'}}\n"), os.Getenv)
+	_, err = dispatch.ParseConfig("channels.yaml", []byte("channels: {sms: {provider: twilio, account_sid: AC1, auth_token_env: NO_SUCH_VARIABLE_SET, from: '+15017122661'}}\ntracking: {base_url: https://t.example.com}\n"), os.Getenv)
 	fmt.Println(err)
 	// Output:
 	// true false 10 outbox-1 1
 	// channels.yaml:1:70: channels.sms.auth_token_env: the environment variable NO_SUCH_VARIABLE_SET is unset or empty
+}
+
+// TestTrackingBaseURLRequired: links in messages that leave Kairos must
+// point at a public address, which Kairos cannot guess.
+func TestTrackingBaseURLRequired(t *testing.T) {
+	env := func(string) string { return "secret-value-that-is-long-enough-for-webhooks" }
+	_, err := dispatch.ParseConfig("x.yaml", []byte("channels:\n  webhook: {provider: http, url: 'https://h.example.com/k', secret_env: S}\n"), env)
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:1:1: tracking.base_url: required when messages leave Kairos (webhook)") {
+		t.Errorf("ParseConfig: %v, want tracking.base_url required", err)
+	}
+	if _, err := dispatch.ParseConfig("x.yaml", []byte("channels:\n  email: {provider: outbox}\n  inapp: {provider: inbox}\n"), env); err != nil {
+		t.Errorf("outbox and inbox without tracking.base_url: %v", err)
+	}
 }

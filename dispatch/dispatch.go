@@ -23,8 +23,17 @@
 //     under the same id; otherwise (SMTP, FCM, Twilio) it cannot know
 //     whether the message left, and records the attempt as "unknown"
 //     rather than risk a second copy — visible in the ledger and in
-//     `kairos channels status`. The window is the time of one provider
-//     call.
+//     `kairos channels status`. The customer is read and the message
+//     rendered before the lease, so the window is the time of one
+//     provider call;
+//   - a provider call that ends ambiguously (channels.Ambiguous: a timeout
+//     or a broken connection after the request was written) is treated
+//     alike: retried under the same id where the provider deduplicates,
+//     recorded as unknown where it cannot.
+//
+// Begin and Settle carry a lease token, so a store call repeated after a
+// lost reply is answered as the first; Settle is retried while the store
+// is unreachable, up to the claim idle time.
 //
 // Sends are not cancelled by shutdown: a send in progress completes (up to
 // its channel's timeout) and is settled before Run returns, because a send
@@ -32,7 +41,8 @@
 //
 // # Failures
 //
-// A transient failure (timeout, 5xx, 429) is retried after
+// A transient failure (a connection that failed before the request was
+// written, a 5xx, a 429) is retried after
 // min(MaxBackoff, Backoff·2^(attempt-1)), jittered to between half and
 // all of it, and never sooner than the provider's Retry-After; after
 // MaxAttempts attempts the message is dead-lettered. A permanent failure
@@ -53,6 +63,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,6 +191,8 @@ type lane struct {
 	ch    Channel
 	jobs  chan decisioning.DispatchJob
 	limit *bucket
+	// The lane's metrics.
+	handoff, sendSeconds prometheus.Observer
 }
 
 type metrics struct {
@@ -197,11 +210,11 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 	if opts.Profiles == nil || opts.Set == nil {
 		return nil, errors.New("dispatch: Options.Profiles and Options.Set are required")
 	}
-	opts.Backoff = cmpOr(opts.Backoff, DefaultBackoff)
-	opts.MaxBackoff = cmpOr(opts.MaxBackoff, DefaultMaxBackoff)
-	opts.ClaimIdle = cmpOr(opts.ClaimIdle, DefaultClaimIdle)
-	opts.Batch = cmpOr(opts.Batch, DefaultBatch)
-	opts.LeaseMargin = cmpOr(opts.LeaseMargin, DefaultLeaseMargin)
+	opts.Backoff = cmp.Or(opts.Backoff, DefaultBackoff)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, DefaultMaxBackoff)
+	opts.ClaimIdle = cmp.Or(opts.ClaimIdle, DefaultClaimIdle)
+	opts.Batch = cmp.Or(opts.Batch, DefaultBatch)
+	opts.LeaseMargin = cmp.Or(opts.LeaseMargin, DefaultLeaseMargin)
 	d := &Dispatcher{q: q, opts: opts, log: opts.Logger, now: opts.Now, lanes: map[string]*lane{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -214,14 +227,16 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 		if ch.Transport == nil {
 			return nil, fmt.Errorf("dispatch: channel %s: no transport", name)
 		}
-		ch.Concurrency = cmpOr(ch.Concurrency, DefaultConcurrency)
-		ch.MaxAttempts = cmpOr(ch.MaxAttempts, DefaultMaxAttempts)
-		ch.Timeout = cmpOr(ch.Timeout, DefaultTimeout)
+		ch.Concurrency = cmp.Or(ch.Concurrency, DefaultConcurrency)
+		ch.MaxAttempts = cmp.Or(ch.MaxAttempts, DefaultMaxAttempts)
+		ch.Timeout = cmp.Or(ch.Timeout, DefaultTimeout)
 		if opts.ClaimIdle < ch.Timeout+opts.LeaseMargin {
-			return nil, fmt.Errorf("dispatch: channel %s: timeout %s plus the lease margin %s exceeds the claim idle time %s",
-				name, ch.Timeout, opts.LeaseMargin, opts.ClaimIdle)
+			return nil, fmt.Errorf("dispatch: channel %s: its timeout %s plus the lease margin %s exceeds the claim idle time %s: raise the claim idle time (serve --claim-idle) to at least %s, or lower the channel's timeout",
+				name, ch.Timeout, opts.LeaseMargin, opts.ClaimIdle, ch.Timeout+opts.LeaseMargin)
 		}
-		d.lanes[name] = &lane{name: name, ch: ch, jobs: make(chan decisioning.DispatchJob, 4*ch.Concurrency),
+		// Room for a whole batch, so that a burst on an idle channel is
+		// taken at once rather than deferred.
+		d.lanes[name] = &lane{name: name, ch: ch, jobs: make(chan decisioning.DispatchJob, opts.Batch+4*ch.Concurrency),
 			limit: newBucket(ch.Rate, ch.Burst)}
 	}
 	d.metrics = metrics{
@@ -242,15 +257,11 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 		d.metrics.latency = prom.Register(opts.Registerer, d.metrics.latency)
 		d.metrics.send = prom.Register(opts.Registerer, d.metrics.send)
 	}
-	return d, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
+	for name, l := range d.lanes {
+		l.handoff = d.metrics.latency.WithLabelValues(name)
+		l.sendSeconds = d.metrics.send.WithLabelValues(name)
 	}
-	return v
+	return d, nil
 }
 
 // Degraded reports whether the queue could not be read at the last try.
@@ -304,9 +315,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // route hands a job to its channel's workers, or defers it: to its
-// send_after, or for a second when the channel's workers are saturated
-// (so that one slow channel does not hold up the others).
+// send_after, or for a second or two when the channel's workers are
+// saturated, so that one slow channel never holds up the others. A job
+// left in hand at shutdown stays queued and is claimed again.
 func (d *Dispatcher) route(ctx context.Context, job decisioning.DispatchJob) {
+	if ctx.Err() != nil {
+		return
+	}
 	now := d.now()
 	if at := job.Decision.SendAfter; at.After(now) {
 		d.deferJob(ctx, &job, at)
@@ -317,127 +332,162 @@ func (d *Dispatcher) route(ctx context.Context, job decisioning.DispatchJob) {
 		d.noLane(ctx, job)
 		return
 	}
-	t := time.NewTimer(50 * time.Millisecond)
-	defer t.Stop()
 	select {
 	case l.jobs <- job:
-	case <-t.C:
+	default:
 		d.deferJob(ctx, &job, now.Add(time.Second+rand.N(time.Second)))
-	case <-ctx.Done():
 	}
 }
 
 func (d *Dispatcher) deferJob(ctx context.Context, job *decisioning.DispatchJob, at time.Time) {
 	if err := d.q.Defer(ctx, job, at); err != nil && ctx.Err() == nil {
 		// The job stays with this consumer and is claimed again later.
-		d.log.Warn("cannot defer a dispatch job", "decision", job.Decision.ID, "err", err)
+		d.log.Warn("cannot defer a dispatch job; it is retried after the claim idle time", "decision", job.Decision.ID, "err", err)
 	}
 }
 
 // noLane records a message on a channel nothing delivers as invalid.
 func (d *Dispatcher) noLane(ctx context.Context, job decisioning.DispatchJob) {
-	now := d.now()
-	r, err := d.q.Begin(ctx, &job, now, now.Add(d.opts.LeaseMargin))
-	if err != nil || r != decisioning.Begun {
+	if !d.begin(ctx, &job, nil, 0) {
 		return
 	}
-	d.settle(&job, nil, decisioning.Settlement{Status: decisioning.DispatchInvalid,
-		Error: fmt.Sprintf("no transport is configured for channel %q: configure it in the channels file (--channels)", job.Decision.Channel)})
+	d.settle(&job, decisioning.Settlement{Status: decisioning.DispatchInvalid,
+		Error: fmt.Sprintf("no transport is configured for channel %q: add it to the channels configuration (--channels)", job.Decision.Channel)})
 }
 
-// process runs one attempt of a job.
+// storeTimeout bounds one call to the store (a profile read, a Begin).
+const storeTimeout = 5 * time.Second
+
+// begin leases the job's next attempt for timeout plus the lease margin
+// and reports whether the caller holds it. An interrupted attempt it
+// finds is settled first: sent again under the same id on a channel
+// whose provider deduplicates (l.ch.Idempotent), recorded as unknown
+// otherwise. The call is not cut short by shutdown: a Begin whose reply
+// was lost would strand its lease.
+func (d *Dispatcher) begin(ctx context.Context, job *decisioning.DispatchJob, l *lane, timeout time.Duration) bool {
+	for {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		now := d.now()
+		r, err := d.q.Begin(bctx, job, now, now.Add(timeout+d.opts.LeaseMargin))
+		cancel()
+		switch {
+		case err != nil:
+			d.log.Warn("cannot begin a dispatch attempt; the job stays queued", "decision", job.Decision.ID, "err", err)
+			return false
+		case r == decisioning.Begun:
+			return true
+		case r != decisioning.Interrupted:
+			return false // settled already, scheduled, or in another dispatcher's hands
+		case l == nil || !l.ch.Idempotent:
+			name := job.Decision.Channel
+			d.settle(job, decisioning.Settlement{Status: decisioning.DispatchUnknown, Error: fmt.Sprintf(
+				"the dispatcher stopped during attempt %d; %s cannot deduplicate, so the message is not sent again (it may or may not have been delivered)",
+				job.Attempt, name)})
+			return false
+		}
+		if d.settle(job, decisioning.Settlement{Status: decisioning.DispatchInterrupted,
+			Error: "the dispatcher stopped during the attempt; sent again under the same id"}) != nil {
+			return false
+		}
+	}
+}
+
+// process runs one attempt of a job. The customer is read and the message
+// rendered before the attempt is leased, so that the lease covers the
+// provider call alone: a dispatcher that dies outside it leaves nothing
+// ambiguous.
 func (d *Dispatcher) process(ctx context.Context, l *lane, job decisioning.DispatchJob) {
 	if !l.limit.wait(ctx) {
 		return // shutting down: the job stays queued
 	}
 	dec := &job.Decision
-	now := d.now()
-	lease := now.Add(l.ch.Timeout + d.opts.LeaseMargin)
-	r, err := d.q.Begin(ctx, &job, now, lease)
-	if err == nil && r == decisioning.Interrupted {
-		if !l.ch.Idempotent {
-			d.settle(&job, l, decisioning.Settlement{Status: decisioning.DispatchUnknown, Error: fmt.Sprintf(
-				"the dispatcher stopped during attempt %d; %s cannot deduplicate, so the message is not sent again (it may or may not have been delivered)",
-				job.Attempt, l.name)})
-			return
-		}
-		if d.settle(&job, l, decisioning.Settlement{Status: decisioning.DispatchInterrupted,
-			Error: "the dispatcher stopped during the attempt; sent again under the same id"}) != nil {
-			return
-		}
-		r, err = d.q.Begin(ctx, &job, now, lease)
-	}
+	pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	p, err := d.opts.Profiles.Profile(pctx, dec.CustomerID, d.now())
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
-			d.log.Warn("cannot begin a dispatch attempt; the job stays queued", "decision", dec.ID, "err", err)
+			d.log.Warn("cannot read the customer of a message; it waits and is tried again", "decision", dec.ID, "err", err)
+			d.deferJob(ctx, &job, d.now().Add(Backoff(d.opts.Backoff, d.opts.MaxBackoff, 1)))
 		}
 		return
 	}
-	if r != decisioning.Begun {
+	var verdict *decisioning.Settlement
+	cust := p.Customer
+	switch {
+	case !decisioning.Reachable(cust, dec.Channel):
+		verdict = &decisioning.Settlement{Status: decisioning.DispatchCancelled,
+			Error: "no_address: the customer has no " + dec.Channel + " address any more"}
+	case !decisioning.Consented(cust, dec.Channel):
+		verdict = &decisioning.Settlement{Status: decisioning.DispatchCancelled,
+			Error: "no_consent: the customer's " + dec.Channel + " consent was withdrawn"}
+	}
+	var msg *channels.Message
+	if verdict == nil {
+		if msg, err = Compose(dec, p, l.ch.Address, d.opts.Templates, d.opts.OfferVars, d.opts.Links); err != nil {
+			verdict = &decisioning.Settlement{Status: decisioning.DispatchInvalid, Error: err.Error()}
+		}
+	}
+	if !d.begin(ctx, &job, l, l.ch.Timeout) {
 		return
 	}
 	// From here the attempt is leased to us: finish it even when ctx ends.
 	ctx = context.WithoutCancel(ctx)
-	s := d.attempt(ctx, l, &job)
-	if d.settle(&job, l, s) == nil {
-		d.track(ctx, dec, s)
+	s := verdict
+	if s == nil {
+		s = d.send(ctx, l, &job, msg)
+	}
+	if d.settle(&job, *s) == nil {
+		d.track(ctx, dec, *s)
 	}
 }
 
-// attempt sends the job's message and returns the result to settle.
-func (d *Dispatcher) attempt(ctx context.Context, l *lane, job *decisioning.DispatchJob) decisioning.Settlement {
+// send hands the message to the channel's transport and returns the
+// result to settle.
+func (d *Dispatcher) send(ctx context.Context, l *lane, job *decisioning.DispatchJob, msg *channels.Message) *decisioning.Settlement {
 	dec := &job.Decision
-	now := d.now()
-	p, err := d.opts.Profiles.Profile(ctx, dec.CustomerID, now)
-	if err != nil {
-		return d.failed(l, job, fmt.Errorf("read the customer's record: %w", err), 0)
-	}
-	cust := p.Customer
-	switch {
-	case !decisioning.Reachable(cust, dec.Channel):
-		return decisioning.Settlement{Status: decisioning.DispatchCancelled, At: now,
-			Error: "no_address: the customer has no " + dec.Channel + " address any more"}
-	case !decisioning.Consented(cust, dec.Channel):
-		return decisioning.Settlement{Status: decisioning.DispatchCancelled, At: now,
-			Error: "no_consent: the customer's " + dec.Channel + " consent was withdrawn"}
-	}
-	msg, err := Compose(dec, p, l.ch.Address, d.opts.Templates, d.opts.OfferVars, d.opts.Links)
-	if err != nil {
-		return decisioning.Settlement{Status: decisioning.DispatchInvalid, At: now, Error: err.Error()}
-	}
 	sctx, cancel := context.WithTimeout(ctx, l.ch.Timeout)
 	start := time.Now()
 	rcpt, err := l.ch.Transport.Send(sctx, msg)
 	cancel()
-	d.metrics.send.WithLabelValues(l.name).Observe(time.Since(start).Seconds())
-	now = d.now()
+	l.sendSeconds.Observe(time.Since(start).Seconds())
+	now := d.now()
 	if err == nil {
 		from := dec.DecidedAt
 		if dec.SendAfter.After(from) {
 			from = dec.SendAfter
 		}
-		d.metrics.latency.WithLabelValues(l.name).Observe(now.Sub(from).Seconds())
-		return decisioning.Settlement{Status: decisioning.DispatchSent, ProviderID: rcpt.ProviderID, At: now}
+		l.handoff.Observe(now.Sub(from).Seconds())
+		return &decisioning.Settlement{Status: decisioning.DispatchSent, ProviderID: rcpt.ProviderID, At: now}
 	}
 	switch channels.ErrorKind(err) {
 	case channels.Permanent:
-		return decisioning.Settlement{Status: decisioning.DispatchBounced, At: now, Error: err.Error(), Unreachable: msg.To}
+		return &decisioning.Settlement{Status: decisioning.DispatchBounced, At: now, Error: err.Error(), Unreachable: msg.To}
 	case channels.Invalid:
-		return decisioning.Settlement{Status: decisioning.DispatchInvalid, At: now, Error: err.Error()}
+		return &decisioning.Settlement{Status: decisioning.DispatchInvalid, At: now, Error: err.Error()}
+	case channels.Ambiguous:
+		if !l.ch.Idempotent {
+			// Sending again could deliver it twice.
+			return &decisioning.Settlement{Status: decisioning.DispatchUnknown, At: now, Error: fmt.Sprintf(
+				"%v; %s cannot deduplicate, so the message is not sent again (it may or may not have been delivered)", err, l.name)}
+		}
 	}
 	return d.failed(l, job, err, channels.RetryAfter(err))
 }
 
+// maxRetryAfter caps the wait a provider may ask for between attempts.
+const maxRetryAfter = 24 * time.Hour
+
 // failed is the settlement of a transient failure: a retry after the
-// backoff, or the dead letters after the last attempt.
-func (d *Dispatcher) failed(l *lane, job *decisioning.DispatchJob, err error, after time.Duration) decisioning.Settlement {
+// backoff (or the provider's Retry-After, up to a day), or the dead
+// letters after the last attempt.
+func (d *Dispatcher) failed(l *lane, job *decisioning.DispatchJob, err error, after time.Duration) *decisioning.Settlement {
 	now := d.now()
 	if job.Attempt >= l.ch.MaxAttempts {
-		return decisioning.Settlement{Status: decisioning.DispatchDead, At: now,
+		return &decisioning.Settlement{Status: decisioning.DispatchDead, At: now,
 			Error: fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)}
 	}
-	return decisioning.Settlement{Status: decisioning.DispatchFailed, At: now, Error: err.Error(),
-		RetryAt: now.Add(max(Backoff(d.opts.Backoff, d.opts.MaxBackoff, job.Attempt), after))}
+	return &decisioning.Settlement{Status: decisioning.DispatchFailed, At: now, Error: err.Error(),
+		RetryAt: now.Add(max(Backoff(d.opts.Backoff, d.opts.MaxBackoff, job.Attempt), min(after, maxRetryAfter)))}
 }
 
 // Backoff returns the delay before the retry that follows attempt n (1
@@ -451,29 +501,36 @@ func Backoff(base, limit time.Duration, n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// settle records a settlement, retrying while the store is unreachable
-// (for up to the lease margin: after that another dispatcher may take the
-// message over, and the attempt counts as interrupted). l is nil for a
-// job without a lane.
-func (d *Dispatcher) settle(job *decisioning.DispatchJob, l *lane, s decisioning.Settlement) error {
+// settle records a settlement, retrying while the store cannot be reached
+// for up to the claim idle time. A late settlement is still right: the
+// first one of an attempt wins, and a lease taken over in the meantime
+// makes this one stale (the new holder records the attempt as
+// interrupted or unknown).
+func (d *Dispatcher) settle(job *decisioning.DispatchJob, s decisioning.Settlement) error {
 	if s.At.IsZero() {
 		s.At = d.now()
 	}
-	ctx := context.Background()
-	deadline := time.Now().Add(d.opts.LeaseMargin)
+	deadline := time.Now().Add(d.opts.ClaimIdle)
 	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		err := d.q.Settle(ctx, job, s)
-		if err == nil {
+		cancel()
+		switch {
+		case err == nil:
 			d.settled.Add(1)
 			d.metrics.attempts.WithLabelValues(job.Decision.Channel, s.Status).Inc()
 			d.logSettled(job, s)
 			return nil
-		}
-		if errors.Is(err, decisioning.ErrStale) || time.Now().After(deadline) {
-			d.log.Error("dispatch attempt not recorded", "decision", job.Decision.ID, "attempt", job.Attempt, "status", s.Status, "err", err)
+		case errors.Is(err, decisioning.ErrStale):
+			d.log.Info("dispatch attempt taken over by another dispatcher; its result is theirs to record",
+				"decision", job.Decision.ID, "attempt", job.Attempt, "status", s.Status)
+			return err
+		case time.Now().After(deadline):
+			d.log.Error("dispatch attempt not recorded: the store stayed unreachable", "decision", job.Decision.ID,
+				"attempt", job.Attempt, "status", s.Status, "err", err)
 			return err
 		}
-		retry.Sleep(ctx, min(time.Duration(i+1)*100*time.Millisecond, time.Second))
+		retry.Sleep(context.Background(), min(time.Duration(i+1)*200*time.Millisecond, 2*time.Second))
 	}
 }
 

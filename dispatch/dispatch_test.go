@@ -493,3 +493,63 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestAmbiguousFailure: a provider call whose answer was lost after the
+// request went out is never retried where the provider cannot
+// deduplicate (it may have been delivered: unknown), and retried under
+// the same id where it can.
+func TestAmbiguousFailure(t *testing.T) {
+	for _, idempotent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("idempotent=%v", idempotent), func(t *testing.T) {
+			e := newEnv(t)
+			e.customer("c1")
+			rec := newRecorder()
+			rec.fail = func(m *channels.Message, n int) error {
+				if n == 1 {
+					return &channels.Error{Kind: channels.Ambiguous, Err: errors.New("timeout awaiting the answer")}
+				}
+				return nil
+			}
+			d := e.send("c1", "push", time.Time{})
+			e.run(map[string]dispatch.Channel{"push": {Transport: rec, Idempotent: idempotent}})
+			got := e.waitSettled(d)
+			want := "1:unknown"
+			if idempotent {
+				want = "1:failed,2:sent"
+			}
+			if s := statuses(got[d.ID]); s != want {
+				t.Errorf("attempts %s, want %s", s, want)
+			}
+			if n := rec.calls.Load(); idempotent && n != 2 || !idempotent && n != 1 {
+				t.Errorf("%d provider calls", n)
+			}
+			// An unknown message may have been delivered: it keeps its
+			// place in the caps.
+			if snap := e.snapshot("c1"); !idempotent && len(snap.Sent) != 1 {
+				t.Errorf("sends %v after unknown, want the message kept", snap.Sent)
+			}
+		})
+	}
+}
+
+// TestSlowChannelDoesNotHoldUpOthers: a channel whose workers are busy
+// does not delay the messages of another.
+func TestSlowChannelDoesNotHoldUpOthers(t *testing.T) {
+	e := newEnv(t)
+	slow, fast := newRecorder(), newRecorder()
+	slow.delay = 200 * time.Millisecond
+	var ds []decisioning.Decision
+	for i := range 40 {
+		id := fmt.Sprintf("s%d", i)
+		e.customer(id)
+		ds = append(ds, e.send(id, "email", time.Time{}))
+	}
+	e.customer("f1")
+	pushed := e.send("f1", "push", time.Time{})
+	start := time.Now()
+	e.run(map[string]dispatch.Channel{"email": {Transport: slow, Concurrency: 1}, "push": {Transport: fast}})
+	e.waitSettled(pushed)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the push message waited %v behind 40 slow emails", took)
+	}
+}

@@ -257,12 +257,25 @@ func data(tc *textproto.Conn, msg []byte) (string, error) {
 		_ = w.Close()
 		return "", err
 	}
+	// From the final "." on, a lost answer is ambiguous: the server may
+	// have queued the message.
 	if err := w.Close(); err != nil {
-		return "", err
+		return "", &afterDot{err}
 	}
 	_, reply, err := tc.ReadResponse(250)
+	var tp *textproto.Error
+	if err != nil && !errors.As(err, &tp) {
+		return "", &afterDot{err}
+	}
 	return reply, err
 }
+
+// afterDot marks a failure after the message's final "." was (perhaps)
+// sent, other than a reply from the server.
+type afterDot struct{ err error }
+
+func (e *afterDot) Error() string { return e.err.Error() }
+func (e *afterDot) Unwrap() error { return e.err }
 
 // authCodes are replies about this Transport's authentication (RFC
 // 4954): never the recipient's fault, so never Permanent.
@@ -293,6 +306,11 @@ func (t *Transport) classify(ctx context.Context, step string, err error) error 
 		}
 		return &channels.Error{Kind: kind, Code: strconv.Itoa(tp.Code),
 			Err: fmt.Errorf("email: %s %s: %w", step, t.addr, err)}
+	}
+	var ad *afterDot
+	if errors.As(err, &ad) {
+		return &channels.Error{Kind: channels.Ambiguous,
+			Err: fmt.Errorf("email: %s %s: the answer to the message was lost; the server may have accepted it: %w", step, t.addr, err)}
 	}
 	cerr := ctx.Err()
 	var ne net.Error

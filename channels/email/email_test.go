@@ -579,3 +579,22 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestSendAmbiguous: a reply lost after the final "." (the server queued
+// the message and answered too late) is Ambiguous, not Transient: a retry
+// could deliver it twice. A timeout before that point is Transient.
+func TestSendAmbiguous(t *testing.T) {
+	srv := emailtest.Start(t)
+	tr := transport(t, srv, func(o *email.Options) { o.Timeout = 500 * time.Millisecond })
+	_, err := tr.Send(t.Context(), &channels.Message{ID: decisionID, To: "late-2000@example.com", Subject: "s", Text: "t"})
+	if channels.ErrorKind(err) != channels.Ambiguous {
+		t.Errorf("Send with the reply to DATA lost: %v (kind %v), want ambiguous", err, channels.ErrorKind(err))
+	}
+	if got := len(srv.Messages()); got != 1 {
+		t.Errorf("server accepted %d messages, want 1 (the ambiguous one)", got)
+	}
+	_, err = tr.Send(t.Context(), &channels.Message{ID: decisionID, To: "delay-2000@example.com", Subject: "s", Text: "t"})
+	if channels.ErrorKind(err) != channels.Transient {
+		t.Errorf("Send timing out at RCPT: %v (kind %v), want transient", err, channels.ErrorKind(err))
+	}
+}

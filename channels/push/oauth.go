@@ -248,6 +248,11 @@ func (sa *serviceAccount) grant(ctx context.Context, now time.Time) (string, tim
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, raw, err := channels.Exchange(sa.client, req, maxBody, "push: token endpoint "+sa.tokenURI)
+	var ce *channels.Error
+	if errors.As(err, &ce) && ce.Kind == channels.Ambiguous {
+		// A token request is safe to repeat: it sends no message.
+		ce.Kind = channels.Transient
+	}
 	if err != nil {
 		return "", 0, err
 	}

@@ -333,8 +333,9 @@ func TestSendDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := tr.Send(ctx, msg("+14155550100"))
-	if !errors.Is(err, context.DeadlineExceeded) || channels.ErrorKind(err) != channels.Transient {
-		t.Errorf("Send on a hung server: %v, want a transient DeadlineExceeded", err)
+	// The request was written: Twilio may have accepted it.
+	if !errors.Is(err, context.DeadlineExceeded) || channels.ErrorKind(err) != channels.Ambiguous {
+		t.Errorf("Send on a hung server: %v, want an ambiguous DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Send returned after %v", d)

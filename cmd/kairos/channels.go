@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,8 +105,11 @@ func loadTemplates(dir string, set *features.Set) (*channels.TemplateSet, error)
 	if dir == "" {
 		return builtin.Templates(known)
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("templates directory %s: not a directory", dir)
+	switch fi, err := os.Stat(dir); {
+	case err != nil:
+		return nil, fmt.Errorf("templates directory (--templates, or templates: in the channels configuration): %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("templates directory (--templates, or templates: in the channels configuration) %s is not a directory", dir)
 	}
 	return channels.LoadTemplates(os.DirFS(dir), ".", known)
 }
@@ -197,7 +201,7 @@ func openDispatch(o dispatchOptions, cfg *dispatch.Config, campaigns *decisionin
 			return nil, err
 		}
 	}
-	stack.handler = dispatch.AdminHandler(q, stack.dispatcher, ob, providers)
+	stack.handler = dispatch.AdminHandler(q, stack.dispatcher, ob, providers, logger.With("component", "dispatch"))
 	stack.check = server.Check{Name: "dispatch", Degraded: func() string {
 		if stack.dispatcher != nil && stack.dispatcher.Degraded() {
 			return "cannot read the dispatch queue; messages wait until it is back"
@@ -309,7 +313,7 @@ func printDispatchStatus(w io.Writer, st *dispatch.Status) {
 		}
 	}
 	for _, ch := range names {
-		fmt.Fprintf(tw, "%s\t%s\t", ch, cmpOr(st.Channels[ch], "-"))
+		fmt.Fprintf(tw, "%s\t%s\t", ch, cmp.Or(st.Channels[ch], "-"))
 		for _, s := range statuses {
 			fmt.Fprintf(tw, "%d\t", st.Totals[ch][s])
 		}
@@ -325,13 +329,6 @@ func printDispatchStatus(w io.Writer, st *dispatch.Status) {
 		}
 		tw.Flush()
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // sampleCustomer is the customer of a preview without --customer.
@@ -439,7 +436,7 @@ func channelsPreview(ctx context.Context, env environment, args []string) error 
 	if err != nil {
 		return err
 	}
-	links := trackingLinks(signer, cmpOr(chCfg.Tracking.BaseURL, "http://127.0.0.1:7401"), chCfg.Tracking.TTL)
+	links := trackingLinks(signer, cmp.Or(chCfg.Tracking.BaseURL, "http://127.0.0.1:7401"), chCfg.Tracking.TTL)
 	to := ""
 	if channel == decisioning.ChannelWebhook {
 		if cc, ok := chCfg.Channels[channel]; ok && cc.HTTP != nil {

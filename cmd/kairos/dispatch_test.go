@@ -104,6 +104,7 @@ func TestDispatchSurvivesSIGKILL(t *testing.T) {
 	t.Setenv("KAIROS_TEST_WEBHOOK_SECRET", string(secret))
 	cfgFile := filepath.Join(t.TempDir(), "channels.yaml")
 	cfg := fmt.Sprintf(`
+tracking: {base_url: "http://127.0.0.1:7401"}
 retry: {backoff: 200ms, max_backoff: 1s}
 channels:
   email: {provider: smtp, addr: %q, from: "Kairos <kairos@example.com>", allow_plaintext: true, timeout: 2s}

@@ -297,12 +297,21 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if dec.engine != nil {
 		g.Go(func() error { return dec.engine.RunRefresh(afterCtx, decisioning.DefaultRefresh) })
 	}
+	// The drainer's last flush waits for the dispatcher: the attempts
+	// settled as it stops go to the ledger too.
+	dispatched := make(chan struct{})
 	if disp != nil && disp.dispatcher != nil {
-		g.Go(func() error { return disp.dispatcher.Run(afterCtx) })
+		g.Go(func() error {
+			defer close(dispatched)
+			return disp.dispatcher.Run(afterCtx)
+		})
+	} else {
+		close(dispatched)
 	}
 	if dec.drainer != nil {
 		g.Go(func() error {
 			err := dec.drainer.Run(afterCtx)
+			<-dispatched
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 			defer cancel()
 			if ferr := dec.drainer.Flush(fctx); ferr != nil {

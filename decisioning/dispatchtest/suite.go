@@ -337,7 +337,7 @@ func testDelivery(t *testing.T, st State) {
 
 // testLease: Begin leases the first attempt; a copy of the job cannot
 // begin while the lease lasts (Busy), and finds it Interrupted after the
-// lease ends, without starting anything.
+// lease ends, taking the lease over without starting an attempt.
 func testLease(t *testing.T, st State) {
 	commit(t, st, "c1")
 	job := one(t, st, "a", never, "after one SEND")
@@ -347,9 +347,14 @@ func testLease(t *testing.T, st State) {
 	begin(t, st, &copied, time.Now(), decisioning.Busy, 0, "Begin on a copy during the lease")
 	later := afterLease()
 	begin(t, st, &copied, later, decisioning.Interrupted, 1, "Begin on a copy after the lease")
-	begin(t, st, &copied, later, decisioning.Interrupted, 1, "Begin on a copy after the lease, again")
-	// Interrupted started nothing: the first attempt is still current.
-	settle(t, st, &job, decisioning.Settlement{Status: decisioning.DispatchSent, At: ms(time.Now())}, "the leaseholder, after Interrupted")
+	// Interrupted took the lease over: a third copy is Busy, the former
+	// leaseholder is stale, the new one settles.
+	third := job
+	begin(t, st, &third, time.Now(), decisioning.Busy, 0, "Begin on another copy after the takeover")
+	if err := st.Settle(context.Background(), &job, decisioning.Settlement{Status: decisioning.DispatchSent, At: ms(time.Now())}); !errors.Is(err, decisioning.ErrStale) {
+		t.Errorf("the former leaseholder's Settle after the takeover = %v, want ErrStale", err)
+	}
+	settle(t, st, &copied, decisioning.Settlement{Status: decisioning.DispatchUnknown, At: ms(time.Now())}, "the new leaseholder")
 }
 
 // testSent: a sent message leaves the queue, counts in the caps from the
@@ -378,8 +383,13 @@ func testSent(t *testing.T, st State) {
 		Channel: channel, ProviderMessageID: s.ProviderID, At: s.At})
 
 	begin(t, st, &stale, time.Now(), decisioning.Skip, 0, "Begin on a stale copy after Sent")
-	if err := st.Settle(context.Background(), &job, s); !errors.Is(err, decisioning.ErrStale) {
-		t.Errorf("Settle again after Sent = %v, want ErrStale", err)
+	// The same Settle again (a client retrying after a lost reply) is
+	// answered as the first and records nothing; another lease's is stale.
+	if err := st.Settle(context.Background(), &job, s); err != nil {
+		t.Errorf("Settle repeated after Sent = %v, want nil", err)
+	}
+	if err := st.Settle(context.Background(), &stale, s); !errors.Is(err, decisioning.ErrStale) {
+		t.Errorf("Settle of a stale copy after Sent = %v, want ErrStale", err)
 	}
 	checkLedger(t, st, "after a stale Begin and Settle")
 	checkSent(t, st, "c1", "after a stale Settle", sentOf(&d, s.At))
@@ -460,9 +470,15 @@ func testFinal(t *testing.T, st State, status string) {
 	if diff := gocmp.Diff(dead, ds.Dead, equal); diff != "" {
 		t.Errorf("after %s: DispatchStatus.Dead (-want +got):\n%s", status, diff)
 	}
-	if err := st.Settle(context.Background(), &job, s); !errors.Is(err, decisioning.ErrStale) {
-		t.Errorf("Settle again after %s = %v, want ErrStale", status, err)
+	if err := st.Settle(context.Background(), &job, s); err != nil {
+		t.Errorf("Settle repeated after %s = %v, want nil (a replay)", status, err)
 	}
+	other := job
+	other.Token = "another-lease"
+	if err := st.Settle(context.Background(), &other, s); !errors.Is(err, decisioning.ErrStale) {
+		t.Errorf("Settle by another lease after %s = %v, want ErrStale", status, err)
+	}
+	checkTotals(t, st, "after repeated Settles of "+status, map[string]int64{status: 1})
 }
 
 // testUnknown: an interrupted attempt settled as Unknown ends the message

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"kairos/decisioning"
@@ -32,6 +33,7 @@ type dispatchQueue struct {
 	inflight map[string]delivered // by ref
 	later    laterHeap
 	attempts map[string]*attempt // by decision id
+	tokens   atomic.Uint64
 	stats    map[string]map[string]int64
 	dead     []decisioning.DeadDispatch // newest last
 	ndead    int64
@@ -49,6 +51,8 @@ type attempt struct {
 	status  string // sending, retry, interrupted, done
 	n       int
 	lease   time.Time
+	token   string // the lease's
+	settled string // token:attempt of the last settled lease
 	retry   time.Time
 	expires time.Time // done: forgotten after
 }
@@ -78,13 +82,11 @@ func (q *dispatchQueue) init() {
 	q.stats = map[string]map[string]int64{}
 }
 
-// push queues a job (q.mu held), dropping the oldest ready one beyond max.
-func (q *dispatchQueue) push(job decisioning.DispatchJob, max int) {
+// push queues a job (q.mu held). Nothing is ever dropped: a dropped job
+// would be a lost message.
+func (q *dispatchQueue) push(job decisioning.DispatchJob) {
 	q.next++
 	job.Ref = strconv.FormatUint(q.next, 10)
-	if len(q.ready) >= max {
-		q.ready = q.ready[1:]
-	}
 	q.ready = append(q.ready, job)
 }
 
@@ -110,7 +112,7 @@ func (s *State) NextDispatches(ctx context.Context, consumer string, n int, clai
 		now := time.Now()
 		for len(q.later) > 0 && !q.later[0].at.After(now) {
 			it := heap.Pop(&q.later).(laterItem)
-			q.push(it.job, s.dmax)
+			q.push(it.job)
 		}
 		var out []decisioning.DispatchJob
 		for ref, d := range q.inflight {
@@ -169,19 +171,39 @@ func (s *State) Begin(ctx context.Context, job *decisioning.DispatchJob, now, le
 		q.attempts[job.Decision.ID] = a
 	}
 	job.Attempt = a.n
+	job.Token = strconv.FormatUint(q.tokens.Add(1), 10)
 	switch {
-	case a.status == "done", a.status == "retry" && a.retry.After(now):
+	case a.status == "done":
 		q.remove(job.Ref)
+		return decisioning.Skip, nil
+	case a.status == "retry" && a.retry.After(now):
+		// An early copy: the retry stays scheduled.
+		q.remove(job.Ref)
+		if !q.scheduled(job.Decision.ID) {
+			heap.Push(&q.later, laterItem{at: a.retry, job: *job})
+		}
 		return decisioning.Skip, nil
 	case a.status == "sending" && a.lease.After(now):
 		return decisioning.Busy, nil
 	case a.status == "sending":
+		a.lease, a.token = leaseUntil, job.Token // taken over, to settle
 		return decisioning.Interrupted, nil
 	}
 	a.n++
-	a.status, a.lease = "sending", leaseUntil
+	a.status, a.lease, a.token = "sending", leaseUntil, job.Token
 	job.Attempt = a.n
 	return decisioning.Begun, nil
+}
+
+// scheduled reports whether a job of the decision waits in the later
+// heap (q.mu held).
+func (q *dispatchQueue) scheduled(id string) bool {
+	for _, it := range q.later {
+		if it.job.Decision.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Settle implements decisioning.DispatchQueue.
@@ -193,10 +215,16 @@ func (s *State) Settle(ctx context.Context, job *decisioning.DispatchJob, st dec
 	q := &s.dq
 	q.mu.Lock()
 	a := q.attempts[d.ID]
-	if a == nil || a.status != "sending" || a.n != job.Attempt {
+	key := job.Token + ":" + strconv.Itoa(job.Attempt)
+	if a != nil && a.settled == key {
+		q.mu.Unlock()
+		return nil // a replay
+	}
+	if a == nil || a.status != "sending" || a.n != job.Attempt || a.token != job.Token {
 		q.mu.Unlock()
 		return decisioning.ErrStale
 	}
+	a.settled = key
 	if q.stats[d.Channel] == nil {
 		q.stats[d.Channel] = map[string]int64{}
 	}

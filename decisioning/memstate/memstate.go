@@ -33,9 +33,6 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown of the configuration (at least a day is kept).
 	Lookback time.Duration
-	// DispatchMax bounds the dispatch queue until a dispatcher consumes it;
-	// the oldest entries are dropped beyond it (100,000 when 0).
-	DispatchMax int
 }
 
 const shards = 64
@@ -57,7 +54,6 @@ type State struct {
 	qnext   uint64
 	queue   []queued // new, in order
 	pending map[string]queued
-	dmax    int
 	dead    []DeadEntry
 
 	dq dispatchQueue
@@ -106,10 +102,7 @@ var (
 // New returns an empty State reading features from feats.
 func New(feats *memstore.Store, opts Options) *State {
 	s := &State{feats: feats, lookback: max(opts.Lookback, 24*time.Hour), seed: maphash.MakeSeed(),
-		policies: map[string][]byte{}, pending: map[string]queued{}, dmax: opts.DispatchMax}
-	if s.dmax <= 0 {
-		s.dmax = 100_000
-	}
+		policies: map[string][]byte{}, pending: map[string]queued{}}
 	s.qcond = sync.NewCond(&s.qmu)
 	s.dq.init()
 	for i := range s.shards {
@@ -264,7 +257,7 @@ func (s *State) enqueue(e ledger.Entry, ds []decisioning.Decision) {
 	s.dq.mu.Lock()
 	for i := range ds {
 		if ds[i].Sends() {
-			s.dq.push(decisioning.DispatchJob{Decision: ds[i]}, s.dmax)
+			s.dq.push(decisioning.DispatchJob{Decision: ds[i]})
 			sends = true
 		}
 	}

@@ -1,7 +1,10 @@
 package redisstate
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,12 +52,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
 // promoteLua moves due scheduled jobs back into the dispatch stream.
-// KEYS: 1 later set, 2 dispatch stream. ARGV: 1 max jobs, 2 stream cap.
+// KEYS: 1 later set, 2 dispatch stream. ARGV: 1 max jobs.
 const promoteLua = `#!lua
 ` + serverNow + `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])
 for _, m in ipairs(due) do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'd', m)
+  redis.call('XADD', KEYS[2], '*', 'd', m)
   redis.call('ZREM', KEYS[1], m)
 end
 return #due
@@ -71,26 +74,40 @@ return 1
 
 // beginLua starts an attempt. The attempt state is a hash: s (status:
 // sending, retry, interrupted, done), a (attempts started), l (lease end,
-// ms), r (retry time, ms).
-// KEYS: 1 attempt state, 2 dispatch stream. ARGV: 1 ref, 2 lease (ms),
-// 3 state TTL (ms). Returns {result, attempt}.
+// ms), o (the lease's token), r (retry time, ms), k (the token of the last
+// settled lease).
+// KEYS: 1 attempt state, 2 dispatch stream, 3 later set. ARGV: 1 ref,
+// 2 lease (ms), 3 state TTL (ms), 4 token, 5 record.
+// Returns {result, attempt}. A replay of the same call (same token: a
+// client retrying after a lost reply) returns what the first returned.
 const beginLua = `#!lua
 ` + serverNow + `
-local st = redis.call('HMGET', KEYS[1], 's', 'a', 'l', 'r')
+local st = redis.call('HMGET', KEYS[1], 's', 'a', 'l', 'o', 'r')
 local s, a = st[1], tonumber(st[2] or '0')
-local function skip()
+local lease = now + tonumber(ARGV[2])
+local function drop()
   redis.call('XACK', KEYS[2], 'dispatch', ARGV[1])
   redis.call('XDEL', KEYS[2], ARGV[1])
+end
+if s == 'sending' and st[4] == ARGV[4] then return {'begun', a} end
+if s == 'done' then
+  drop()
   return {'skip', a}
 end
-if s == 'done' then return skip() end
 if s == 'sending' then
   if tonumber(st[3]) > now then return {'busy', a} end
+  -- The lease ended without a result: take it over, to settle it.
+  redis.call('HSET', KEYS[1], 'l', lease, 'o', ARGV[4])
   return {'interrupted', a}
 end
-if s == 'retry' and tonumber(st[4]) > now then return skip() end
+if s == 'retry' and tonumber(st[5]) > now then
+  -- An early copy: the retry waits in the later set; make sure of it.
+  redis.call('ZADD', KEYS[3], 'NX', st[5], ARGV[5])
+  drop()
+  return {'skip', a}
+end
 a = a + 1
-redis.call('HSET', KEYS[1], 's', 'sending', 'a', a, 'l', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 's', 'sending', 'a', a, 'l', lease, 'o', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'begun', a}
 `
@@ -103,10 +120,14 @@ return {'begun', a}
 // at (ms), 7 the send as decided, 8 the send as sent, 9 sent at (ms),
 // 10 channel, 11 unreachable address, 12 dead letter (JSON), 13 stats
 // field, 14 sends TTL (ms), 15 settled TTL (ms), 16 release ("1": the
-// message leaves the caps), 17 unreachable TTL (ms), 18 dead cap.
+// message leaves the caps), 17 unreachable TTL (ms), 18 dead cap,
+// 19 token. A replay (this token settled this attempt already) returns 1
+// and changes nothing.
 const settleLua = `#!lua
-local st = redis.call('HMGET', KEYS[1], 's', 'a')
-if st[1] ~= 'sending' or st[2] ~= ARGV[2] then return redis.error_reply('KAIROS_STALE') end
+local st = redis.call('HMGET', KEYS[1], 's', 'a', 'o', 'k')
+if st[4] == ARGV[19] .. ':' .. ARGV[2] then return 1 end
+if st[1] ~= 'sending' or st[2] ~= ARGV[2] or st[3] ~= ARGV[19] then return redis.error_reply('KAIROS_STALE') end
+redis.call('HSET', KEYS[1], 'k', ARGV[19] .. ':' .. ARGV[2])
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
 redis.call('HINCRBY', KEYS[9], ARGV[13], 1)
 local status = ARGV[3]
@@ -155,41 +176,36 @@ func attemptKey(d *decisioning.Decision) string {
 	return redisstore.CustomerKey(d.CustomerID, "d:"+d.ID)
 }
 
-// ensureDispatchGroup creates the dispatch consumer group (and stream).
-func (s *State) ensureDispatchGroup(ctx context.Context) error {
-	if s.dgrouped.Load() {
-		return nil
-	}
-	err := s.client.XGroupCreateMkStream(ctx, DispatchStream, dispatchGroup, "0").Err()
-	if err != nil && !isBusyGroup(err) {
-		return s.fail(ctx, "create dispatch group", err)
-	}
-	s.dgrouped.Store(true)
-	return nil
-}
-
 // NextDispatches implements decisioning.DispatchQueue: due scheduled jobs
 // move back into the stream, then jobs idle longer than claimIdle are
 // claimed, then new ones are read.
 func (s *State) NextDispatches(ctx context.Context, consumer string, n int, claimIdle, block time.Duration) ([]decisioning.DispatchJob, error) {
-	if err := s.ensureDispatchGroup(ctx); err != nil {
+	if err := s.dgroup.ensure(ctx, s); err != nil {
 		return nil, err
 	}
 	n = max(n, 1)
 	pipe := s.client.Pipeline()
 	// Eval, not Run: in a pipeline Run cannot fall back from EVALSHA when
 	// Redis does not have the script yet (NOSCRIPT surfaces at Exec).
-	promoteScript.Eval(ctx, pipe, []string{LaterKey, DispatchStream}, n, s.dmax)
+	promoteScript.Eval(ctx, pipe, []string{LaterKey, DispatchStream}, n)
+	// XAUTOCLAIM scans the pending list from a cursor, COUNT entries at a
+	// time: keep the cursor, so that every entry is reached in turn.
+	s.cursorMu.Lock()
+	start := cmp.Or(s.claimCursor, "0-0")
+	s.cursorMu.Unlock()
 	claim := pipe.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: DispatchStream, Group: dispatchGroup, Consumer: consumer, MinIdle: claimIdle, Start: "0-0", Count: int64(n),
+		Stream: DispatchStream, Group: dispatchGroup, Consumer: consumer, MinIdle: claimIdle, Start: start, Count: int64(n),
 	})
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		if s.noDispatchGroup(err) {
+		if s.dgroup.gone(err) {
 			return nil, nil
 		}
 		return nil, s.fail(ctx, "claim dispatch queue", err)
 	}
-	msgs, _, _ := claim.Result()
+	msgs, next, _ := claim.Result()
+	s.cursorMu.Lock()
+	s.claimCursor = next
+	s.cursorMu.Unlock()
 	if len(msgs) == 0 {
 		args := &redis.XReadGroupArgs{Group: dispatchGroup, Consumer: consumer, Streams: []string{DispatchStream, ">"}, Count: int64(n), Block: block}
 		if block <= 0 {
@@ -197,7 +213,7 @@ func (s *State) NextDispatches(ctx context.Context, consumer string, n int, clai
 		}
 		res, err := s.client.XReadGroup(ctx, args).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			if s.noDispatchGroup(err) {
+			if s.dgroup.gone(err) {
 				return nil, nil
 			}
 			return nil, s.fail(ctx, "read dispatch queue", err)
@@ -226,15 +242,6 @@ func (s *State) NextDispatches(ctx context.Context, consumer string, n int, clai
 	return jobs, nil
 }
 
-func (s *State) noDispatchGroup(err error) bool {
-	var rerr redis.Error
-	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP") {
-		s.dgrouped.Store(false)
-		return true
-	}
-	return false
-}
-
 // deadUndecodable sets a damaged job aside.
 func (s *State) deadUndecodable(ctx context.Context, ref, raw string, cause error) error {
 	rec, _ := json.Marshal(decisioning.DeadDispatch{Error: "cannot decode the job " + ref + ": " + cause.Error(), At: time.Now().UTC()})
@@ -261,8 +268,9 @@ func (s *State) Defer(ctx context.Context, job *decisioning.DispatchJob, at time
 // compared on Redis's clock: the lease runs leaseUntil-now from when the
 // script runs.
 func (s *State) Begin(ctx context.Context, job *decisioning.DispatchJob, now, leaseUntil time.Time) (decisioning.Begin, error) {
-	res, err := beginScript.Run(ctx, s.client, []string{attemptKey(&job.Decision), DispatchStream},
-		job.Ref, max(leaseUntil.Sub(now).Milliseconds(), 1), attemptTTL.Milliseconds()).Slice()
+	job.Token = newToken()
+	res, err := beginScript.Run(ctx, s.client, []string{attemptKey(&job.Decision), DispatchStream, LaterKey},
+		job.Ref, max(leaseUntil.Sub(now).Milliseconds(), 1), attemptTTL.Milliseconds(), job.Token, job.Record).Slice()
 	if err != nil {
 		return 0, s.fail(ctx, "begin dispatch", err)
 	}
@@ -281,6 +289,13 @@ func (s *State) Begin(ctx context.Context, job *decisioning.DispatchJob, now, le
 		return decisioning.Interrupted, nil
 	}
 	return 0, fmt.Errorf("redisstate: begin dispatch: unexpected reply %v", res)
+}
+
+// newToken returns a random lease token.
+func newToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Settle implements decisioning.DispatchQueue: one script.
@@ -314,7 +329,7 @@ func (s *State) Settle(ctx context.Context, job *decisioning.DispatchJob, st dec
 	err = settleScript.Run(ctx, s.client, keys,
 		job.Ref, job.Attempt, st.Status, entry, job.Record, st.RetryAt.UnixMilli(), decided, sent, st.At.UnixMilli(),
 		d.Channel, st.Unreachable, dead, d.Channel+"/"+st.Status, s.lookback.Milliseconds(), settledTTL.Milliseconds(),
-		release, unreachableTTL.Milliseconds(), deadMaxLen).Err()
+		release, unreachableTTL.Milliseconds(), deadMaxLen, job.Token).Err()
 	var rerr redis.Error
 	switch {
 	case errors.As(err, &rerr) && strings.Contains(rerr.Error(), "KAIROS_STALE"):
@@ -368,9 +383,4 @@ func (s *State) DispatchStatus(ctx context.Context, deadLetters int) (decisionin
 		}
 	}
 	return out, nil
-}
-
-func isNoGroup(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"kairos/decisioning"
 	"kairos/decisioning/dispatchtest"
 	"kairos/decisioning/redisstate"
@@ -41,5 +43,61 @@ func TestDispatchRecord(t *testing.T) {
 	var rec decisioning.Decision
 	if err := rec.UnmarshalBinary(jobs[0].Record); err != nil || rec.ID != d.ID {
 		t.Errorf("Record decodes to decision %q, %v; want %q", rec.ID, err, d.ID)
+	}
+}
+
+// replayScripts runs every script twice, as go-redis does when it retries
+// a command whose reply was lost (a read timeout after the server ran it).
+type replayScripts struct{}
+
+func (replayScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (replayScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (replayScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			if err := next(ctx, cmd); err != nil {
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestDispatchScriptsSurviveReplay: Begin and Settle run twice (a client
+// retry after a lost reply) answer as if they ran once: the attempt is
+// begun, not Busy, and settled once.
+func TestDispatchScriptsSurviveReplay(t *testing.T) {
+	st, c := newState(t)
+	ctx := context.Background()
+	now := time.Now()
+	d := decision("c1", now)
+	d.Outcome, d.Channel, d.Offer, d.ArmIndex = decisioning.Send, "email", "reminder", 0
+	if _, err := st.Commit(ctx, "", "", []decisioning.Decision{d}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := st.NextDispatches(ctx, "a", 10, time.Hour, 0)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("NextDispatches: %v, %v", jobs, err)
+	}
+	c.AddHook(replayScripts{})
+	job := jobs[0]
+	if r, err := st.Begin(ctx, &job, now, now.Add(time.Minute)); err != nil || r != decisioning.Begun || job.Attempt != 1 {
+		t.Fatalf("replayed Begin: %v (attempt %d), %v; want Begun, attempt 1", r, job.Attempt, err)
+	}
+	if err := st.Settle(ctx, &job, decisioning.Settlement{Status: decisioning.DispatchSent, At: now}); err != nil {
+		t.Fatalf("replayed Settle: %v", err)
+	}
+	es, err := st.ReadQueue(ctx, "l", 100, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		n += len(e.Dispatches)
+	}
+	if n != 1 {
+		t.Errorf("%d dispatch records in the ledger queue, want 1", n)
 	}
 }

@@ -37,8 +37,9 @@
 //	kairos:dispatch        the dispatch queue: a stream of SEND decisions
 //	                       (field d: binary decisioning.Decision) read by the
 //	                       dispatchers through the consumer group "dispatch",
-//	                       an entry deleted when its attempt settles; capped
-//	                       at Options.DispatchMaxLen
+//	                       an entry deleted when its attempt settles; never
+//	                       trimmed (a trimmed entry would be a lost message),
+//	                       so a stopped dispatcher only grows it
 //	kairos:dispatch:later  messages waiting for a time (quiet hours, retry
 //	                       backoff): a sorted set of the same records scored
 //	                       by due time (ms), moved back into the stream when due
@@ -79,6 +80,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,14 +113,7 @@ type Options struct {
 	// Logger receives what the queue cannot deliver (undecodable or
 	// newer-format entries); nothing is logged when nil.
 	Logger *slog.Logger
-	// DispatchMaxLen caps the dispatch stream (approximately, XADD MAXLEN
-	// ~); DefaultDispatchMaxLen when 0. Until a dispatcher consumes the
-	// stream, the cap keeps it from filling Redis.
-	DispatchMaxLen int64
 }
-
-// DefaultDispatchMaxLen is the default cap of the dispatch stream.
-const DefaultDispatchMaxLen = 1_000_000
 
 // State is the Redis decisioning.State, PolicyStore and Windows, and the
 // ledger.Queue of what it records.
@@ -126,13 +121,15 @@ type State struct {
 	feats    *redisstore.Store
 	client   redis.UniversalClient
 	lookback time.Duration
-	dmax     int64
 	log      *slog.Logger
 	commit   *redis.Script
 	close    *redis.Script
 	cas      *redis.Script
-	grouped  atomic.Bool // the ledger consumer group exists
-	dgrouped atomic.Bool // the dispatch consumer group exists
+	// The consumer groups of the ledger and dispatch queues.
+	lgroup, dgroup group
+
+	cursorMu    sync.Mutex
+	claimCursor string // where the next XAUTOCLAIM of the dispatch queue starts
 }
 
 var (
@@ -145,12 +142,11 @@ var (
 // New returns a State on the feature store's Redis.
 func New(feats *redisstore.Store, opts Options) *State {
 	s := &State{
-		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour), dmax: opts.DispatchMaxLen,
+		feats: feats, client: feats.Client(), lookback: max(opts.Lookback, 24*time.Hour),
 		commit: redis.NewScript(commitLua), close: redis.NewScript(closeLua), cas: redis.NewScript(casLua),
 	}
-	if s.dmax <= 0 {
-		s.dmax = DefaultDispatchMaxLen
-	}
+	s.lgroup.stream, s.lgroup.name = LedgerStream, ledgerGroup
+	s.dgroup.stream, s.dgroup.name = DispatchStream, dispatchGroup
 	s.log = opts.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -223,7 +219,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 // ARGV: 1 "1" when there is a request id, 2 response, 3 request TTL (ms),
 // 4 ledger entry, 5 prune sends before (ms), 6 sends TTL (ms), 7 the sent
 // token Load saw (the send counter, "" for none), 8 number of sends
-// n, 9 dispatch stream cap, then n × (score, member, dispatch record),
+// n, then n × (score, member, dispatch record),
 // then m × (decision id,
 // window, until ms, due member). A send counter that changed since Load
 // fails the script with KAIROS_CONFLICT before anything is written.
@@ -242,10 +238,10 @@ if ARGV[1] == '1' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
-local i = 10
+local i = 9
 for _ = 1, n do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i+1])
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'd', ARGV[i+2])
+  redis.call('XADD', KEYS[5], '*', 'd', ARGV[i+2])
   i = i + 3
 end
 if n > 0 then
@@ -287,7 +283,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	keys := []string{reqKey, redisstore.CustomerKey(cid, "ms"), redisstore.CustomerKey(cid, "o"), LedgerStream, DispatchStream, DueKey,
 		redisstore.CustomerKey(cid, "mc")}
 	args := []any{hasReq, resp, RequestTTL.Milliseconds(), entry,
-		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), sentToken, 0, s.dmax}
+		now.Add(-s.lookback).UnixMilli(), s.lookback.Milliseconds(), sentToken, 0}
 	n := 0
 	for i := range ds {
 		d := &ds[i]
@@ -332,39 +328,49 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	return prior, nil
 }
 
-// ensureGroup creates the ledger consumer group (and the stream) once per
-// State; a read that finds the group gone (NOGROUP: the stream was
-// deleted) clears the flag so that the next read creates it again.
-func (s *State) ensureGroup(ctx context.Context) error {
-	if s.grouped.Load() {
+// group is a consumer group this State reads, created once per State; a
+// read that finds it gone (NOGROUP: the stream was deleted) clears ok so
+// that the next read creates it again.
+type group struct {
+	stream, name string
+	ok           atomic.Bool
+}
+
+// ensure creates the group (and the stream) unless it was.
+func (g *group) ensure(ctx context.Context, s *State) error {
+	if g.ok.Load() {
 		return nil
 	}
-	err := s.client.XGroupCreateMkStream(ctx, LedgerStream, ledgerGroup, "0").Err()
+	err := s.client.XGroupCreateMkStream(ctx, g.stream, g.name, "0").Err()
 	if err != nil && !isBusyGroup(err) {
-		return s.fail(ctx, "create ledger group", err)
+		return s.fail(ctx, "create consumer group "+g.name, err)
 	}
-	s.grouped.Store(true)
+	g.ok.Store(true)
 	return nil
 }
 
-// noGroup reports a read of a stream or group that no longer exists.
-func (s *State) noGroup(err error) bool {
-	var rerr redis.Error
-	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP") {
-		s.grouped.Store(false)
+// gone reports an error saying the group no longer exists, and forgets it.
+func (g *group) gone(err error) bool {
+	if isNoGroup(err) {
+		g.ok.Store(false)
 		return true
 	}
 	return false
 }
 
+func isNoGroup(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
+}
+
 func isBusyGroup(err error) bool {
 	var rerr redis.Error
-	return errors.As(err, &rerr) && len(rerr.Error()) >= 9 && rerr.Error()[:9] == "BUSYGROUP"
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "BUSYGROUP")
 }
 
 // ReadQueue implements ledger.Queue.
 func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minIdle, block time.Duration) ([]ledger.Entry, error) {
-	if err := s.ensureGroup(ctx); err != nil {
+	if err := s.lgroup.ensure(ctx, s); err != nil {
 		return nil, err
 	}
 	count = max(count, 1)
@@ -374,7 +380,7 @@ func (s *State) ReadQueue(ctx context.Context, consumer string, count int, minId
 		Group: ledgerGroup, Consumer: consumer, Streams: []string{LedgerStream, "0"}, Count: int64(count), Block: -1,
 	}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		s.noGroup(err)
+		s.lgroup.gone(err)
 		return nil, s.fail(ctx, "read pending ledger queue", err)
 	}
 	var msgs []redis.XMessage

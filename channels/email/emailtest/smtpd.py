@@ -12,6 +12,9 @@ Recipient local parts steer the replies:
   reply-NNN@...  RCPT is answered NNN (550, 553, 451, 452, 421, ...)
   data-NNN@...   RCPT is accepted, DATA answered NNN
   delay-MS@...   RCPT is answered after MS milliseconds
+  late-MS@...    the message is accepted (written), then the final reply
+                 comes after MS milliseconds: a client that gives up first
+                 cannot know it was accepted
 """
 import argparse
 import asyncio
@@ -84,6 +87,10 @@ class Handler:
         with open(path + ".tmp", "w") as f:
             json.dump(record, f)
         os.replace(path + ".tmp", path)
+        for rcpt in envelope.rcpt_tos:
+            m = re.fullmatch(r"late-(\d+)", local_part(rcpt))
+            if m:
+                await asyncio.sleep(int(m.group(1)) / 1000)
         return "250 2.0.0 Ok: queued as " + queue_id
 
 
