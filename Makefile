@@ -33,7 +33,7 @@ proto-check: deps
 	    echo "$$f is stale: run 'make proto' and commit the result"; exit 1; fi; \
 	done; echo "proto-check: generated code is up to date"
 
-## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded, and Redis with PostgreSQL), scoring beside LightGBM, then the export on a simulated archive.
+## bench: Go benchmarks of the hot paths, the end-to-end gRPC benchmarks (embedded, and Redis with PostgreSQL), the dispatcher to local provider fakes beside direct sends, scoring beside LightGBM, then the export on a simulated archive.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/kairos bench track --json
@@ -42,6 +42,8 @@ bench: deps
 	.ci/with-redis $(GO) run ./cmd/kairos bench profile --json --redis '$$REDIS_URL'
 	$(GO) run ./cmd/kairos bench decide --json
 	.ci/with-redis .ci/with-postgres $(GO) run ./cmd/kairos bench decide --json --redis '$$REDIS_URL' --postgres '$$POSTGRES_URL'
+	$(GO) run ./cmd/kairos bench dispatch --json
+	.ci/with-redis $(GO) run ./cmd/kairos bench dispatch --json --redis '$$REDIS_URL'
 	$(GO) build -o bin/kairos ./cmd/kairos && bin/kairos bench score --json && bin/kairos bench export --json
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).

@@ -64,6 +64,9 @@ func TestBenchJSON(t *testing.T) {
 			with(map[string]string{"name": "profile", "store": "embedded", "rate_p99_ms": ""})},
 		{[]string{"bench", "decide", "--json", "--duration", "300ms", "--customers", "30", "--days", "1", "--rate", "200", "--decide", "cart_recovery,winback"},
 			with(map[string]string{"name": "decide", "store": "embedded", "rate_p99_ms": "", "recorded": "", "ledger": "embedded"})},
+		// The email fake needs aiosmtpd; internal/bench's tests cover it.
+		{[]string{"bench", "dispatch", "--json", "--messages", "60", "--channels", "push,sms", "--rate", "200", "--duration", "200ms"},
+			with(map[string]string{"name": "dispatch", "store": "embedded", "rate_p99_ms": "", "messages": ""})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args[1], func(t *testing.T) {

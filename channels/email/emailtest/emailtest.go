@@ -12,13 +12,15 @@
 //	delay-MS@example.com   RCPT is answered after MS milliseconds
 //
 // Both skip the test when python3 or aiosmtpd is missing, unless the
-// environment variable CI is "true", where they fail it.
+// environment variable CI is "true", where they fail it. Run starts the
+// plain server outside a test, for benchmarks (kairos bench dispatch).
 //
-// It is imported only by tests.
+// It is imported only by tests and benchmarks.
 package emailtest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,6 +30,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -60,7 +63,7 @@ type Server struct {
 	// StartPlain, which offers no AUTH).
 	Username, Password string
 
-	t   testing.TB
+	t   testing.TB // nil for Run's server
 	dir string
 	log string
 
@@ -95,7 +98,10 @@ func Start(t testing.TB) *Server {
 	s := &Server{t: t, dir: t.TempDir(), Username: "kairos", Password: "s3cret-emailtest"}
 	certFile, keyFile := filepath.Join(s.dir, "cert.pem"), filepath.Join(s.dir, "key.pem")
 	s.CertPool = selfSigned(t, certFile, keyFile)
-	s.start(py, "--cert", certFile, "--key", keyFile, "--user", s.Username, "--password", s.Password)
+	if err := s.start(py, "--cert", certFile, "--key", keyFile, "--user", s.Username, "--password", s.Password); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
 	return s
 }
 
@@ -105,8 +111,31 @@ func StartPlain(t testing.TB) *Server {
 	t.Helper()
 	py := pyenv.Python(t, "aiosmtpd")
 	s := &Server{t: t, dir: t.TempDir()}
-	s.start(py)
+	if err := s.start(py); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
 	return s
+}
+
+// Run starts a server like StartPlain's outside a test, for a benchmark:
+// it keeps its files in dir, which must exist, and runs until Stop. It
+// fails, naming the fix, when python3 or aiosmtpd is missing.
+func Run(dir string) (*Server, error) {
+	py, err := exec.LookPath("python3")
+	if err == nil {
+		if out, cerr := exec.Command(py, "-c", "import aiosmtpd").CombinedOutput(); cerr != nil {
+			err = fmt.Errorf("%v: %s", cerr, bytes.TrimSpace(out))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("emailtest: python3 with aiosmtpd is not available (pip install -r training/requirements.txt): %w", err)
+	}
+	s := &Server{dir: dir}
+	if err := s.start(py); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // TLSConfig returns a client configuration that trusts the server.
@@ -114,20 +143,19 @@ func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: s.CertPool}
 }
 
-func (s *Server) start(py string, args ...string) {
-	s.t.Helper()
+func (s *Server) start(py string, args ...string) error {
 	msgs := filepath.Join(s.dir, "messages")
 	if err := os.Mkdir(msgs, 0o755); err != nil {
-		s.t.Fatal(err)
+		return fmt.Errorf("emailtest: %w", err)
 	}
 	scriptPath := filepath.Join(s.dir, "smtpd.py")
 	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		s.t.Fatal(err)
+		return fmt.Errorf("emailtest: %w", err)
 	}
 	s.log = filepath.Join(s.dir, "smtpd.log")
 	logf, err := os.Create(s.log)
 	if err != nil {
-		s.t.Fatal(err)
+		return fmt.Errorf("emailtest: %w", err)
 	}
 	defer logf.Close()
 
@@ -135,16 +163,16 @@ func (s *Server) start(py string, args ...string) {
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return fmt.Errorf("emailtest: %w", err)
 	}
 	// The server stops when its stdin closes: when Stop closes it, or when
 	// the test binary dies.
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return fmt.Errorf("emailtest: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("emailtest: start %s: %v", py, err)
+		return fmt.Errorf("emailtest: start %s: %w", py, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -152,7 +180,6 @@ func (s *Server) start(py string, args ...string) {
 		close(exited)
 	}()
 	s.cmd, s.stdin, s.exited = cmd, stdin, exited
-	s.t.Cleanup(s.Stop)
 
 	port := make(chan string, 1)
 	go func() {
@@ -163,11 +190,14 @@ func (s *Server) start(py string, args ...string) {
 	case p := <-port:
 		if p == "" {
 			<-exited
-			s.t.Fatalf("emailtest: smtpd exited during start; log:\n%s", testproc.LogTail(s.log, 0))
+			s.Stop()
+			return fmt.Errorf("emailtest: smtpd exited during start; log:\n%s", testproc.LogTail(s.log, 0))
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", p)
+		return nil
 	case <-time.After(startTimeout):
-		s.t.Fatalf("emailtest: smtpd did not report its port within %s; log:\n%s", startTimeout, testproc.LogTail(s.log, 0))
+		s.Stop()
+		return fmt.Errorf("emailtest: smtpd did not report its port within %s; log:\n%s", startTimeout, testproc.LogTail(s.log, 0))
 	}
 }
 
@@ -195,7 +225,7 @@ func (s *Server) Messages() []Received {
 	dir := filepath.Join(s.dir, "messages")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		s.t.Errorf("emailtest: %v", err)
+		s.errorf("emailtest: %v", err)
 		return nil
 	}
 	var out []Received
@@ -205,7 +235,7 @@ func (s *Server) Messages() []Received {
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			s.t.Errorf("emailtest: %v", err)
+			s.errorf("emailtest: %v", err)
 			continue
 		}
 		var rec struct {
@@ -217,12 +247,20 @@ func (s *Server) Messages() []Received {
 			QueueID  string   `json:"queue_id"`
 		}
 		if err := json.Unmarshal(b, &rec); err != nil {
-			s.t.Errorf("emailtest: %s: %v", e.Name(), err)
+			s.errorf("emailtest: %s: %v", e.Name(), err)
 			continue
 		}
 		out = append(out, Received(rec))
 	}
 	return slices.Clip(out)
+}
+
+// errorf reports an error to the test; Run's server has none, and its
+// Messages skips what it cannot read.
+func (s *Server) errorf(format string, args ...any) {
+	if s.t != nil {
+		s.t.Errorf(format, args...)
+	}
 }
 
 // selfSigned writes a self-signed certificate for 127.0.0.1, ::1 and
