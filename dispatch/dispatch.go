@@ -234,9 +234,9 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 			return nil, fmt.Errorf("dispatch: channel %s: its timeout %s plus the lease margin %s exceeds the claim idle time %s: raise the claim idle time (serve --claim-idle) to at least %s, or lower the channel's timeout",
 				name, ch.Timeout, opts.LeaseMargin, opts.ClaimIdle, ch.Timeout+opts.LeaseMargin)
 		}
-		// Room for a whole batch, so that a burst on an idle channel is
-		// taken at once rather than deferred.
-		d.lanes[name] = &lane{name: name, ch: ch, jobs: make(chan decisioning.DispatchJob, opts.Batch+4*ch.Concurrency),
+		// Room for a few batches, so that a burst is taken in rather than
+		// deferred, and a busy channel keeps its workers fed.
+		d.lanes[name] = &lane{name: name, ch: ch, jobs: make(chan decisioning.DispatchJob, 4*opts.Batch+4*ch.Concurrency),
 			limit: newBucket(ch.Rate, ch.Burst)}
 	}
 	d.metrics = metrics{
@@ -315,7 +315,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // route hands a job to its channel's workers, or defers it: to its
-// send_after, or for a second or two when the channel's workers are
+// send_after, or for two to four seconds when the channel's workers are
 // saturated, so that one slow channel never holds up the others. A job
 // left in hand at shutdown stays queued and is claimed again.
 func (d *Dispatcher) route(ctx context.Context, job decisioning.DispatchJob) {
@@ -335,7 +335,7 @@ func (d *Dispatcher) route(ctx context.Context, job decisioning.DispatchJob) {
 	select {
 	case l.jobs <- job:
 	default:
-		d.deferJob(ctx, &job, now.Add(time.Second+rand.N(time.Second)))
+		d.deferJob(ctx, &job, now.Add(2*time.Second+rand.N(2*time.Second)))
 	}
 }
 
