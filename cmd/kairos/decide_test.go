@@ -80,6 +80,21 @@ func startChild(t *testing.T, args ...string) *child {
 	return c
 }
 
+// stopCleanly stops the child with SIGTERM and fails the test when it
+// exits with an error or logged one.
+func (c *child) stopCleanly(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Errorf("kairos serve: %v; log:\n%s", err, c.logs)
+	}
+	if strings.Contains(c.logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", c.logs)
+	}
+}
+
 // TestDecideSurvivesSIGKILL: decisions acknowledged by a kairos serve that
 // is killed (SIGKILL) under load all reach PostgreSQL, each exactly once,
 // once another instance takes over the queue.
@@ -175,15 +190,7 @@ func TestDecideSurvivesSIGKILL(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Errorf("second instance: %v; log:\n%s", err, second.logs)
-	}
-	if strings.Contains(second.logs.String(), "level=ERROR") {
-		t.Errorf("errors logged:\n%s", second.logs)
-	}
+	second.stopCleanly(t)
 }
 
 // TestDecidePostgresOutage: with PostgreSQL down, Decide goes on, /readyz

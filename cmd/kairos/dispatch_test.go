@@ -265,15 +265,7 @@ channels:
 	if unknown > 12 {
 		t.Errorf("%d messages unknown, more than the 12 sends the killed instance could have had in flight", unknown)
 	}
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Errorf("second instance: %v; log:\n%s", err, second.logs)
-	}
-	if strings.Contains(second.logs.String(), "level=ERROR") {
-		t.Errorf("errors logged:\n%s", second.logs)
-	}
+	second.stopCleanly(t)
 }
 
 // oneArm is a campaign that sends email or nothing, without quiet hours
