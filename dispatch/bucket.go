@@ -9,8 +9,9 @@ import (
 	"kairos/internal/retry"
 )
 
-// bucket is a token bucket: rate tokens a second, at most burst saved.
-// A nil bucket never waits.
+// bucket is a token bucket: rate tokens a second, at most burst saved:
+// an instance's own rate limit, when no shared Limiter is set or while it
+// fails. A nil bucket never waits.
 type bucket struct {
 	mu     sync.Mutex
 	rate   float64

@@ -68,6 +68,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,14 @@ type Channel struct {
 	Address string
 }
 
+// Limiter is a rate limit shared by every dispatching instance
+// (decisioning/redisstate implements it on Redis's clock).
+type Limiter interface {
+	// Reserve takes the next slot of the limit name (rate slots a second,
+	// bursts of up to burst) and returns how long to wait before using it.
+	Reserve(ctx context.Context, name string, rate float64, burst int) (time.Duration, error)
+}
+
 // Profiles reads customers' records and features: the feature store.
 type Profiles interface {
 	Profile(ctx context.Context, customerID string, now time.Time) (features.Profile, error)
@@ -154,6 +163,10 @@ type Options struct {
 	Profiles Profiles
 	// Events records engagement events; nil: none are recorded.
 	Events Events
+	// Limiter, when set, holds the channels' rate limits for every
+	// instance together; while it fails (and without one) each instance
+	// keeps its own.
+	Limiter Limiter
 	// Backoff is the first retry delay, doubling up to MaxBackoff.
 	Backoff, MaxBackoff time.Duration
 	// Batch is how many jobs one queue read takes; ClaimIdle how long a
@@ -193,6 +206,8 @@ type lane struct {
 	limit *bucket
 	// The lane's metrics.
 	handoff, sendSeconds prometheus.Observer
+	// sharedDown is set while the shared rate limit fails.
+	sharedDown atomic.Bool
 }
 
 type metrics struct {
@@ -355,6 +370,33 @@ func (d *Dispatcher) noLane(ctx context.Context, job decisioning.DispatchJob) {
 		Error: fmt.Sprintf("no transport is configured for channel %q: add it to the channels configuration (--channels)", job.Decision.Channel)})
 }
 
+// wait takes a slot of the lane's rate: from the shared limiter when
+// there is one and it answers, else from the instance's own bucket. It
+// returns false when ctx ended first.
+func (d *Dispatcher) wait(ctx context.Context, l *lane) bool {
+	if l.ch.Rate <= 0 {
+		return ctx.Err() == nil
+	}
+	if d.opts.Limiter != nil {
+		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		w, err := d.opts.Limiter.Reserve(rctx, l.name, l.ch.Rate, cmp.Or(l.ch.Burst, int(math.Ceil(l.ch.Rate))))
+		cancel()
+		if err == nil {
+			if l.sharedDown.Swap(false) {
+				d.log.Info("the shared rate limit answers again", "channel", l.name)
+			}
+			return retry.Sleep(ctx, w)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !l.sharedDown.Swap(true) {
+			d.log.Warn("the shared rate limit is unavailable; this instance keeps its own until it is back", "channel", l.name, "err", err)
+		}
+	}
+	return l.limit.wait(ctx)
+}
+
 // storeTimeout bounds one call to the store (a profile read, a Begin).
 const storeTimeout = 5 * time.Second
 
@@ -397,7 +439,7 @@ func (d *Dispatcher) begin(ctx context.Context, job *decisioning.DispatchJob, l 
 // provider call alone: a dispatcher that dies outside it leaves nothing
 // ambiguous.
 func (d *Dispatcher) process(ctx context.Context, l *lane, job decisioning.DispatchJob) {
-	if !l.limit.wait(ctx) {
+	if !d.wait(ctx, l) {
 		return // shutting down: the job stays queued
 	}
 	dec := &job.Decision

@@ -553,3 +553,58 @@ func TestSlowChannelDoesNotHoldUpOthers(t *testing.T) {
 		t.Errorf("the push message waited %v behind 40 slow emails", took)
 	}
 }
+
+// limiter is a Limiter that answers with wait, or fails while down.
+type limiter struct {
+	calls atomic.Int64
+	wait  time.Duration
+	down  atomic.Bool
+}
+
+func (l *limiter) Reserve(ctx context.Context, name string, rate float64, burst int) (time.Duration, error) {
+	l.calls.Add(1)
+	if l.down.Load() {
+		return 0, errors.New("redis: connection refused")
+	}
+	return l.wait, nil
+}
+
+// TestSharedRateLimit: with a shared limiter every send takes its slot
+// from it; while it fails, the instance's own bucket limits the rate.
+func TestSharedRateLimit(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		t.Run(fmt.Sprintf("down=%v", down), func(t *testing.T) {
+			e := newEnv(t)
+			rec := newRecorder()
+			lim := &limiter{wait: 50 * time.Millisecond}
+			lim.down.Store(down)
+			var ds []decisioning.Decision
+			for i := range 10 {
+				id := fmt.Sprintf("c%d", i)
+				e.customer(id)
+				ds = append(ds, e.send(id, "sms", time.Time{}))
+			}
+			// Up, the limiter's 50 ms a send is the limit (the rate alone
+			// would allow 10 sends in 10 ms); down, the rate of 20/s is.
+			rate := 1000.0
+			if down {
+				rate = 20
+			}
+			start := time.Now()
+			e.run(map[string]dispatch.Channel{"sms": {Transport: rec, Concurrency: 1, Rate: rate, Burst: 1}}, func(o *dispatch.Options) {
+				o.Limiter = lim
+			})
+			e.waitSettled(ds...)
+			took := time.Since(start)
+			if got := lim.calls.Load(); got < 10 {
+				t.Errorf("the limiter was asked %d times for 10 sends", got)
+			}
+			if took < 420*time.Millisecond {
+				t.Errorf("10 sends took %v, want at least 450 ms", took)
+			}
+			if n := len(rec.sent); n != 10 {
+				t.Errorf("%d messages sent, want 10", n)
+			}
+		})
+	}
+}

@@ -195,6 +195,9 @@ func openDispatch(o dispatchOptions, cfg *dispatch.Config, campaigns *decisionin
 		base = "http://" + o.adminAddr
 	}
 	opts.Links = trackingLinks(signer, base, cfg.Tracking.TTL)
+	if lim, ok := q.(dispatch.Limiter); ok {
+		opts.Limiter = lim // Redis: one rate per channel for every instance
+	}
 	stack := &dispatchStack{providers: providers}
 	if o.run {
 		if stack.dispatcher, err = dispatch.New(q, opts); err != nil {

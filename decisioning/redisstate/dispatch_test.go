@@ -101,3 +101,38 @@ func TestDispatchScriptsSurviveReplay(t *testing.T) {
 		t.Errorf("%d dispatch records in the ledger queue, want 1", n)
 	}
 }
+
+// TestReserveIsShared: two instances on one Redis share one schedule: 40
+// slots at 50/s (burst 1) reach over about 0.78 s, whoever takes them.
+func TestReserveIsShared(t *testing.T) {
+	srv := redistest.Start(t)
+	var states [2]*redisstate.State
+	for i := range states {
+		states[i] = redisstate.New(redisstore.New(srv.Client(t), features.Default(), redisstore.Options{}), redisstate.Options{})
+	}
+	ctx := context.Background()
+	var last time.Duration
+	for i := range 40 {
+		wait, err := states[i%2].Reserve(ctx, "sms", 50, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = max(last, wait)
+	}
+	if last < 700*time.Millisecond || last > 900*time.Millisecond {
+		t.Errorf("the 40th slot at 50/s waits %v, want about 780ms", last)
+	}
+	// A burst of 10 is taken at once by a fresh limit.
+	for i := range 10 {
+		wait, err := states[i%2].Reserve(ctx, "push", 100, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait > 5*time.Millisecond {
+			t.Errorf("slot %d of a burst of 10 waits %v", i, wait)
+		}
+	}
+	if _, err := states[0].Reserve(ctx, "x", 0, 1); err == nil {
+		t.Error("a zero rate was accepted")
+	}
+}

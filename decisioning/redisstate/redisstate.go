@@ -46,6 +46,8 @@
 //	kairos:dispatch:dead   dead-lettered messages (field r: JSON
 //	                       decisioning.DeadDispatch), capped at 100,000
 //	kairos:dispatch:stats  settled attempts: a hash of "channel/status" → count
+//	kairos:rate:<channel>  a channel's shared rate limit (Reserve): the
+//	                       theoretical arrival time of its next slot (µs)
 //	kairos:due             open windows by end time: a sorted set of
 //	                       JSON [customer, decision id] scored by RewardUntil (ms)
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
