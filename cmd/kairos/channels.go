@@ -156,7 +156,7 @@ type dispatchStack struct {
 // dispatchOptions are serve's flags for the dispatcher.
 type dispatchOptions struct {
 	run       bool   // run a dispatcher in this instance
-	adminAddr string // the admin server's address, the default base of links
+	adminAddr string // the address serving /t/ (admin or --tracking-addr), the default base of links
 	// claimIdle is how long a job stays with an instance that went away
 	// (raised to the longest channel timeout plus the lease margin).
 	claimIdle time.Duration

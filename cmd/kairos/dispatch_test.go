@@ -32,6 +32,7 @@ import (
 	"kairos/features/redisstore"
 	"kairos/internal/pgtest"
 	"kairos/internal/redistest"
+	"kairos/internal/testproc"
 	"kairos/ledger"
 	"kairos/ledger/pgledger"
 )
@@ -283,20 +284,13 @@ campaigns:
     policy: {kind: thompson, epsilon: 0.5}
 `
 
-// TestServeDispatchesEmbedded: on embedded defaults, a SEND decision's
-// email is rendered from the built-in templates into the outbox, counted
-// in /channels/status, tracked as message_delivered, and its one-click
-// unsubscribe link revokes the consent so that decisioning stops
-// choosing email.
-func TestServeDispatchesEmbedded(t *testing.T) {
-	campaigns := filepath.Join(t.TempDir(), "campaigns.yaml")
-	if err := os.WriteFile(campaigns, []byte(oneArm), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inst := startServe(t, "--campaigns", campaigns)
+// decideUntilSent decides the oneArm campaign for new customers until n
+// decisions send.
+func decideUntilSent(t *testing.T, inst *instance, n int) []*kairosv1.Decision {
+	t.Helper()
 	ctx := t.Context()
 	var sent []*kairosv1.Decision
-	for i := 0; len(sent) < 3 && i < 200; i++ {
+	for i := 0; len(sent) < n && i < 200; i++ {
 		id := fmt.Sprintf("e%03d", i)
 		if _, err := inst.client.UpsertCustomer(ctx, &kairosv1.UpsertCustomerRequest{Customer: &kairosv1.Customer{
 			CustomerId: id, Email: id + "@example.com", Consents: map[string]bool{"email": true},
@@ -312,18 +306,25 @@ func TestServeDispatchesEmbedded(t *testing.T) {
 			sent = append(sent, d)
 		}
 	}
-	if len(sent) < 3 {
+	if len(sent) < n {
 		t.Fatalf("only %d SEND decisions in 200", len(sent))
 	}
-	// The messages reach the outbox.
-	type message struct {
-		ID             string `json:"id"`
-		To             string `json:"to"`
-		Text           string `json:"text"`
-		HTML           string `json:"html"`
-		UnsubscribeURL string `json:"unsubscribe_url"`
-	}
-	var out []message
+	return sent
+}
+
+// outboxMessage is a message of GET /channels/outbox.
+type outboxMessage struct {
+	ID             string `json:"id"`
+	To             string `json:"to"`
+	Text           string `json:"text"`
+	HTML           string `json:"html"`
+	UnsubscribeURL string `json:"unsubscribe_url"`
+}
+
+// outboxEmails waits for n emails in the outbox and returns them.
+func outboxEmails(t *testing.T, inst *instance, n int) []outboxMessage {
+	t.Helper()
+	var out []outboxMessage
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := inst.get(t, "/channels/outbox?channel=email&limit=100")
@@ -333,14 +334,30 @@ func TestServeDispatchesEmbedded(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &out); err != nil {
 			t.Fatal(err)
 		}
-		if len(out) >= len(sent) {
-			break
+		if len(out) >= n {
+			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages in the outbox after 10s; log:\n%s", len(out), len(sent), inst.logs)
+			t.Fatalf("%d of %d messages in the outbox after 10s; log:\n%s", len(out), n, inst.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestServeDispatchesEmbedded: on embedded defaults, a SEND decision's
+// email is rendered from the built-in templates into the outbox, counted
+// in /channels/status, tracked as message_delivered, and its one-click
+// unsubscribe link revokes the consent so that decisioning stops
+// choosing email.
+func TestServeDispatchesEmbedded(t *testing.T) {
+	campaigns := filepath.Join(t.TempDir(), "campaigns.yaml")
+	if err := os.WriteFile(campaigns, []byte(oneArm), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startServe(t, "--campaigns", campaigns)
+	ctx := t.Context()
+	sent := decideUntilSent(t, inst, 3)
+	out := outboxEmails(t, inst, len(sent))
 	byID := map[string]int{}
 	for _, e := range out {
 		byID[e.ID]++
@@ -362,7 +379,7 @@ func TestServeDispatchesEmbedded(t *testing.T) {
 		t.Errorf("/channels/status: %d %s, want %d email sent", code, body, len(sent))
 	}
 	// ExplainDecision shows the attempt, from the ledger.
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ex, err := inst.client.ExplainDecision(ctx, &kairosv1.ExplainDecisionRequest{DecisionId: sent[0].GetDecisionId()})
 		if err == nil && len(ex.GetDispatches()) == 1 {
@@ -419,5 +436,41 @@ func TestServeRefusesUnsendableCampaigns(t *testing.T) {
 	err := run(t.Context(), []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--campaigns", campaigns, "--channels", chans}, &out, &errs)
 	if err == nil || !strings.Contains(err.Error(), "campaign cart_recovery, arm email/reminder: channel email has no provider") {
 		t.Errorf("serve: %v, want a refusal naming the campaign, the arm and the channel", err)
+	}
+}
+
+// TestServeTrackingAddr: --tracking-addr serves the tracking links and
+// nothing else, and the links in messages point at it.
+func TestServeTrackingAddr(t *testing.T) {
+	port, err := testproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	campaigns := filepath.Join(t.TempDir(), "campaigns.yaml")
+	if err := os.WriteFile(campaigns, []byte(oneArm), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startServe(t, "--tracking-addr", addr, "--campaigns", campaigns)
+	decideUntilSent(t, inst, 1)
+	if m := outboxEmails(t, inst, 1)[0]; !strings.HasPrefix(m.UnsubscribeURL, "http://"+addr+"/t/u/") {
+		t.Errorf("unsubscribe link %q, want one on the tracking address %s", m.UnsubscribeURL, addr)
+	}
+	for path, want := range map[string]int{"/t/o/forged": http.StatusNotFound, "/metrics": http.StatusNotFound, "/channels/outbox": http.StatusNotFound} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s on the tracking address: %s, want %d", path, resp.Status, want)
+		}
+		if path == "/t/o/forged" && !strings.Contains(string(body), "not valid") {
+			t.Errorf("a forged link: %q, want the tracking handler's page", body)
+		}
+	}
+	if code, _ := inst.get(t, "/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics on the admin address: %d", code)
 	}
 }

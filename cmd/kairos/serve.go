@@ -63,6 +63,9 @@ type serveConfig struct {
 	channels string
 	// dispatch runs a dispatcher in this instance.
 	dispatch bool
+	// trackingAddr serves the tracking links alone; empty: they are
+	// served on the admin address.
+	trackingAddr string
 }
 
 func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
@@ -80,6 +83,7 @@ func serveFlags(cfg *serveConfig, env environment) *flag.FlagSet {
 	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger, e.g. postgres://kairos@localhost/kairos (empty: the embedded in-memory ledger)")
 	fs.StringVar(&cfg.trackingKey, "tracking-key", "", "hex `key` (at least 32 bytes) signing the open, click and unsubscribe links served under /t/ of the admin HTTP address (empty: a random key, so links stop working at a restart)")
 	fs.StringVar(&cfg.channels, "channels", "", "channels configuration YAML `file`: providers, limits, retries, templates, tracking links (empty: messages go to the in-memory outbox, shown at /channels/outbox of the admin address; see 'kairos channels example')")
+	fs.StringVar(&cfg.trackingAddr, "tracking-addr", "", "`address` serving only the tracking links /t/ (open pixel, click redirects, unsubscribe) — the one address to expose publicly, while the admin address stays private (empty: /t/ is served on the admin address)")
 	fs.BoolVar(&cfg.dispatch, "dispatch", true, "run a dispatcher in this instance (sends the messages of SEND decisions)")
 	fs.DurationVar(&cfg.claimIdle, "claim-idle", 30*time.Second, "`time` a ledger-queue or event-log entry stays with an instance that stopped answering before another instance takes it over")
 	fs.DurationVar(&cfg.decideDeadline, "decide-deadline", decisioning.DefaultDeadline, "`time` a Decide may take; past it, it answers NO_ACTION (reason deadline_exceeded)")
@@ -167,6 +171,18 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return fmt.Errorf("serve: listen for admin HTTP: %w", err)
 	}
 	defer httpLn.Close()
+	// The tracking links' own address, when they have one; the links in
+	// messages point at it (unless the channels configuration names a
+	// public base URL).
+	linksAddr := httpLn.Addr().String()
+	var trackLn net.Listener
+	if cfg.trackingAddr != "" {
+		if trackLn, err = lc.Listen(ctx, "tcp", cfg.trackingAddr); err != nil {
+			return fmt.Errorf("serve: listen for tracking links (--tracking-addr): %w", err)
+		}
+		defer trackLn.Close()
+		linksAddr = trackLn.Addr().String()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -196,7 +212,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	var disp *dispatchStack
 	if dec.dispatch != nil {
-		disp, err = openDispatch(dispatchOptions{run: cfg.dispatch, adminAddr: httpLn.Addr().String(), claimIdle: cfg.claimIdle},
+		disp, err = openDispatch(dispatchOptions{run: cfg.dispatch, adminAddr: linksAddr, claimIdle: cfg.claimIdle},
 			chCfg, campaigns, dec.dispatch, st, set, inbox, signer, logger, reg)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -238,9 +254,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 			Registerer: reg,
 		})
 	}
+	links := tracking.NewHandler(signer, st.store, set, logger)
 	admin := http.NewServeMux()
 	admin.Handle("/", srv.AdminHandler())
-	admin.Handle("/t/", tracking.NewHandler(signer, st.store, set, logger))
+	admin.Handle("/t/", links)
 	if disp != nil {
 		admin.Handle("/channels/", disp.handler)
 	}
@@ -249,12 +266,23 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "admin").Handler(), slog.LevelWarn),
 	}
+	var ts *http.Server // the tracking links' own server, with --tracking-addr
+	if trackLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/t/", links)
+		ts = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.With("component", "tracking").Handler(), slog.LevelWarn),
+		}
+	}
 
 	fmt.Fprintf(env.stdout, "kairos: serving gRPC on %s, admin HTTP on %s (store: %s, ledger: %s, campaigns: %d)\n",
 		grpcLn.Addr(), httpLn.Addr(), st.kind, dec.kind, len(campaigns.Campaigns))
 	log.Info("serving",
 		"grpc_addr", grpcLn.Addr().String(),
 		"http_addr", httpLn.Addr().String(),
+		"tracking_addr", linksAddr,
 		"store", st.kind,
 		"features", len(set.Names()),
 		"auth", keys != nil,
@@ -283,6 +311,14 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		return nil
 	})
+	if ts != nil {
+		g.Go(func() error {
+			if err := ts.Serve(trackLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve tracking links: %w", err)
+			}
+			return nil
+		})
+	}
 	if arch != nil {
 		g.Go(func() error { return arch.Run(afterCtx) })
 	}
@@ -346,6 +382,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
+		if ts != nil {
+			if err := ts.Shutdown(sctx); err != nil {
+				ts.Close()
+			}
+		}
 		if err := hs.Shutdown(sctx); err != nil {
 			hs.Close()
 			return fmt.Errorf("shut down admin HTTP: %w", err)
