@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"kairos/features"
+	"kairos/internal/yamlconf"
 )
 
 // Limits of a campaign configuration.
@@ -42,35 +42,9 @@ const (
 // ConfigError is a problem in a campaign configuration file: where it is
 // and which rule it breaks. Its text reads
 // "campaigns.yaml:14:11: campaigns[0].policy.kind: unknown policy ...".
-type ConfigError struct {
-	File string
-	// Line and Column locate the offending node (1-based); Column is 0
-	// when unknown.
-	Line, Column int
-	// Path names the field, e.g. "campaigns[0].policy.kind"; empty for the
-	// file as a whole.
-	Path string
-	// Msg states the rule that was broken.
-	Msg string
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(e.Line))
-	if e.Column > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Column))
-	}
-	b.WriteString(": ")
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// It is the error of every strict configuration parser (yamlconf.Error):
+// dispatch's channels file reports its problems with it too.
+type ConfigError = yamlconf.Error
 
 //go:embed campaigns.yaml
 var defaultCampaigns []byte
@@ -160,12 +134,12 @@ func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 	p := &parser{file: name, set: set}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, p.yamlError(err)
+		return nil, yamlconf.FromYAML(name, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{File: name, Line: 1, Msg: "empty file: expected a mapping with 'global' and 'campaigns'"}
 	}
-	root := deref(doc.Content[0])
+	root := yamlconf.Deref(doc.Content[0])
 	m, err := p.mapping(root, "", "global", "campaigns")
 	if err != nil {
 		return nil, err
@@ -190,7 +164,7 @@ func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 	names := map[string]int{}
 	for i, n := range list.Content {
 		path := fmt.Sprintf("campaigns[%d]", i)
-		c, err := p.campaign(deref(n), path)
+		c, err := p.campaign(yamlconf.Deref(n), path)
 		if err != nil {
 			return nil, err
 		}
@@ -217,50 +191,17 @@ type parser struct {
 }
 
 func (p *parser) errAt(n *yaml.Node, path, format string, args ...any) error {
-	e := &ConfigError{File: p.file, Line: 1, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil && n.Line > 0 {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	return e
-}
-
-// yamlError turns a YAML syntax or type error into a ConfigError; yaml.v3
-// messages start with "yaml: line N: ...".
-func (p *parser) yamlError(err error) error {
-	e := &ConfigError{File: p.file, Line: 1}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		e.Msg = strings.Join(te.Errors, "; ")
-		return e
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, after, ok := strings.Cut(rest, ":"); ok {
-			if l, err := strconv.Atoi(n); err == nil {
-				e.Line, msg = l, strings.TrimSpace(after)
-			}
-		}
-	}
-	e.Msg = "invalid YAML: " + msg
-	return e
-}
-
-// deref follows aliases (*anchor) to the node they name.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
+	return yamlconf.Errorf(p.file, n, path, format, args...)
 }
 
 // valueOf returns the value of key in mapping n, or n when there is none
 // (for error positions).
 func (p *parser) valueOf(n *yaml.Node, key string) *yaml.Node {
-	n = deref(n)
+	n = yamlconf.Deref(n)
 	if n != nil && n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == key {
-				return deref(n.Content[i+1])
+				return yamlconf.Deref(n.Content[i+1])
 			}
 		}
 	}
@@ -269,51 +210,22 @@ func (p *parser) valueOf(n *yaml.Node, key string) *yaml.Node {
 
 // mapping checks that n is a mapping whose keys are among keys, each given
 // once, and returns its values by key (aliases resolved; a key with a null
-// value is absent).
+// value is absent), or its first problem.
 func (p *parser) mapping(n *yaml.Node, path string, keys ...string) (map[string]*yaml.Node, error) {
-	what := path
-	if what == "" {
-		what = "the file"
-	}
-	if n == nil || n.Kind != yaml.MappingNode {
-		if path == "" {
-			return nil, p.errAt(n, path, "the file must be a mapping with keys %s", strings.Join(keys, ", "))
-		}
-		return nil, p.errAt(n, path, "must be a mapping with keys %s", strings.Join(keys, ", "))
-	}
-	m := make(map[string]*yaml.Node, len(keys))
-	seen := make(map[string]bool, len(keys))
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		kp := joinPath(path, k.Value)
-		if k.Kind != yaml.ScalarNode || !slices.Contains(keys, k.Value) {
-			return nil, p.errAt(k, kp, "unknown key %q; %s takes %s", k.Value, what, strings.Join(keys, ", "))
-		}
-		if seen[k.Value] {
-			return nil, p.errAt(k, kp, "key %q is given twice", k.Value)
-		}
-		seen[k.Value] = true
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			continue
-		}
-		m[k.Value] = v
+	m, errs := yamlconf.Mapping(p.file, n, path, keys...)
+	if len(errs) > 0 {
+		return nil, errs[0]
 	}
 	return m, nil
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 // scalar returns the text of a single value.
 func (p *parser) scalar(n *yaml.Node, path string) (string, error) {
-	if n.Kind != yaml.ScalarNode {
-		return "", p.errAt(n, path, "must be a single value, not a list or mapping")
+	s, e := yamlconf.Scalar(p.file, n, path)
+	if e != nil {
+		return "", e
 	}
-	return n.Value, nil
+	return s, nil
 }
 
 // global parses the global section.
@@ -425,13 +337,9 @@ func (p *parser) duration(n *yaml.Node, path string, positive bool, hi time.Dura
 
 // number parses a finite number.
 func (p *parser) number(n *yaml.Node, path string) (float64, error) {
-	s, err := p.scalar(n, path)
-	if err != nil {
-		return 0, err
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, p.errAt(n, path, "%q is not a finite number", s)
+	f, e := yamlconf.Number(p.file, n, path)
+	if e != nil {
+		return 0, e
 	}
 	return f, nil
 }
@@ -443,7 +351,7 @@ func (p *parser) caps(n *yaml.Node, path string) ([]Cap, error) {
 	}
 	var caps []Cap
 	for i, cn := range n.Content {
-		cn = deref(cn)
+		cn = yamlconf.Deref(cn)
 		cp := fmt.Sprintf("%s[%d]", path, i)
 		m, err := p.mapping(cn, cp, "channel", "max", "per")
 		if err != nil {
@@ -582,11 +490,11 @@ func (p *parser) offers(n *yaml.Node, path string, arms []Arm) (map[string]map[s
 	var offers map[string]map[string]string
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlconf.Deref(n.Content[i]), yamlconf.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
 			return nil, p.errAt(k, path, "an offer's name must be a single value, not a list or mapping")
 		}
-		op := joinPath(path, k.Value)
+		op := yamlconf.JoinPath(path, k.Value)
 		if !slices.Contains(known, k.Value) {
 			return nil, p.errAt(k, op, "unknown offer %q; the campaign's arms offer %s", k.Value, strings.Join(known, ", "))
 		}
@@ -623,11 +531,11 @@ func (p *parser) offerVars(n *yaml.Node, path string) (map[string]string, error)
 	}
 	vars := make(map[string]string, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlconf.Deref(n.Content[i]), yamlconf.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
 			return nil, p.errAt(k, path, "a variable's name must be a single value, not a list or mapping")
 		}
-		vp := joinPath(path, k.Value)
+		vp := yamlconf.JoinPath(path, k.Value)
 		if !offerVarRE.MatchString(k.Value) {
 			return nil, p.errAt(k, vp, "variable name %q must be 1-64 characters of a-z, 0-9 and _, starting with a letter", k.Value)
 		}
@@ -664,7 +572,7 @@ func (p *parser) arms(n *yaml.Node, path string) ([]Arm, error) {
 	arms := make([]Arm, 0, len(n.Content))
 	nones := 0
 	for i, an := range n.Content {
-		an = deref(an)
+		an = yamlconf.Deref(an)
 		ap := fmt.Sprintf("%s[%d]", path, i)
 		m, err := p.mapping(an, ap, "channel", "offer", "cost")
 		if err != nil {
@@ -787,7 +695,7 @@ func (p *parser) policy(n *yaml.Node, path string) (PolicyConfig, error) {
 			return pc, p.errAt(v, path+".context", "must be a list of 1-%d inputs (churn, propensity, nba:<class> or a feature)", MaxContext)
 		}
 		for i, cn := range v.Content {
-			cn = deref(cn)
+			cn = yamlconf.Deref(cn)
 			cp := fmt.Sprintf("%s.context[%d]", path, i)
 			name, err := p.input(cn, cp)
 			if err != nil {
@@ -838,7 +746,7 @@ func (p *parser) segment(n *yaml.Node, path string) (string, []float64, error) {
 	}
 	bounds := make([]float64, 0, len(v.Content))
 	for i, bn := range v.Content {
-		bn = deref(bn)
+		bn = yamlconf.Deref(bn)
 		bp := fmt.Sprintf("%s.bounds[%d]", path, i)
 		b, err := p.number(bn, bp)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/mail"
@@ -31,6 +30,7 @@ import (
 	"kairos/channels/webhook"
 	"kairos/decisioning"
 	"kairos/features"
+	"kairos/internal/yamlconf"
 )
 
 // Providers a channel can use (ChannelConfig.Provider).
@@ -114,12 +114,13 @@ type ChannelConfig struct {
 	// smtp|outbox, push fcm|outbox, sms twilio|outbox, webhook
 	// http|outbox, inapp inbox.
 	Provider string
-	// Rate caps the messages sent per second by each kairos instance (0:
-	// no cap), in bursts of up to Burst (0: Rate rounded up).
+	// Rate caps the messages sent per second (0: no cap), in bursts of up
+	// to Burst (0: Rate rounded up): by all instances together on Redis
+	// (Options.Limiter), by the one instance when embedded.
 	Rate  float64
 	Burst int
-	// Concurrency is the number of sends in flight at once (1 to
-	// MaxConcurrency).
+	// Concurrency is the number of sends in flight at once in each
+	// instance (1 to MaxConcurrency).
 	Concurrency int
 	// MaxAttempts is the number of attempts before a transiently failing
 	// message is dead-lettered (1 to MaxAttemptsLimit).
@@ -313,9 +314,9 @@ func (c *Config) InboxOptions() inapp.Options {
 // credentials_file is read from the working directory.
 //
 // An invalid file is refused as a whole. The error lists every problem
-// found, one per line, sorted by position; each is a
-// *decisioning.ConfigError naming the line and column, the field and the
-// rule ("channels.yaml:12:11: channels.email.addr: must be host:port ...").
+// found, one per line, sorted by position; each is a *yamlconf.Error
+// (alias decisioning.ConfigError) naming the line and column, the field
+// and the rule ("channels.yaml:12:11: channels.email.addr: must be host:port ...").
 // The error unwraps (errors.As, or Unwrap() []error) to them.
 //
 // The format (channels.yaml, ExampleConfigYAML, documents every field):
@@ -347,7 +348,7 @@ func ParseConfig(name string, data []byte, getenv func(string) string) (*Config,
 	p := &parser{file: name, getenv: getenv}
 	cfg := p.config(data)
 	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b *decisioning.ConfigError) int {
+		slices.SortStableFunc(p.errs, func(a, b *yamlconf.Error) int {
 			if a.Line != b.Line {
 				return a.Line - b.Line
 			}
@@ -366,29 +367,34 @@ func ParseConfig(name string, data []byte, getenv func(string) string) (*Config,
 type parser struct {
 	file   string
 	getenv func(string) string
-	errs   []*decisioning.ConfigError
+	errs   []*yamlconf.Error
 }
 
 // fail records a problem at node n (the file's first line when nil).
 func (p *parser) fail(n *yaml.Node, path, format string, args ...any) {
-	e := &decisioning.ConfigError{File: p.file, Line: 1, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil && n.Line > 0 {
-		e.Line, e.Column = n.Line, n.Column
+	p.errs = append(p.errs, yamlconf.Errorf(p.file, n, path, format, args...))
+}
+
+// ok records e, when there is one, and reports whether there was none.
+func (p *parser) ok(e *yamlconf.Error) bool {
+	if e != nil {
+		p.errs = append(p.errs, e)
+		return false
 	}
-	p.errs = append(p.errs, e)
+	return true
 }
 
 func (p *parser) config(data []byte) *Config {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		p.yamlError(err)
+		p.errs = append(p.errs, yamlconf.FromYAML(p.file, err))
 		return nil
 	}
 	if len(doc.Content) == 0 {
 		p.fail(nil, "", "empty file: expected a mapping with 'channels' (and optionally 'tracking', 'templates', 'retry')")
 		return nil
 	}
-	root := deref(doc.Content[0])
+	root := yamlconf.Deref(doc.Content[0])
 	m := p.mapping(root, "", "tracking", "templates", "retry", "channels")
 	if m == nil {
 		return nil
@@ -746,41 +752,11 @@ func (p *parser) secret(n *yaml.Node, path string) (string, Secret) {
 	return name, Secret(v)
 }
 
-// yamlError records a YAML syntax or type error; yaml.v3 messages start
-// with "yaml: line N: ...".
-func (p *parser) yamlError(err error) {
-	e := &decisioning.ConfigError{File: p.file, Line: 1}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		e.Msg = strings.Join(te.Errors, "; ")
-		p.errs = append(p.errs, e)
-		return
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, after, ok := strings.Cut(rest, ":"); ok {
-			if l, err := strconv.Atoi(n); err == nil {
-				e.Line, msg = l, strings.TrimSpace(after)
-			}
-		}
-	}
-	e.Msg = "invalid YAML: " + msg
-	p.errs = append(p.errs, e)
-}
-
-// deref follows aliases (*anchor) to the node they name.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
 // valueOf returns the value of key in mapping n, nil when there is none.
 func valueOf(n *yaml.Node, key string) *yaml.Node {
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := deref(n.Content[i]); k != nil && k.Kind == yaml.ScalarNode && k.Value == key {
-			return deref(n.Content[i+1])
+		if k := yamlconf.Deref(n.Content[i]); k != nil && k.Kind == yaml.ScalarNode && k.Value == key {
+			return yamlconf.Deref(n.Content[i+1])
 		}
 	}
 	return nil
@@ -790,21 +766,9 @@ func valueOf(n *yaml.Node, key string) *yaml.Node {
 // once, and returns its values by key (aliases resolved; a key with a null
 // value is absent). It returns nil when n is not a mapping.
 func (p *parser) mapping(n *yaml.Node, path string, keys ...string) map[string]*yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		if path == "" {
-			p.fail(n, path, "the file must be a mapping with keys %s", strings.Join(keys, ", "))
-		} else {
-			p.fail(n, path, "must be a mapping with keys %s", strings.Join(keys, ", "))
-		}
-		return nil
-	}
-	what := path
-	if what == "" {
-		what = "the file"
-	}
-	return p.keys(n, path, keys, func(k string) string {
-		return fmt.Sprintf("unknown key %q; %s takes %s", k, what, strings.Join(keys, ", "))
-	})
+	m, errs := yamlconf.Mapping(p.file, n, path, keys...)
+	p.errs = append(p.errs, errs...)
+	return m
 }
 
 // mappingQuiet is mapping for a mapping whose problems were reported
@@ -835,45 +799,15 @@ func (p *parser) providerMapping(n *yaml.Node, path, provider string, keys []str
 }
 
 func (p *parser) keys(n *yaml.Node, path string, keys []string, unknown func(string) string) map[string]*yaml.Node {
-	m := make(map[string]*yaml.Node, len(keys))
-	seen := make(map[string]bool, len(keys))
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		if k == nil || v == nil {
-			continue
-		}
-		kp := joinPath(path, k.Value)
-		if k.Kind != yaml.ScalarNode || !slices.Contains(keys, k.Value) {
-			p.fail(k, kp, "%s", unknown(k.Value))
-			continue
-		}
-		if seen[k.Value] {
-			p.fail(k, kp, "key %q is given twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			continue
-		}
-		m[k.Value] = v
-	}
+	m, errs := yamlconf.Fields(p.file, n, path, keys, unknown)
+	p.errs = append(p.errs, errs...)
 	return m
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // scalar returns the text of a single value.
 func (p *parser) scalar(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		p.fail(n, path, "must be a single value, not a list or mapping")
-		return "", false
-	}
-	return n.Value, true
+	s, e := yamlconf.Scalar(p.file, n, path)
+	return s, p.ok(e)
 }
 
 // duration parses a duration from lo to hi; def when it is invalid.
@@ -912,15 +846,8 @@ func (p *parser) integer(n *yaml.Node, path string, lo, hi, def int) int {
 
 // number parses a finite number; 0 when it is invalid.
 func (p *parser) number(n *yaml.Node, path string) float64 {
-	s, ok := p.scalar(n, path)
-	if !ok {
-		return 0
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		p.fail(n, path, "%q is not a finite number", s)
-		return 0
-	}
+	f, e := yamlconf.Number(p.file, n, path)
+	p.ok(e)
 	return f
 }
 

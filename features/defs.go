@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"kairos/internal/yamlconf"
 )
 
 // Agg is an aggregation over the events of a window.
@@ -105,21 +107,8 @@ func Parse(data []byte, file string) (*Set, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 1
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, fail(line, "%s", strings.Join(te.Errors, "; "))
-		}
-		// yaml.v3 messages start with "yaml: line N: ...".
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if rest, ok := strings.CutPrefix(msg, "line "); ok {
-			if n, after, ok := strings.Cut(rest, ":"); ok {
-				if l, err := strconv.Atoi(n); err == nil {
-					line, msg = l, strings.TrimSpace(after)
-				}
-			}
-		}
-		return nil, fail(line, "invalid YAML: %s", msg)
+		e := yamlconf.FromYAML(file, err)
+		return nil, fail(e.Line, "%s", e.Msg)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fail(1, "empty file: expected a mapping with a 'features' list")

@@ -58,15 +58,29 @@ var rules = []struct {
 // standard library and gonum (ARCHITECTURE.md), so it stays a pure policy
 // library.
 func TestBanditImportsOnlyGonum(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "kairos/decisioning/bandit").CombinedOutput()
+	depsOnly(t, "kairos/decisioning/bandit", "gonum.org/v1/gonum")
+}
+
+// TestYamlconfImportsOnlyYAML: internal/yamlconf, the scaffolding of the
+// configuration parsers, depends on nothing but the standard library and
+// yaml.v3, so that every package may use it.
+func TestYamlconfImportsOnlyYAML(t *testing.T) {
+	depsOnly(t, "kairos/internal/yamlconf", "go.yaml.in/yaml/v3")
+}
+
+// depsOnly checks that pkg depends on nothing but the standard library and
+// the packages under allowed.
+func depsOnly(t *testing.T, pkg, allowed string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		first, _, _ := strings.Cut(dep, "/")
 		std := !strings.Contains(first, ".") && first != "kairos"
-		if !std && !strings.HasPrefix(dep, "gonum.org/v1/gonum/") && dep != "kairos/decisioning/bandit" {
-			t.Errorf("decisioning/bandit depends on %s; only the standard library and gonum are allowed", dep)
+		if !std && dep != allowed && !strings.HasPrefix(dep, allowed+"/") && dep != pkg {
+			t.Errorf("%s depends on %s; only the standard library and %s are allowed", strings.TrimPrefix(pkg, "kairos/"), dep, allowed)
 		}
 	}
 }
