@@ -22,21 +22,28 @@ func TestDispatchContract(t *testing.T) {
 	})
 }
 
-// TestDispatchRecord: a Redis job carries the queue's encoding of its
-// decision, so that Defer and a retry queue it again byte for byte.
-func TestDispatchRecord(t *testing.T) {
-	st, _ := newState(t)
+// queuedSend commits a SEND decision and returns it with the one job
+// NextDispatches gives for it.
+func queuedSend(t *testing.T, st *redisstate.State) (decisioning.Decision, []decisioning.DispatchJob) {
+	t.Helper()
 	ctx := context.Background()
-	now := time.Now()
-	d := decision("c1", now)
+	d := decision("c1", time.Now())
 	d.Outcome, d.Channel, d.Offer, d.ArmIndex = decisioning.Send, "email", "reminder", 0
 	if _, err := st.Commit(ctx, "", "", []decisioning.Decision{d}); err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := st.NextDispatches(ctx, "a", 1, time.Hour, 0)
+	jobs, err := st.NextDispatches(ctx, "a", 10, time.Hour, 0)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("NextDispatches = %d jobs, %v; want 1", len(jobs), err)
 	}
+	return d, jobs
+}
+
+// TestDispatchRecord: a Redis job carries the queue's encoding of its
+// decision, so that Defer and a retry queue it again byte for byte.
+func TestDispatchRecord(t *testing.T) {
+	st, _ := newState(t)
+	d, jobs := queuedSend(t, st)
 	if len(jobs[0].Record) == 0 {
 		t.Fatal("the job has no Record")
 	}
@@ -72,15 +79,7 @@ func TestDispatchScriptsSurviveReplay(t *testing.T) {
 	st, c := newState(t)
 	ctx := context.Background()
 	now := time.Now()
-	d := decision("c1", now)
-	d.Outcome, d.Channel, d.Offer, d.ArmIndex = decisioning.Send, "email", "reminder", 0
-	if _, err := st.Commit(ctx, "", "", []decisioning.Decision{d}); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := st.NextDispatches(ctx, "a", 10, time.Hour, 0)
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("NextDispatches: %v, %v", jobs, err)
-	}
+	_, jobs := queuedSend(t, st)
 	c.AddHook(replayScripts{})
 	job := jobs[0]
 	if r, err := st.Begin(ctx, &job, now, now.Add(time.Minute)); err != nil || r != decisioning.Begun || job.Attempt != 1 {
