@@ -25,8 +25,9 @@ const (
 	// template for it, a template that fails, content the provider
 	// refuses); the address is not at fault. Final.
 	DispatchInvalid = "invalid"
-	// DispatchCancelled: no longer allowed when its time came (consent
-	// revoked, address removed). Final.
+	// DispatchCancelled: no longer allowed, or no longer timely, when its
+	// time came (consent revoked, address removed, older than the
+	// channel's max_age). Final.
 	DispatchCancelled = "cancelled"
 	// DispatchUnknown: an attempt was interrupted (its dispatcher died
 	// while sending) on a channel whose provider cannot deduplicate; the

@@ -65,6 +65,8 @@ const (
 	MaxAttemptsLimit = 100
 	// MaxTimeout is the longest timeout of a send.
 	MaxTimeout = 5 * time.Minute
+	// MaxMessageAge bounds a channel's max_age.
+	MaxMessageAge = 30 * 24 * time.Hour
 	// MaxInboxSize bounds an in-app inbox's max_size.
 	MaxInboxSize = 10_000
 	// maxRate bounds a rate (messages/s) and a burst.
@@ -127,6 +129,9 @@ type ChannelConfig struct {
 	MaxAttempts int
 	// Timeout bounds one send (at most MaxTimeout).
 	Timeout time.Duration
+	// MaxAge is how old a message may be when it is sent (quiet hours and
+	// retries delay it); an older one is cancelled as expired.
+	MaxAge time.Duration
 	// The provider's settings: the one of Provider is set, the others are
 	// nil (and all are for outbox and inbox).
 	SMTP   *SMTPSettings
@@ -240,7 +245,7 @@ var channelNames = []string{decisioning.ChannelEmail, decisioning.ChannelPush, d
 // Keys of a channel's mapping: those of every provider, and each
 // provider's own.
 var (
-	commonKeys   = []string{"provider", "rate", "burst", "concurrency", "max_attempts", "timeout"}
+	commonKeys   = []string{"provider", "rate", "burst", "concurrency", "max_attempts", "timeout", "max_age"}
 	providerKeys = map[string][]string{
 		ProviderOutbox: nil,
 		ProviderSMTP:   {"addr", "from", "username", "password_env", "allow_plaintext", "local_name"},
@@ -275,7 +280,7 @@ func DefaultConfig() *Config {
 	}
 	for _, name := range channelNames {
 		ch := ChannelConfig{Provider: ProviderOutbox, Concurrency: DefaultConcurrency,
-			MaxAttempts: DefaultMaxAttempts, Timeout: DefaultTimeout}
+			MaxAttempts: DefaultMaxAttempts, Timeout: DefaultTimeout, MaxAge: DefaultMaxAge}
 		if name == decisioning.ChannelInApp {
 			ch.Provider, ch.TTL, ch.MaxSize = ProviderInbox, inapp.DefaultTTL, inapp.DefaultMaxSize
 		}
@@ -467,7 +472,7 @@ func (p *parser) config(data []byte) *Config {
 // channel parses the mapping of one channel.
 func (p *parser) channel(n *yaml.Node, name string) ChannelConfig {
 	path := "channels." + name
-	ch := ChannelConfig{Concurrency: DefaultConcurrency, MaxAttempts: DefaultMaxAttempts, Timeout: DefaultTimeout}
+	ch := ChannelConfig{Concurrency: DefaultConcurrency, MaxAttempts: DefaultMaxAttempts, Timeout: DefaultTimeout, MaxAge: DefaultMaxAge}
 	allowed := channelProviders[name]
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, path, "must be a mapping such as {provider: %s}", allowed[0])
@@ -525,6 +530,9 @@ func (p *parser) channel(n *yaml.Node, name string) ChannelConfig {
 	}
 	if v := m["max_attempts"]; v != nil {
 		ch.MaxAttempts = p.integer(v, path+".max_attempts", 1, MaxAttemptsLimit, DefaultMaxAttempts)
+	}
+	if v := m["max_age"]; v != nil {
+		ch.MaxAge = p.duration(v, path+".max_age", time.Minute, MaxMessageAge, DefaultMaxAge)
 	}
 	if v := m["timeout"]; v != nil {
 		ch.Timeout = p.duration(v, path+".timeout", time.Millisecond, MaxTimeout, DefaultTimeout)
@@ -962,7 +970,7 @@ func (c *Config) Build(deps Deps) (map[string]Channel, error) {
 			continue
 		}
 		ch := Channel{Transport: t, Rate: cc.Rate, Burst: cc.Burst, Concurrency: cc.Concurrency,
-			MaxAttempts: cc.MaxAttempts, Timeout: cc.Timeout}
+			MaxAttempts: cc.MaxAttempts, Timeout: cc.Timeout, MaxAge: cc.MaxAge}
 		switch cc.Provider {
 		case ProviderOutbox, ProviderInbox:
 			ch.Idempotent = true

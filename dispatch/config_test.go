@@ -55,20 +55,20 @@ func TestExampleConfigParses(t *testing.T) {
 		Templates: "./templates",
 		Retry:     dispatch.Retry{Backoff: 2 * time.Second, MaxBackoff: 10 * time.Minute},
 		Channels: map[string]dispatch.ChannelConfig{
-			"email": {Provider: "smtp", Rate: 50, Burst: 100, Concurrency: 8, MaxAttempts: 6, Timeout: 30 * time.Second,
+			"email": {Provider: "smtp", Rate: 50, Burst: 100, Concurrency: 8, MaxAttempts: 6, Timeout: 30 * time.Second, MaxAge: 48 * time.Hour,
 				SMTP: &dispatch.SMTPSettings{Addr: "smtp.example.com:587", From: "Kairos Shop <news@example.com>",
 					Username: "kairos", PasswordEnv: "KAIROS_SMTP_PASSWORD", Password: "smtp-secret-value",
 					LocalName: "kairos.example.com"}},
-			"push": {Provider: "fcm", Rate: 500, Concurrency: 16, MaxAttempts: 6, Timeout: 15 * time.Second,
+			"push": {Provider: "fcm", Rate: 500, Concurrency: 16, MaxAttempts: 6, Timeout: 15 * time.Second, MaxAge: 48 * time.Hour,
 				FCM: &dispatch.FCMSettings{Project: "kairos-shop", BaseURL: "https://fcm.googleapis.com",
 					TokenEnv: "KAIROS_FCM_TOKEN", Token: "fcm-secret-value"}},
-			"sms": {Provider: "twilio", Rate: 10, Concurrency: 4, MaxAttempts: 4, Timeout: 15 * time.Second,
+			"sms": {Provider: "twilio", Rate: 10, Concurrency: 4, MaxAttempts: 4, Timeout: 15 * time.Second, MaxAge: 48 * time.Hour,
 				Twilio: &dispatch.TwilioSettings{BaseURL: "https://api.twilio.com", AccountSID: "AC0123456789abcdef0123456789abcdef",
 					AuthTokenEnv: "KAIROS_TWILIO_AUTH_TOKEN", AuthToken: "twilio-secret-value", From: "+15017122661",
 					StatusCallback: "https://kairos.example.com/twilio/status"}},
-			"webhook": {Provider: "http", Concurrency: 4, MaxAttempts: 6, Timeout: 15 * time.Second,
+			"webhook": {Provider: "http", Concurrency: 4, MaxAttempts: 6, Timeout: 15 * time.Second, MaxAge: 48 * time.Hour,
 				HTTP: &dispatch.HTTPSettings{URL: "https://hooks.example.com/kairos", SecretEnv: "KAIROS_WEBHOOK_SECRET", Secret: webhookSecret}},
-			"inapp": {Provider: "inbox", Concurrency: 4, MaxAttempts: 6, Timeout: 15 * time.Second, TTL: 7 * day, MaxSize: 50},
+			"inapp": {Provider: "inbox", Concurrency: 4, MaxAttempts: 6, Timeout: 15 * time.Second, MaxAge: 48 * time.Hour, TTL: 7 * day, MaxSize: 50},
 		},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -192,7 +192,7 @@ func TestParseConfigErrors(t *testing.T) {
 		// Syntax and structure.
 		{"  ttl: 30d\n", "  ttl: [30d\n", "x.yaml:2: invalid YAML: did not find expected ',' or ']'"},
 		{"tracking:", "version: 1\ntracking:", `x.yaml:1:1: version: unknown key "version"; the file takes tracking, templates, retry, channels`},
-		{"    rate: 5\n", "    rate: 5\n    rates: 5\n", `x.yaml:11:5: channels.email.rates: unknown key "rates"; channels.email with provider smtp takes provider, rate, burst, concurrency, max_attempts, timeout, addr, from, username, password_env, allow_plaintext, local_name`},
+		{"    rate: 5\n", "    rate: 5\n    rates: 5\n", `x.yaml:11:5: channels.email.rates: unknown key "rates"; channels.email with provider smtp takes provider, rate, burst, concurrency, max_attempts, timeout, max_age, addr, from, username, password_env, allow_plaintext, local_name`},
 		{"    rate: 5\n", "    rate: 5\n    rate: 6\n", `x.yaml:11:5: channels.email.rate: key "rate" is given twice`},
 		{"    token_env: FCM_TOKEN\n", "    token_env: FCM_TOKEN\n    addr: a:1\n", `x.yaml:22:5: channels.push.addr: "addr" is a setting of provider smtp, not fcm; channels.push with provider fcm takes`},
 		{"  inapp:", "  fax:\n    provider: outbox\n  inapp:", `x.yaml:31:3: channels.fax: unknown key "fax"; channels takes email, push, sms, inapp, webhook`},
@@ -689,5 +689,22 @@ func TestTrackingBaseURLRequired(t *testing.T) {
 	}
 	if _, err := dispatch.ParseConfig("x.yaml", []byte("channels:\n  email: {provider: outbox}\n  inapp: {provider: inbox}\n"), env); err != nil {
 		t.Errorf("outbox and inbox without tracking.base_url: %v", err)
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	cfg, err := dispatch.ParseConfig("x.yaml", []byte("channels:\n  email: {provider: outbox, max_age: 6h}\n  push: {provider: outbox}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Channels["email"].MaxAge; got != 6*time.Hour {
+		t.Errorf("email max_age %v, want 6h", got)
+	}
+	if got := cfg.Channels["push"].MaxAge; got != dispatch.DefaultMaxAge {
+		t.Errorf("push max_age %v, want the default %v", got, dispatch.DefaultMaxAge)
+	}
+	_, err = dispatch.ParseConfig("x.yaml", []byte("channels:\n  email: {provider: outbox, max_age: 10s}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:38: channels.email.max_age: 10s is too short") {
+		t.Errorf("max_age 10s: %v, want an error naming the field and its line", err)
 	}
 }

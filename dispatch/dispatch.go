@@ -51,7 +51,8 @@
 // that is itself invalid (no template or transport, a template error,
 // content the provider refuses) is recorded as invalid without blaming
 // the address. A message whose consent was revoked (or whose address was
-// removed) while it waited is cancelled. Every final status but sent and
+// removed) while it waited, or that waited past its channel's MaxAge, is
+// cancelled. Every final status but sent and
 // unknown gives the message's place in the frequency caps back: caps
 // count what was sent.
 //
@@ -90,6 +91,7 @@ const (
 	DefaultTimeout     = 15 * time.Second
 	DefaultBackoff     = 2 * time.Second
 	DefaultMaxBackoff  = 10 * time.Minute
+	DefaultMaxAge      = 48 * time.Hour
 	DefaultClaimIdle   = 60 * time.Second
 	DefaultBatch       = 64
 )
@@ -113,6 +115,10 @@ type Channel struct {
 	MaxAttempts int
 	// Timeout bounds one send; DefaultTimeout when 0.
 	Timeout time.Duration
+	// MaxAge is how long after its decision a message may still be sent
+	// (quiet hours and retries delay it); an older one is cancelled as
+	// expired. DefaultMaxAge when 0.
+	MaxAge time.Duration
 	// Idempotent: the provider deduplicates messages by their id (the
 	// decision id), so an interrupted attempt may be sent again.
 	Idempotent bool
@@ -245,6 +251,7 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 		ch.Concurrency = cmp.Or(ch.Concurrency, DefaultConcurrency)
 		ch.MaxAttempts = cmp.Or(ch.MaxAttempts, DefaultMaxAttempts)
 		ch.Timeout = cmp.Or(ch.Timeout, DefaultTimeout)
+		ch.MaxAge = cmp.Or(ch.MaxAge, DefaultMaxAge)
 		if opts.ClaimIdle < ch.Timeout+opts.LeaseMargin {
 			return nil, fmt.Errorf("dispatch: channel %s: its timeout %s plus the lease margin %s exceeds the claim idle time %s: raise the claim idle time (serve --claim-idle) to at least %s, or lower the channel's timeout",
 				name, ch.Timeout, opts.LeaseMargin, opts.ClaimIdle, ch.Timeout+opts.LeaseMargin)
@@ -455,7 +462,10 @@ func (d *Dispatcher) process(ctx context.Context, l *lane, job decisioning.Dispa
 	}
 	var verdict *decisioning.Settlement
 	cust := p.Customer
-	switch {
+	switch age := d.now().Sub(dec.DecidedAt); {
+	case age > l.ch.MaxAge:
+		verdict = &decisioning.Settlement{Status: decisioning.DispatchCancelled, Error: fmt.Sprintf(
+			"expired: decided %s ago, past the channel's max_age of %s", age.Round(time.Minute), l.ch.MaxAge)}
 	case !decisioning.Reachable(cust, dec.Channel):
 		verdict = &decisioning.Settlement{Status: decisioning.DispatchCancelled,
 			Error: "no_address: the customer has no " + dec.Channel + " address any more"}

@@ -608,3 +608,22 @@ func TestSharedRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredMessageIsCancelled: a message older than its channel's
+// max_age when its time comes is cancelled, not sent late.
+func TestExpiredMessageIsCancelled(t *testing.T) {
+	e := newEnv(t)
+	e.customer("c1")
+	rec := newRecorder()
+	d := e.send("c1", "email", time.Time{})
+	e.run(map[string]dispatch.Channel{"email": {Transport: rec, MaxAge: time.Hour}}, func(o *dispatch.Options) {
+		o.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	})
+	got := e.waitSettled(d)
+	if s := statuses(got[d.ID]); s != "1:cancelled" || !strings.Contains(got[d.ID][0].Error, "expired") {
+		t.Errorf("attempts %s (%q), want 1:cancelled as expired", s, got[d.ID][0].Error)
+	}
+	if rec.calls.Load() != 0 {
+		t.Errorf("the transport was called %d times", rec.calls.Load())
+	}
+}
