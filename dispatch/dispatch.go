@@ -61,6 +61,13 @@
 // A sent message is tracked as a message_delivered event and a bounce as
 // message_bounced, through the feature store's normal Track path (event
 // ids derived from the decision id, so a repeat is deduplicated).
+//
+// It sits beside channels rather than inside it (where ARCHITECTURE.md
+// draws the dispatcher): channels must not depend on decisioning, whose
+// root imports the bandit, and the dispatcher consumes decisioning's
+// Decision and DispatchQueue. It must not import the stores
+// (decisioning/memstate, decisioning/redisstate, features/memstore,
+// features/redisstore): the command wires them in.
 package dispatch
 
 import (
