@@ -227,6 +227,8 @@ type metrics struct {
 	attempts *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	send     *prometheus.HistogramVec
+	queue    *prometheus.GaugeVec
+	dead     prometheus.Gauge
 }
 
 // New returns a Dispatcher of q's jobs. It checks the options: every
@@ -281,10 +283,18 @@ func New(q decisioning.DispatchQueue, opts Options) (*Dispatcher, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"channel"}),
 	}
+	d.metrics.queue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kairos_dispatch_queue_messages", Help: "Messages in the dispatch queue (all instances), by state: ready, in_flight, scheduled (quiet hours, retry backoff). Sampled every 10 s.",
+	}, []string{"state"})
+	d.metrics.dead = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kairos_dispatch_dead_letters", Help: "Dead-lettered messages kept for inspection (all instances). Sampled every 10 s.",
+	})
 	if opts.Registerer != nil {
 		d.metrics.attempts = prom.Register(opts.Registerer, d.metrics.attempts)
 		d.metrics.latency = prom.Register(opts.Registerer, d.metrics.latency)
 		d.metrics.send = prom.Register(opts.Registerer, d.metrics.send)
+		d.metrics.queue = prom.Register(opts.Registerer, d.metrics.queue)
+		d.metrics.dead = prom.Register(opts.Registerer, d.metrics.dead)
 	}
 	for name, l := range d.lanes {
 		l.handoff = d.metrics.latency.WithLabelValues(name)
@@ -318,6 +328,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	wg.Go(func() { d.sampleQueue(ctx) })
 	failures := 0
 	for ctx.Err() == nil {
 		jobs, err := d.q.NextDispatches(ctx, d.opts.Consumer, d.opts.Batch, d.opts.ClaimIdle, time.Second)
@@ -341,6 +352,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// queueSample is how often the queue gauges are refreshed.
+const queueSample = 10 * time.Second
+
+// sampleQueue refreshes the queue gauges until ctx ends, so that an alert
+// can see a backlog grow (a stopped or overwhelmed dispatcher, a channel
+// whose provider is down).
+func (d *Dispatcher) sampleQueue(ctx context.Context) {
+	for {
+		qctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		st, err := d.q.DispatchStatus(qctx, 0)
+		cancel()
+		if err == nil {
+			d.metrics.queue.WithLabelValues("ready").Set(float64(st.Ready))
+			d.metrics.queue.WithLabelValues("in_flight").Set(float64(st.InFlight))
+			d.metrics.queue.WithLabelValues("scheduled").Set(float64(st.Scheduled))
+			d.metrics.dead.Set(float64(st.DeadLetters))
+		}
+		if !retry.Sleep(ctx, queueSample) {
+			return
+		}
+	}
 }
 
 // route hands a job to its channel's workers, or defers it: to its

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"kairos/channels"
 	"kairos/channels/builtin"
 	"kairos/decisioning"
@@ -17,6 +19,7 @@ import (
 	"kairos/dispatch"
 	"kairos/features"
 	"kairos/features/memstore"
+	"kairos/internal/prom"
 	"kairos/ledger"
 )
 
@@ -625,5 +628,31 @@ func TestExpiredMessageIsCancelled(t *testing.T) {
 	}
 	if rec.calls.Load() != 0 {
 		t.Errorf("the transport was called %d times", rec.calls.Load())
+	}
+}
+
+// TestQueueGauges: the dispatcher samples the queue into /metrics.
+func TestQueueGauges(t *testing.T) {
+	e := newEnv(t)
+	e.customer("c1")
+	at := time.Now().Add(time.Hour)
+	e.send("c1", "email", at) // waits: scheduled
+	reg := prometheus.NewRegistry()
+	e.run(map[string]dispatch.Channel{"email": {Transport: newRecorder()}}, func(o *dispatch.Options) { o.Registerer = reg })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ready, _ := prom.Value(reg, "kairos_dispatch_queue_messages", map[string]string{"state": "ready"})
+		inFlight, _ := prom.Value(reg, "kairos_dispatch_queue_messages", map[string]string{"state": "in_flight"})
+		scheduled, _ := prom.Value(reg, "kairos_dispatch_queue_messages", map[string]string{"state": "scheduled"})
+		if ready+inFlight+scheduled == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue gauges ready %v, in flight %v, scheduled %v; want the one message", ready, inFlight, scheduled)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := prom.Value(reg, "kairos_dispatch_dead_letters", nil); !ok {
+		t.Error("no kairos_dispatch_dead_letters gauge")
 	}
 }
