@@ -49,6 +49,8 @@ var rules = []struct {
 	{"kairos/channels/tracking", []string{redisPkg, pgxPkg, grpcPkg, "kairos/decisioning"}},
 	{"kairos/channels/...", []string{pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/decisioning/bandit", "kairos/ledger"}},
 	{"kairos/channels/inapp/redisinbox", []string{pgxPkg, grpcPkg, "kairos/decisioning/redisstate"}},
+	// Measurement is statistics over records: no store, no transport.
+	{"kairos/measurement", []string{redisPkg, pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/ledger/pgledger"}},
 	// The dispatcher consumes decisioning.DispatchQueue; the stores
 	// implement it, and the command wires them.
 	{"kairos/dispatch", []string{pgxPkg, grpcPkg, leavesPkg, "kairos/decisioning/memstate", "kairos/decisioning/redisstate", "kairos/features/redisstore", "kairos/features/memstore", "kairos/ledger/pgledger"}},
