@@ -4,10 +4,12 @@
 // method for relative lift and for ratio metrics), CUPED variance
 // reduction, the sample-ratio-mismatch check, always-valid (sequential)
 // intervals, incremental conversions, revenue and ROI, and off-policy
-// evaluation of candidate policies from logged propensities. It is pure:
-// it reads no files, databases or clocks, and imports only the standard
-// library and gonum (never redis or grpc). Callers turn the ledger or a
-// CSV file into per-unit values and hand them over.
+// evaluation of candidate policies from logged propensities, and
+// BuildCampaign, which assembles them into a campaign's report from its
+// ledger records. It is pure: it reads no files, databases or clocks, and
+// imports only the standard library, gonum and kairos/decisioning (for the
+// records' types; never redis, pgx or grpc). Callers turn the ledger or a
+// CSV file into per-unit values or records and hand them over.
 //
 // Every comparison is treatment minus control. Confidence levels are
 // fractions in (0, 1), e.g. 0.95; α = 1 − level.
@@ -177,4 +179,119 @@
 // exceeds ExtremeWeight or the ESS falls below MinESSFraction of n. The
 // estimators agree with the Open Bandit Pipeline (obp 0.5.7) to 1e-15 on
 // its bundled Open Bandit Dataset sample (measurement/ope_python_test.go).
+//
+// # Campaign reports
+//
+// BuildCampaign turns one campaign's decisions and rewards over a period
+// (CampaignInput) into a CampaignReport. Its definitions:
+//
+// The unit is the decision (one customer may have several in a period).
+// A decision is eligible when the policy chose an arm (ArmIndex ≥ 0) and
+// its outcome is SEND, NO_ACTION (the policy chose the none arm) or
+// HOLDOUT (the arm it would have sent is recorded: intent to treat).
+// SUPPRESSED decisions (no eligible arm, or lost to another campaign) and
+// decisions without an arm are in no comparison; GLOBAL_CONTROL decisions
+// are only in the global-control one.
+//
+// Groups: treated = eligible decisions not held out (SEND, and NO_ACTION
+// with an arm); holdout = HOLDOUT with an arm. The campaign comparison is
+// treated against holdout: the effect of running the campaign's policy,
+// "send nothing" choices included. Per arm, the decisions whose chosen
+// arm was k (SEND on k, or NO_ACTION for the none arm) against the
+// holdouts whose would-have-sent arm was k: the holdout is assigned by a
+// hash independent of the policy's choice, so the two are comparable; the
+// none arm's row ("arm:none") compares two groups that were both sent
+// nothing, an A/A check whose true lift is 0. Per channel, SEND on the
+// channel against holdouts whose would-have-sent arm is on it. Global
+// control: GLOBAL_CONTROL decisions against every other eligible decision
+// (treated and holdout); the engine records the would-be arm of a
+// global-control decision as of a holdout, and a customer of the control
+// group with no eligible arm is SUPPRESSED like any other, so both sides
+// are decisions on which the policy chose an arm.
+//
+// Metrics, per decision: "conversion", 1 when its reward window saw the
+// reward event (Reward.Converted), else 0; "revenue", the reward value
+// (Reward.Value, 0 without a conversion). A decision without a reward yet
+// (its window still open, or not yet closed by the joiner) is left out of
+// every comparison, of CUPED, attribution and OPE; CampaignReport.Pending
+// counts them and a warning says how many. Decisions, the SRM checks and
+// the daily series count every decision.
+//
+// Each comparison row holds Welch's comparison (means, absolute lift and
+// interval, p-value, delta-method relative lift), the always-valid
+// interval and p-value (AlwaysValid), and the incremental conversions or
+// revenue, AbsLift × NTreated with the interval scaled alike
+// (IncrementalOf). A row that cannot be computed (fewer than 2 decisions
+// with a reward on a side, no variance) keeps its counts and means, has
+// NaN figures and a Note.
+//
+// The always-valid interval's τ is CampaignInput.Tau[metric] when the
+// caller fixed one in advance (e.g. the minimum effect worth detecting, or
+// TauForSE of the standard error planned at the campaign's end). Without
+// one it is TauForSE(se, level) of the comparison's current standard error:
+// the interval is then the narrowest mSPRT interval at this read,
+// √(1+u*) ≈ 3.0 standard errors at 95% instead of 1.96. That τ depends on
+// the data, so the guarantee of "Always-valid intervals" above holds only
+// approximately: a τ chosen anew at every read makes the interval a fixed
+// multiple of the standard error, whose chance of ever excluding a true
+// zero over many reads exceeds α, though far less than a fixed-horizon
+// interval's. Teams who read the report daily to stop a campaign should
+// fix τ.
+//
+// Sample ratio mismatch: the holdout's share among eligible decisions
+// against the configured holdout h (shares 1−h and h), and the global
+// control's share among eligible and global-control decisions against the
+// configured control share g (the engine assigns the global control
+// first, then the holdout among the others). Caps and cooldowns count only
+// messages sent, so with several decisions per customer treated customers
+// are suppressed more often than held-out ones, which raises the holdout's
+// share among eligible decisions: a flagged check may be that real bias of
+// the decision-level comparison rather than a broken assignment.
+//
+// CUPED adjusts the campaign comparison of each metric with a pre-decision
+// covariate from the logged feature vector (CampaignInput.Covariate, by
+// default DefaultCovariate, "revenue_30d", when the decisions log it).
+// Decisions whose covariate is missing or NaN are left out of the adjusted
+// comparison only (a warning counts them); the row shows the variance
+// reduction, the adjusted lift and the unadjusted interval on the same
+// decisions.
+//
+// Attribution: the attributed conversions and revenue are the converted
+// SEND decisions' count and reward values (the joiner credits a decision
+// with the first reward event within its window); the incremental ones
+// come from the campaign comparison. Cost is the sum of the configured
+// cost of the arm of every SEND decision with a reward (the decisions the
+// incremental revenue is measured on; arms matched by channel and offer,
+// an arm missing from the configuration costs 0 with a warning). ROI is
+// ROI(incremental revenue, cost), NaN without cost. Revenue per triggered
+// decision is the treated decisions' total reward value over their number.
+//
+// Daily: one point per UTC day of DecidedAt, from the first decision's day
+// to the last one's, days without decisions included: cumulative treated
+// and holdout decisions (every one, with a reward or not) and their
+// conversions, counted on the day of the decision, and the day's
+// allocation: decisions by chosen arm ("channel/offer", "none" for the
+// none arm; holdouts' and global controls' would-be arms included,
+// decisions without an arm not).
+//
+// Off-policy evaluation: the rounds are the treated decisions with a
+// reward whose logged arms (Decision.Arms) are the configured arms in
+// their order: action ArmIndex, propensity Propensity, the logged policy's
+// probability vector Arms[].Probability, reward the revenue (the reward
+// value the bandit learns from). Holdouts are not rounds: what they
+// received was not the logged action. The candidates are "logged" (the
+// logged probabilities: weights 1, IPS the mean reward), "uniform" over
+// the arms eligible in the round (logged probability > 0), "never_send"
+// (the none arm, when the campaign has one), and "arm:<channel>/<offer>"
+// for every other arm, which sends that arm when it was eligible and the
+// none arm otherwise (uniform over the eligible arms without a none arm).
+// The reward model of DM and DR is each arm's mean logged reward (the
+// overall mean for an arm never logged): deterministic, context-free, so
+// DR corrects a model that is right on average per arm. Evaluate runs
+// with CampaignInput.Bootstrap resamples and Seed; with fewer than
+// MinOPERounds rounds the evaluation is skipped with a warning.
+//
+// The report's JSON encodes NaN and ±Inf as null (CampaignReport's
+// MarshalJSON) and decodes null numbers as NaN (UnmarshalJSON), so the
+// JSON reads back as it was built.
 package measurement

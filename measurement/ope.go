@@ -386,12 +386,12 @@ type EvalOptions struct {
 // reward per round) with a bootstrap percentile interval.
 type Estimate struct {
 	// Value is the estimate on the logged rounds.
-	Value float64
+	Value float64 `json:"value"`
 	// CI is the bootstrap percentile interval at EvalOptions.Level.
-	CI Interval
+	CI Interval `json:"ci"`
 	// SE is the bootstrap standard error: the standard deviation of the
 	// estimate over the resamples.
-	SE float64
+	SE float64 `json:"se"`
 }
 
 // Evaluation is the off-policy evaluation of one candidate policy.

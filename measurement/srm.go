@@ -15,17 +15,17 @@ const SRMAlpha = 0.001
 type SRM struct {
 	// Observed are the group sizes and Expected the sizes the shares
 	// predict for their total.
-	Observed []int
-	Expected []float64
+	Observed []int     `json:"observed"`
+	Expected []float64 `json:"expected"`
 	// Chi2 is Pearson's χ² statistic with DF = groups − 1 degrees of
 	// freedom, PValue its upper tail probability.
-	Chi2   float64
-	DF     int
-	PValue float64
+	Chi2   float64 `json:"chi2"`
+	DF     int     `json:"df"`
+	PValue float64 `json:"p_value"`
 	// Flagged is PValue < SRMAlpha: the groups' sizes are not what the
 	// assignment should have produced, so comparisons between them may be
 	// biased.
-	Flagged bool
+	Flagged bool `json:"flagged"`
 }
 
 // SampleRatio tests the observed group sizes against the expected shares

@@ -75,7 +75,8 @@ func (s Summary) check(role string) error {
 
 // Interval is a confidence interval [Lo, Hi].
 type Interval struct {
-	Lo, Hi float64
+	Lo float64 `json:"lo"`
+	Hi float64 `json:"hi"`
 }
 
 // Contains reports whether x lies in the interval (ends included).

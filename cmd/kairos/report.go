@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,13 +11,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"kairos/features"
+	"kairos/ledger/pgledger"
 	"kairos/measurement"
 )
 
@@ -33,32 +39,64 @@ type reportConfig struct {
 	shares     map[string]float64 // nil: equal shares
 	format     string
 	confidence float64
+	// out is the file the report is written to; empty: stdout.
+	out string
+	// campaign, when set, asks for the campaign's report from the ledger
+	// (see campaignReportCmd) instead of the CSV experiment's.
+	campaign string
+	campaignOptions
 }
 
 func parseReport(env environment, args []string) (reportConfig, error) {
 	cfg := reportConfig{}
 	var metrics, shares string
-	fs := flagSet("report", `Compares the groups of a randomised experiment exported as CSV, one row per unit
-(customer): for each metric and each group against the control, the absolute
-lift with its Welch confidence interval and p-value, the relative lift with its
-delta-method interval, and a sample-ratio-mismatch check (χ², flagged when
-p < 0.001).
+	fs := flagSet("report", `Prints an incrementality report, of a campaign from the decision ledger or of
+a randomised experiment exported as CSV.
+
+A campaign (--campaign NAME) over a period [--from, --to): its decisions by
+outcome, the sample-ratio-mismatch checks of its holdout and of the global
+control, treated against holdout (intent to treat) for the campaign, each arm
+and each channel, and the global control against everyone else: conversion and
+revenue per decision with Welch intervals, p-values, delta-method relative
+lifts, always-valid (sequential) intervals and incremental conversions and
+revenue; CUPED with a pre-decision covariate; attributed against incremental
+revenue, cost and ROI; off-policy estimates of candidate policies. With
+--postgres it reads the ledger database itself; otherwise it asks a running
+'kairos serve' for the report (the embedded ledger lives in it).
+
+  kairos report --campaign cart_recovery --from 2026-09-01 --to 2026-10-01 \
+      [--postgres postgres://kairos@localhost/kairos] [--format table|json|html] [--out FILE]
+
+An experiment exported as CSV (--csv FILE), one row per unit (customer): for
+each metric and each group against the control, the absolute lift with its
+Welch confidence interval and p-value, the relative lift with its delta-method
+interval, and a sample-ratio-mismatch check (χ², flagged when p < 0.001).
 
   kairos report --csv hillstrom.csv --group segment --control "No E-Mail" \
       --metrics conversion,visit,spend [--format json]`, env)
 	fs.StringVar(&cfg.csv, "csv", "", "experiment `file`: CSV with a header line, one row per unit")
-	fs.StringVar(&cfg.group, "group", "", "`column` holding each unit's group (arm)")
-	fs.StringVar(&cfg.control, "control", "", "group `value` of the control (holdout) group")
-	fs.StringVar(&metrics, "metrics", "", "numeric metric `columns`, comma-separated (0/1 for conversions, or real values)")
-	fs.StringVar(&shares, "shares", "", "expected `shares` of the groups for the SRM check, e.g. treated=0.9,holdout=0.1 (weights; default: equal)")
-	fs.StringVar(&cfg.format, "format", "table", "output `format`: table or json")
+	fs.StringVar(&cfg.group, "group", "", "`column` holding each unit's group (arm), with --csv")
+	fs.StringVar(&cfg.control, "control", "", "group `value` of the control (holdout) group, with --csv")
+	fs.StringVar(&metrics, "metrics", "", "numeric metric `columns`, comma-separated (0/1 for conversions, or real values), with --csv")
+	fs.StringVar(&shares, "shares", "", "expected `shares` of the groups for the SRM check, e.g. treated=0.9,holdout=0.1 (weights; default: equal), with --csv")
+	fs.StringVar(&cfg.format, "format", "table", "output `format`: table or json with --csv; "+campaignFormatList()+" with --campaign")
 	fs.Float64Var(&cfg.confidence, "confidence", 0.95, "confidence `level` of the intervals, in (0, 1)")
+	fs.StringVar(&cfg.out, "out", "", "write the report to `file` instead of the standard output")
+	fs.StringVar(&cfg.campaign, "campaign", "", "`name` of the campaign to report, from the decision ledger")
+	fs.Var(timeValue{&cfg.from}, "from", "start of the period, included: a `time` in RFC 3339 or a date (its midnight UTC); empty: the first decision (with --campaign)")
+	fs.Var(timeValue{&cfg.to}, "to", "end of the period, excluded: a `time` in RFC 3339 or a date (its midnight UTC, so --to 2026-10-01 ends with September); empty: now (with --campaign)")
+	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `URL` of the decision ledger to read, e.g. postgres://kairos@localhost/kairos (empty: ask the kairos serve at --admin)")
+	fs.StringVar(&cfg.admin, "admin", "", "admin HTTP `address` of the kairos serve to ask for the report, without --postgres (default "+defaultAdminURL+")")
+	fs.StringVar(&cfg.campaignsFile, "campaigns", "", "campaign configuration YAML `file`, with --postgres: arms, costs, holdout and control shares (empty: the example campaigns shipped in the binary)")
+	fs.StringVar(&cfg.featuresFile, "features", "", "feature definitions YAML `file` the campaigns' inputs come from, with --postgres (empty: the built-in definitions)")
+	fs.StringVar(&cfg.covariate, "covariate", "", "CUPED covariate: a `feature` of the logged feature vectors (empty: "+measurement.DefaultCovariate+" when logged)")
 	if err := parseFlags(fs, env, "report", args); err != nil {
 		return cfg, err
 	}
+	if cfg.campaign != "" || cfg.csv == "" {
+		return cfg, checkCampaignReport(&cfg, metrics, shares)
+	}
 	switch {
-	case cfg.csv == "":
-		return cfg, errors.New("report: --csv FILE is required; only experiments exported as CSV can be reported so far (reports of campaigns from the ledger are not built yet)")
 	case cfg.group == "":
 		return cfg, errors.New("report: --group is required: the CSV column that holds each unit's group")
 	case cfg.control == "":
@@ -104,10 +142,13 @@ p < 0.001).
 }
 
 // reportCmd runs `kairos report`.
-func reportCmd(_ context.Context, env environment, args []string) error {
+func reportCmd(ctx context.Context, env environment, args []string) error {
 	cfg, err := parseReport(env, args)
 	if err != nil {
 		return err
+	}
+	if cfg.campaign != "" {
+		return campaignReportCmd(ctx, env, cfg)
 	}
 	exp, err := readExperiment(cfg.csv, cfg.group, cfg.metrics)
 	if err != nil {
@@ -117,15 +158,32 @@ func reportCmd(_ context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	var out bytes.Buffer
 	if cfg.format == "json" {
 		b, err := json.Marshal(rep)
 		if err != nil {
 			return fmt.Errorf("report: encode: %w", err)
 		}
-		_, err = fmt.Fprintf(env.stdout, "%s\n", b)
+		out.Write(b)
+		out.WriteByte('\n')
+	} else if err := writeReportTable(&out, cfg, exp, rep); err != nil {
 		return err
 	}
-	return writeReportTable(env.stdout, cfg, exp, rep)
+	return writeOutput(env, cfg.out, out.Bytes())
+}
+
+// writeOutput writes a rendered report to the file out, or to stdout when
+// out is empty.
+func writeOutput(env environment, out string, b []byte) error {
+	if out == "" {
+		_, err := env.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return fmt.Errorf("report: --out: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "report: wrote %s (%d bytes)\n", out, len(b))
+	return nil
 }
 
 // experiment is a CSV experiment read into per-group metric values.
@@ -496,4 +554,498 @@ func formatP(p float64) string {
 		return fmt.Sprintf("%.2g", p)
 	}
 	return fmt.Sprintf("%.4f", p)
+}
+
+// defaultAdminURL is the admin address of a kairos serve started with the
+// defaults, which a campaign report asks without --postgres or --admin.
+const defaultAdminURL = "http://127.0.0.1:7401"
+
+// campaignOptions are the flags of a campaign report.
+type campaignOptions struct {
+	from, to time.Time
+	// postgres is the ledger database's URL; empty: ask the server at admin.
+	postgres string
+	admin    string
+	// campaignsFile and featuresFile are the configuration read with
+	// --postgres (empty: the built-in ones).
+	campaignsFile, featuresFile string
+	covariate                   string
+}
+
+// campaignFormat is one --format of a campaign report: its name and the
+// function writing the report in it.
+type campaignFormat struct {
+	name  string
+	write func(io.Writer, *measurement.CampaignReport) error
+}
+
+// campaignFormats are the formats of a campaign report, the default
+// first. A new format is one more entry.
+var campaignFormats = []campaignFormat{
+	{"table", writeCampaignTable},
+	{"json", writeCampaignJSON},
+	{"html", measurement.RenderPage},
+}
+
+// campaignFormatList names the formats: "table, json".
+func campaignFormatList() string {
+	names := make([]string, len(campaignFormats))
+	for i, f := range campaignFormats {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func findCampaignFormat(name string) (campaignFormat, bool) {
+	for _, f := range campaignFormats {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return campaignFormat{}, false
+}
+
+// checkCampaignReport validates the flags of a campaign report (or says
+// that neither --campaign nor --csv was given).
+func checkCampaignReport(cfg *reportConfig, metrics, shares string) error {
+	switch {
+	case cfg.campaign == "":
+		return errors.New("report: --campaign NAME or --csv FILE is required: --campaign reports a campaign from the decision ledger, --csv an experiment exported as CSV")
+	case cfg.csv != "":
+		return errors.New("report: --campaign and --csv exclude each other: give --campaign NAME for a campaign from the ledger, or --csv FILE for an exported experiment")
+	case cfg.group != "" || cfg.control != "" || metrics != "" || shares != "":
+		return errors.New("report: --group, --control, --metrics and --shares are for --csv experiments; a campaign's groups and metrics come from the ledger")
+	case cfg.postgres != "" && cfg.admin != "":
+		return errors.New("report: --postgres and --admin exclude each other: read the ledger database (--postgres URL) or ask a running kairos serve (--admin URL)")
+	case !(cfg.confidence > 0 && cfg.confidence < 1):
+		return fmt.Errorf("report: --confidence %v: want a level strictly between 0 and 1, e.g. 0.95", cfg.confidence)
+	case !cfg.from.IsZero() && !cfg.to.IsZero() && !cfg.to.After(cfg.from):
+		return fmt.Errorf("report: --to %s is not after --from %s; the period is [from, to)", cfg.to.Format(time.RFC3339), cfg.from.Format(time.RFC3339))
+	}
+	if _, ok := findCampaignFormat(cfg.format); !ok {
+		return fmt.Errorf("report: --format %q: want one of %s", cfg.format, campaignFormatList())
+	}
+	if cfg.postgres == "" {
+		u, err := adminURL(cmp.Or(cfg.admin, defaultAdminURL))
+		if err != nil {
+			return err
+		}
+		cfg.admin = u
+	}
+	return nil
+}
+
+// adminURL checks an admin address: an http(s) URL, or host:port for
+// http://host:port.
+func adminURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("report: --admin %q: want the admin HTTP address of kairos serve, e.g. %s or 127.0.0.1:7401", s, defaultAdminURL)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// campaignReportCmd builds (--postgres) or fetches (--admin) a campaign's
+// report and writes it in the chosen format.
+func campaignReportCmd(ctx context.Context, env environment, cfg reportConfig) error {
+	var (
+		rep *measurement.CampaignReport
+		err error
+	)
+	if cfg.postgres != "" {
+		rep, err = ledgerCampaignReport(ctx, cfg)
+	} else {
+		rep, err = fetchCampaignReport(ctx, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	// A server may not take every option: say so rather than print
+	// another report than the one asked for without a word.
+	if rep.Level != cfg.confidence {
+		fmt.Fprintf(env.stderr, "report: warning: the report's intervals are at the %s level, not the %s of --confidence (the server at %s does not take it; --postgres does)\n",
+			formatLevel(rep.Level), formatLevel(cfg.confidence), cfg.admin)
+	}
+	if cfg.covariate != "" && !slices.ContainsFunc(rep.CUPED, func(c measurement.CUPEDRow) bool { return c.Covariate == cfg.covariate }) {
+		fmt.Fprintf(env.stderr, "report: warning: the report has no CUPED adjustment by --covariate %s (see its warnings; a server may not take --covariate, --postgres does)\n", cfg.covariate)
+	}
+	f, _ := findCampaignFormat(cfg.format)
+	var out bytes.Buffer
+	if err := f.write(&out, rep); err != nil {
+		return fmt.Errorf("report: write the %s report: %w", f.name, err)
+	}
+	return writeOutput(env, cfg.out, out.Bytes())
+}
+
+// ledgerCampaignReport reads the campaign's decisions and rewards from the
+// PostgreSQL ledger and builds its report.
+func ledgerCampaignReport(ctx context.Context, cfg reportConfig) (*measurement.CampaignReport, error) {
+	set := features.Default()
+	if cfg.featuresFile != "" {
+		var err error
+		if set, err = features.Load(cfg.featuresFile); err != nil {
+			return nil, fmt.Errorf("report: --features: %w", err)
+		}
+	}
+	conf, err := loadCampaigns(cfg.campaignsFile, set)
+	if err != nil {
+		return nil, fmt.Errorf("report: --campaigns: %w", err)
+	}
+	camp, ok := conf.Campaign(cfg.campaign)
+	if !ok {
+		names := make([]string, len(conf.Campaigns))
+		for i, c := range conf.Campaigns {
+			names[i] = c.Name
+		}
+		src := "the example campaigns shipped in the binary"
+		if cfg.campaignsFile != "" {
+			src = cfg.campaignsFile
+		}
+		return nil, fmt.Errorf("report: no campaign %q in %s; its campaigns are %s (--campaigns FILE reads another configuration)", cfg.campaign, src, quoteList(names, 20))
+	}
+	st, err := pgledger.Open(ctx, cfg.postgres, pgledger.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("report: --postgres: %w", err)
+	}
+	defer st.Close()
+	src := &ledgerReports{cfg: conf, ledger: st, covariate: cfg.covariate, level: cfg.confidence}
+	rep, err := src.Report(ctx, camp.Name, cfg.from, cfg.to)
+	if errors.Is(err, measurement.ErrNoDecisions) {
+		return nil, fmt.Errorf("report: the ledger holds no decision of campaign %q %s", camp.Name, periodText(cfg.from, cfg.to))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return rep, nil
+}
+
+// reportFetchTimeout bounds the request for a report to kairos serve.
+const reportFetchTimeout = 2 * time.Minute
+
+// reportMaxBytes bounds the size of a report fetched from kairos serve.
+const reportMaxBytes = 64 << 20
+
+// fetchCampaignReport asks the kairos serve at cfg.admin for the
+// campaign's report: GET /reports/{campaign}.json?from=&to=&covariate=&level=.
+func fetchCampaignReport(ctx context.Context, cfg reportConfig) (*measurement.CampaignReport, error) {
+	q := url.Values{}
+	if !cfg.from.IsZero() {
+		q.Set("from", cfg.from.Format(time.RFC3339Nano))
+	}
+	if !cfg.to.IsZero() {
+		q.Set("to", cfg.to.Format(time.RFC3339Nano))
+	}
+	if cfg.covariate != "" {
+		q.Set("covariate", cfg.covariate)
+	}
+	if cfg.confidence != 0.95 {
+		q.Set("level", strconv.FormatFloat(cfg.confidence, 'g', -1, 64))
+	}
+	u := cfg.admin + "/reports/" + url.PathEscape(cfg.campaign) + ".json"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("report: no kairos serve answers at %s (%w); start one, give its admin address with --admin, or read the ledger database with --postgres URL", cfg.admin, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, reportMaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("report: read the report from %s: %w", u, err)
+	}
+	if len(body) > reportMaxBytes {
+		return nil, fmt.Errorf("report: the report from %s is larger than %d MiB", u, reportMaxBytes>>20)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var answer struct{ Error string }
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &answer) == nil && answer.Error != "" {
+			msg = answer.Error
+		} else if resp.StatusCode == http.StatusNotFound {
+			msg += " (is it a kairos serve with report pages?)"
+		}
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if len(msg) > 500 {
+			msg = msg[:500] + "…"
+		}
+		return nil, fmt.Errorf("report: GET %s: %s: %s", u, resp.Status, msg)
+	}
+	var rep measurement.CampaignReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return nil, fmt.Errorf("report: the answer of %s is not a campaign report: %w", u, err)
+	}
+	return &rep, nil
+}
+
+// periodText describes [from, to) for a message: "from 2026-09-01 to
+// 2026-10-01", "since …", "before …" or "at any time".
+func periodText(from, to time.Time) string {
+	f := func(t time.Time) string { return timeValue{&t}.String() }
+	switch {
+	case !from.IsZero() && !to.IsZero():
+		return "from " + f(from) + " to " + f(to)
+	case !from.IsZero():
+		return "since " + f(from)
+	case !to.IsZero():
+		return "before " + f(to)
+	}
+	return "at any time"
+}
+
+// writeCampaignJSON writes the report as one line of JSON (NaN and ±Inf
+// as null).
+func writeCampaignJSON(w io.Writer, r *measurement.CampaignReport) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// writeCampaignTable prints the report as aligned tables: the SRM
+// warnings first when they fire, the decisions by outcome, the warnings,
+// the comparisons, CUPED, attribution and the off-policy evaluation.
+func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
+	level := formatLevel(r.Level)
+	type check struct {
+		name, what, among string
+		srm               *measurement.SRM
+		share             float64
+	}
+	checks := []check{
+		{"campaign holdout", "held out", "eligible decisions", r.SRM, r.HoldoutShare},
+		{"global control", "in the global control", "eligible and global-control decisions", r.GlobalSRM, r.ControlShare},
+	}
+	srmText := func(c check) string {
+		n := c.srm.Observed[0] + c.srm.Observed[1]
+		return fmt.Sprintf("%d of %d %s %s (%s), configured %s: χ² = %.4g (%d df), p = %s",
+			c.srm.Observed[1], n, c.among, c.what, pct(float64(c.srm.Observed[1])/float64(n), 2), pct(c.share, 2), c.srm.Chi2, c.srm.DF, formatP(c.srm.PValue))
+	}
+	flagged := false
+	for _, c := range checks {
+		if c.srm != nil && c.srm.Flagged {
+			fmt.Fprintf(w, "SAMPLE RATIO MISMATCH (%s): %s < %g.\n", c.name, srmText(c), measurement.SRMAlpha)
+			flagged = true
+		}
+	}
+	if flagged {
+		fmt.Fprintln(w, "The group sizes are not what the assignment should produce: the assignment or the logging is")
+		fmt.Fprintln(w, "broken (or caps and cooldowns suppress treated customers more often than held-out ones), and")
+		fmt.Fprintln(w, "the comparisons below may be biased.")
+		fmt.Fprintln(w)
+	}
+
+	period := periodText(r.From, r.To) + " (UTC"
+	if !r.To.IsZero() {
+		period += ", the end excluded"
+	}
+	fmt.Fprintf(w, "Campaign %s, decisions %s), %s intervals; generated %s\n", r.Campaign, period, level, r.GeneratedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Holdout %s of eligible decisions, global control %s.\n\n", pct(r.HoldoutShare, 2), pct(r.ControlShare, 2))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	total := 0
+	for _, n := range r.Decisions {
+		total += n
+	}
+	fmt.Fprintln(tw, "OUTCOME\tDECISIONS\tSHARE")
+	names := []string{"SEND", "NO_ACTION", "HOLDOUT", "GLOBAL_CONTROL", "SUPPRESSED"}
+	for name := range r.Decisions {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		n := r.Decisions[name]
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", name, n, pct(float64(n)/float64(max(total, 1)), 1))
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Warnings) > 0 {
+		fmt.Fprintln(w)
+		for _, warning := range r.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
+
+	conv := func(m string) bool { return m == measurement.MetricConversion }
+	mean := func(m string, v float64) string {
+		if conv(m) {
+			return pct(v, 3)
+		}
+		return num(v, false)
+	}
+	lift := func(m string, v float64) string {
+		if !finiteNum(v) {
+			return "n/a"
+		}
+		if conv(m) {
+			return fmt.Sprintf("%+.3f pp", 100*v)
+		}
+		return formatNumber(v, true)
+	}
+	interval := func(f func(float64) string, ci [2]float64) string {
+		if !finiteNum(ci[0]) || !finiteNum(ci[1]) {
+			return "-"
+		}
+		return "[" + f(ci[0]) + ", " + f(ci[1]) + "]"
+	}
+	relPct := func(v float64) string {
+		if !finiteNum(v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%+.1f%%", 100*v)
+	}
+	pval := func(p float64) string {
+		if !finiteNum(p) {
+			return "n/a"
+		}
+		return formatP(p)
+	}
+
+	fmt.Fprintf(w, "\nTreated against control (treated − control; conversion in %%, revenue per decision):\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "SCOPE\tMETRIC\tN TREATED\tN CONTROL\tTREATED\tCONTROL\tABS LIFT\t%s CI\tREL LIFT\t%s CI\tP-VALUE\n", level, level)
+	var notes []string
+	for _, c := range r.Comparisons {
+		m := c.Metric
+		l := func(v float64) string { return lift(m, v) }
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Scope, m, c.NTreated, c.NControl,
+			mean(m, c.TreatedMean), mean(m, c.ControlMean), l(c.AbsLift), interval(l, c.AbsCI), relPct(c.RelLift), interval(relPct, c.RelCI), pval(c.PValue))
+		if c.Note != "" {
+			notes = append(notes, fmt.Sprintf("%s %s: %s", c.Scope, m, c.Note))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nAlways-valid intervals (safe to read every day) and incremental conversions and revenue (lift × treated):\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "SCOPE\tMETRIC\tALWAYS-VALID %s CI\tALWAYS-VALID P\tINCREMENTAL\t%s CI\n", level, level)
+	for _, c := range r.Comparisons {
+		m := c.Metric
+		l := func(v float64) string { return lift(m, v) }
+		inc := func(v float64) string {
+			if !finiteNum(v) {
+				return "n/a"
+			}
+			if conv(m) {
+				return fmt.Sprintf("%+.1f", v)
+			}
+			return formatNumber(v, true)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Scope, m, interval(l, c.AlwaysValidCI), pval(c.AlwaysValidPValue), inc(c.Incremental), interval(inc, c.IncrementalCI))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s.\n", n)
+	}
+
+	if len(r.CUPED) > 0 {
+		fmt.Fprintln(w)
+		for _, c := range r.CUPED {
+			l := func(v float64) string { return lift(c.Metric, v) }
+			fmt.Fprintf(w, "CUPED (%s) on %s: lift %s %s, p = %s (unadjusted %s on the same %d/%d decisions); variance reduced by %s, the lift's by %s.\n",
+				c.Covariate, c.Metric, l(c.AbsLift), interval(l, c.AbsCI), pval(c.PValue), interval(l, c.UnadjustedAbsCI), c.NTreated, c.NControl,
+				pct(c.VarianceReduction, 1), pct(c.SEReduction, 1))
+		}
+	}
+
+	a := r.Attribution
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Attributed (last touch) against incremental (holdout):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\tCONVERSIONS\tREVENUE\n")
+	fmt.Fprintf(tw, "attributed to SEND decisions\t%d\t%s\n", a.AttributedConversions, num(a.AttributedRevenue, false))
+	incConv := func(v float64) string {
+		if !finiteNum(v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%+.1f", v)
+	}
+	incRev := func(v float64) string { return num(v, true) }
+	fmt.Fprintf(tw, "incremental\t%s %s\t%s %s\n", incConv(a.IncrementalConversions), interval(incConv, a.IncrementalConversionsCI),
+		incRev(a.IncrementalRevenue), interval(incRev, a.IncrementalRevenueCI))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if a.AttributedRevenue > 0 && finiteNum(a.IncrementalRevenue) {
+		fmt.Fprintf(w, "Incremental revenue is %s of the attributed revenue.\n", pct(a.IncrementalRevenue/a.AttributedRevenue, 0))
+	}
+	roi := "n/a (no cost)"
+	if finiteNum(a.ROI) {
+		roi = fmt.Sprintf("%s %s", relPct(a.ROI), interval(relPct, a.ROICI))
+	}
+	fmt.Fprintf(w, "Cost %s, ROI %s; revenue per triggered decision %s.\n", num(a.Cost, false), roi, num(a.RevenuePerDecision, false))
+
+	if len(r.OPE) > 0 {
+		reward := cmp.Or(r.OPEReward, "reward")
+		fmt.Fprintf(w, "\nOff-policy evaluation: the expected %s per decision of each policy, from the logged propensities (%d rounds):\n", reward, r.OPE[0].N)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "POLICY\tIPS\t%s CI\tSNIPS\t%s CI\tDR\t%s CI\tESS\tMAX WEIGHT\n", level, level, level)
+		f := func(v float64) string { return num(v, false) }
+		for _, o := range r.OPE {
+			dr, drCI := "n/a", "-"
+			if o.DR != nil {
+				dr, drCI = f(o.DR.Value), interval(f, [2]float64{o.DR.CI.Lo, o.DR.CI.Hi})
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", o.Policy, f(o.IPS.Value), interval(f, [2]float64{o.IPS.CI.Lo, o.IPS.CI.Hi}),
+				f(o.SNIPS.Value), interval(f, [2]float64{o.SNIPS.CI.Lo, o.SNIPS.CI.Hi}), dr, drCI, o.ESS, f(o.MaxWeight))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, o := range r.OPE {
+			for _, warning := range o.Warnings {
+				fmt.Fprintf(w, "warning: %s: %s\n", o.Policy, warning)
+			}
+		}
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Unit: the decision. Treated: SEND and NO_ACTION decisions with an arm; control: HOLDOUT (intent to treat),")
+	fmt.Fprintln(w, "per arm and channel by the arm the holdout would have been sent. Relative lifts by the delta method,")
+	fmt.Fprintln(w, "pp = percentage points. 'kairos report -h' and the measurement package documentation define every figure.")
+	for _, c := range checks {
+		if c.srm != nil && !c.srm.Flagged {
+			fmt.Fprintf(w, "Sample ratio (%s): %s: no mismatch (flagged below p = %g).\n", c.name, srmText(c), measurement.SRMAlpha)
+		}
+	}
+	return nil
+}
+
+func finiteNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// pct prints a fraction as a percentage with the given decimals, n/a
+// when it is not a number.
+func pct(v float64, decimals int) string {
+	if !finiteNum(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(100*v, 'f', decimals, 64) + "%"
+}
+
+// num prints a number as formatNumber does, n/a when it is not a number.
+func num(v float64, signed bool) string {
+	if !finiteNum(v) {
+		return "n/a"
+	}
+	return formatNumber(v, signed)
 }

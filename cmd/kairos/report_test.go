@@ -6,14 +6,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"kairos/decisioning"
+	"kairos/features"
+	"kairos/internal/pgtest"
 	"kairos/internal/pyenv"
+	"kairos/ledger"
+	"kairos/ledger/pgledger"
 	"kairos/measurement"
 )
 
@@ -347,4 +359,396 @@ func TestReportErrors(t *testing.T) {
 	if _, err := runReport(t, "--csv", filepath.Join(t.TempDir(), "nope.csv"), "--group", "g", "--control", "a", "--metrics", "y"); err == nil || !strings.Contains(err.Error(), "nope.csv") {
 		t.Errorf("report of a missing file = %v, want an error naming it", err)
 	}
+}
+
+// campaignRecords makes n decisions of the built-in campaign
+// cart_recovery over 10 days from start, each held out with probability
+// holdout (the global control 5%), and their rewards: 5% of SEND
+// decisions convert, 4% of the others, for an amount that grows with
+// revenue_30d.
+func campaignRecords(t *testing.T, seed uint64, n int, start time.Time, holdout float64) ([]decisioning.Decision, []decisioning.Reward) {
+	t.Helper()
+	conf, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	camp, ok := conf.Campaign("cart_recovery")
+	if !ok {
+		t.Fatal("no cart_recovery among the built-in campaigns")
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	probs := make([]float64, len(camp.Arms))
+	for i := range probs {
+		probs[i] = 1 / float64(len(probs))
+	}
+	var ds []decisioning.Decision
+	var rs []decisioning.Reward
+	step := (10 * 24 * time.Hour / time.Duration(n)).Truncate(time.Microsecond)
+	for i := range n {
+		at := start.Add(time.Duration(i) * step)
+		arm := rng.IntN(len(camp.Arms))
+		a := camp.Arms[arm]
+		outcome := decisioning.Send
+		switch {
+		case rng.Float64() < 0.05:
+			outcome = decisioning.GlobalControl
+		case rng.Float64() < holdout:
+			outcome = decisioning.Holdout
+		case a.Channel == decisioning.ChannelNone:
+			outcome = decisioning.NoAction
+		}
+		if i%50 == 49 {
+			outcome, arm, a = decisioning.Suppressed, -1, decisioning.Arm{}
+		}
+		cov := rng.ExpFloat64() * 100
+		d := decisioning.Decision{
+			ID: fmt.Sprintf("d%06d", i), CustomerID: fmt.Sprintf("c%04d", rng.IntN(3000)), Campaign: camp.Name,
+			Outcome: outcome, Channel: a.Channel, Offer: a.Offer, ArmIndex: arm, DecidedAt: at,
+			FeatureNames: []string{"revenue_30d"}, Features: []float64{cov}, Reasons: []string{"test"},
+		}
+		if arm >= 0 {
+			d.Propensity = probs[arm]
+			d.RewardEvent, d.RewardValue, d.RewardUntil = "purchase", "amount", at.Add(camp.Reward.Within)
+			for j, x := range camp.Arms {
+				d.Arms = append(d.Arms, decisioning.ArmProbability{Channel: x.Channel, Offer: x.Offer, Probability: probs[j]})
+			}
+		}
+		ds = append(ds, d)
+		if arm < 0 {
+			continue
+		}
+		r := decisioning.Reward{DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: camp.Name, ClosedAt: d.RewardUntil}
+		p := 0.04
+		if outcome == decisioning.Send {
+			p = 0.05
+		}
+		if rng.Float64() < p {
+			r.Converted, r.Value = true, math.Round(100*(20+0.5*cov))/100
+			r.EventID, r.EventAt = "e"+d.ID, at.Add(time.Hour)
+		}
+		rs = append(rs, r)
+	}
+	return ds, rs
+}
+
+// writeLedger writes records to the PostgreSQL ledger at url.
+func writeLedger(t *testing.T, url string, ds []decisioning.Decision, rs []decisioning.Reward) {
+	t.Helper()
+	st, err := pgledger.Open(t.Context(), url, pgledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.WriteDecisions(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteRewards(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// campaignJSON decodes the JSON of a campaign report.
+func campaignJSON(t *testing.T, out string) *measurement.CampaignReport {
+	t.Helper()
+	if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("report --format json printed several lines, want one JSON object:\n%.500s", out)
+	}
+	var rep measurement.CampaignReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("decode %.500s: %v", out, err)
+	}
+	return &rep
+}
+
+// TestReportCampaignPostgres: the report of a campaign read from the
+// PostgreSQL ledger is BuildCampaign's on the same records, in JSON and as
+// tables.
+func TestReportCampaignPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	pgURL := pgtest.NewDB(t)
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -20)
+	ds, rs := campaignRecords(t, 1, 6_000, start, 0.10)
+	writeLedger(t, pgURL, ds, rs)
+	from, to := start.Format(time.DateOnly), start.AddDate(0, 0, 8).Format(time.DateOnly)
+	args := []string{"--campaign", "cart_recovery", "--postgres", pgURL, "--from", from, "--to", to}
+
+	out, err := runReport(t, append(args, "--format", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := campaignJSON(t, out)
+	conf, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	camp, _ := conf.Campaign("cart_recovery")
+	want, err := measurement.BuildCampaign(measurement.CampaignInput{
+		Campaign: camp, ControlGroup: conf.Global.ControlGroup, Decisions: ds, Rewards: rs,
+		From: start, To: start.AddDate(0, 0, 8), Level: 0.95, Now: got.GeneratedAt,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(got.GeneratedAt) > time.Minute {
+		t.Errorf("generated at %v", got.GeneratedAt)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-12)); diff != "" {
+		t.Errorf("report from PostgreSQL (-BuildCampaign +kairos report):\n%s", diff)
+	}
+	if got.Decisions["SEND"] == 0 || got.Decisions["SUPPRESSED"] == 0 || len(got.OPE) != 7 || len(got.CUPED) != 2 || got.SRM == nil || got.SRM.Flagged {
+		t.Errorf("report: decisions %v, %d OPE rows, %d CUPED rows, SRM %+v", got.Decisions, len(got.OPE), len(got.CUPED), got.SRM)
+	}
+
+	out, err = runReport(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []string{
+		`^Campaign cart_recovery, decisions from ` + from + ` to ` + to + ` \(UTC, the end excluded\), 95% intervals`,
+		`(?m)^SEND +\d+ +\d+\.\d%$`, `(?m)^SUPPRESSED +\d+ `, `(?m)^total +\d+`,
+		`(?m)^campaign +conversion +\d+ +\d+ +\d\.\d{3}% +\d\.\d{3}% +[+-]\d\.\d{3} pp +\[[+-]\d\.\d{3} pp, [+-]\d\.\d{3} pp\] +[+-]\d+\.\d% +\[`,
+		`(?m)^arm:email/discount_10 +revenue `, `(?m)^channel:sms +conversion `, `(?m)^global_control +revenue `,
+		`ALWAYS-VALID 95% CI`, `CUPED \(revenue_30d\) on conversion: lift`, `variance reduced by \d+\.\d%`,
+		`(?m)^attributed to SEND decisions +\d+ +\d+\.\d{4}$`, `Cost \d+\.\d{4}, ROI [+-]\d+\.\d%`,
+		`(?m)^logged +\d+\.\d{4} +\[`, `(?m)^never_send `, `(?m)^arm:sms/reminder `,
+		`Sample ratio \(campaign holdout\): \d+ of \d+ eligible decisions held out \(\d+\.\d\d%\), configured 10\.00%`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("table does not match %q", re)
+		}
+	}
+	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "NaN") {
+		t.Errorf("table of a healthy campaign has a mismatch or a NaN")
+	}
+	t.Logf("\n%s", out)
+
+	// --out writes the file, and nothing to stdout.
+	path := filepath.Join(t.TempDir(), "report.json")
+	out, err = runReport(t, append(args, "--format", "json", "--out", path)...)
+	if err != nil || out != "" {
+		t.Fatalf("report --out = %q, %v", out, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile := campaignJSON(t, string(b)); fromFile.Campaign != "cart_recovery" || fromFile.Decisions["SEND"] != got.Decisions["SEND"] {
+		t.Errorf("--out file holds %+v", fromFile.Decisions)
+	}
+
+	// Outside the period: no decisions.
+	_, err = runReport(t, "--campaign", "cart_recovery", "--postgres", pgURL, "--from", start.AddDate(1, 0, 0).Format(time.DateOnly))
+	if err == nil || !strings.Contains(err.Error(), `no decision of campaign "cart_recovery" since`) {
+		t.Errorf("report of an empty period = %v, want an error saying so", err)
+	}
+}
+
+// TestReportCampaignSRM: a holdout twice its configured size opens the
+// table with the mismatch.
+func TestReportCampaignSRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	pgURL := pgtest.NewDB(t)
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -20)
+	ds, rs := campaignRecords(t, 2, 3_000, start, 0.20)
+	writeLedger(t, pgURL, ds, rs)
+	out, err := runReport(t, "--campaign", "cart_recovery", "--postgres", pgURL, "--confidence", "0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^SAMPLE RATIO MISMATCH \(campaign holdout\): \d+ of \d+ eligible decisions held out \(\d+\.\d+%\), configured 10\.00%: χ² = [\d.]+ \(1 df\), p = .* < 0\.001\.\n`).MatchString(out) ||
+		!strings.Contains(out, "90% CI") || strings.Contains(out, "SAMPLE RATIO MISMATCH (global control)") {
+		t.Errorf("table does not start with the holdout's mismatch alone (or lacks the 90%% CI):\n%s", out)
+	}
+}
+
+// TestReportCampaignAdmin: without --postgres the report is asked of the
+// kairos serve at --admin, decoded (null numbers as NaN) and printed.
+func TestReportCampaignAdmin(t *testing.T) {
+	conf, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	camp, _ := conf.Campaign("cart_recovery")
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	ds, rs := campaignRecords(t, 3, 2_000, start, 0.10)
+	rep, err := measurement.BuildCampaign(measurement.CampaignInput{Campaign: camp, ControlGroup: conf.Global.ControlGroup,
+		Decisions: ds, Rewards: rs, From: start, To: start.AddDate(0, 0, 30), Bootstrap: 50, Now: start.AddDate(0, 0, 40)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As when the control never converts.
+	rep.Comparisons[0].RelLift, rep.Comparisons[0].RelCI = math.NaN(), [2]float64{math.NaN(), math.NaN()}
+	recorded, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.RequestURI())
+		if r.URL.Path != "/reports/cart_recovery.json" {
+			http.Error(w, "404 page not found", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(recorded)
+	}))
+	defer srv.Close()
+
+	out, err := runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL, "--from", "2026-09-01", "--to", "2026-10-01T00:00:00Z",
+		"--covariate", "revenue_30d", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "/reports/cart_recovery.json?covariate=revenue_30d&from=2026-09-01T00%3A00%3A00Z&to=2026-10-01T00%3A00%3A00Z"; len(asked) != 1 || asked[0] != want {
+		t.Errorf("asked %q, want %q", asked, want)
+	}
+	if strings.TrimSpace(out) != string(recorded) {
+		t.Errorf("JSON printed differs from the server's:\n got %.300s\nwant %.300s", out, recorded)
+	}
+	got := campaignJSON(t, out)
+	if diff := cmp.Diff(rep, got, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("decoded report (-served +got):\n%s", diff)
+	}
+
+	// A host:port address, the table, a level other than 95%, which this
+	// server ignores: a warning says so.
+	var stdout, stderr bytes.Buffer
+	err = runEnv(context.Background(), testEnv(&stdout, &stderr, nil),
+		[]string{"report", "--campaign", "cart_recovery", "--admin", strings.TrimPrefix(srv.URL, "http://"), "--confidence", "0.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = stdout.String()
+	if !strings.Contains(stderr.String(), "warning: the report's intervals are at the 95% level, not the 90% of --confidence") {
+		t.Errorf("stderr = %q, want a warning that --confidence was not applied", stderr.String())
+	}
+	if asked[1] != "/reports/cart_recovery.json?level=0.9" || !strings.HasPrefix(out, "Campaign cart_recovery, decisions from 2026-09-01 to 2026-10-01") ||
+		!regexp.MustCompile(`(?m)^campaign +conversion +\d+ +\d+ +\S+ +\S+ +\S+ pp +\[.*\] +n/a +- `).MatchString(out) {
+		t.Errorf("asked %q; table:\n%s", asked[1], out)
+	}
+
+	// Errors: an unknown campaign, no server.
+	_, err = runReport(t, "--campaign", "nope", "--admin", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "404 Not Found: 404 page not found (is it a kairos serve with report pages?)") {
+		t.Errorf("report of an unknown campaign = %v", err)
+	}
+	srv.Close()
+	_, err = runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "no kairos serve answers at "+srv.URL) || !strings.Contains(err.Error(), "--postgres") {
+		t.Errorf("report without a server = %v", err)
+	}
+}
+
+func TestReportCampaignErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		mention []string
+	}{
+		{"neither", nil, []string{"--campaign NAME or --csv FILE is required"}},
+		{"both", []string{"--campaign", "c", "--csv", "x.csv"}, []string{"exclude each other"}},
+		{"csv flags", []string{"--campaign", "c", "--metrics", "y"}, []string{"--metrics", "for --csv"}},
+		{"postgres and admin", []string{"--campaign", "c", "--postgres", "postgres://x", "--admin", "http://y"}, []string{"--postgres and --admin"}},
+		{"format", []string{"--campaign", "c", "--format", "xml"}, []string{`--format "xml"`, "table, json"}},
+		{"confidence", []string{"--campaign", "c", "--confidence", "1"}, []string{"--confidence 1"}},
+		{"from", []string{"--campaign", "c", "--from", "yesterday"}, []string{"-from", "RFC 3339"}},
+		{"period", []string{"--campaign", "c", "--from", "2026-09-02", "--to", "2026-09-01"}, []string{"not after --from"}},
+		{"admin", []string{"--campaign", "c", "--admin", "ftp://x"}, []string{"--admin", "127.0.0.1:7401"}},
+		{"unknown campaign", []string{"--campaign", "nope", "--postgres", "postgres://127.0.0.1:1/x"}, []string{`no campaign "nope"`, `"cart_recovery"`}},
+		{"campaigns file", []string{"--campaign", "c", "--postgres", "postgres://127.0.0.1:1/x", "--campaigns", "/nonexistent.yaml"}, []string{"--campaigns", "nonexistent.yaml"}},
+		{"postgres", []string{"--campaign", "cart_recovery", "--postgres", "postgres://127.0.0.1:1/x?connect_timeout=2"}, []string{"--postgres"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runReport(t, tc.args...)
+			if err == nil {
+				t.Fatalf("report %q: no error", tc.args)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+// TestReportCSVOut: --out writes the CSV experiment's report to a file
+// too, the same bytes as on stdout.
+func TestReportCSVOut(t *testing.T) {
+	args := []string{"--csv", writeCSV(t, "g,y\na,1\nb,0\na,0\nb,1\na,1\n"), "--group", "g", "--control", "b", "--metrics", "y"}
+	for _, format := range []string{"table", "json"} {
+		want, err := runReport(t, append(args, "--format", format)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "out")
+		out, err := runReport(t, append(args, "--format", format, "--out", path)...)
+		if err != nil || out != "" {
+			t.Fatalf("--out: stdout %q, %v", out, err)
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s in the --out file = %q (%v), want %q", format, got, err, want)
+		}
+	}
+}
+
+// TestReportCampaignServe: without --postgres the report comes from the
+// report pages of kairos serve (measurement.Handler on the ledger), the
+// same report BuildCampaign makes of the records.
+func TestReportCampaignServe(t *testing.T) {
+	conf, err := decisioning.DefaultConfig(features.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	ds, rs := campaignRecords(t, 4, 2_000, start, 0.10)
+	led := ledger.NewMemory()
+	if err := led.WriteDecisions(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := led.WriteRewards(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	now := start.AddDate(0, 1, 0)
+	srv := httptest.NewServer(measurement.Handler(&ledgerReports{cfg: conf, ledger: led, now: func() time.Time { return now }}, nil))
+	defer srv.Close()
+
+	out, err := runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL, "--from", "2026-09-02", "--to", "2026-09-09T12:00:00Z", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := campaignJSON(t, out)
+	camp, _ := conf.Campaign("cart_recovery")
+	want, err := measurement.BuildCampaign(measurement.CampaignInput{Campaign: camp, ControlGroup: conf.Global.ControlGroup,
+		Decisions: ds, Rewards: rs, From: start.AddDate(0, 0, 1), To: time.Date(2026, 9, 9, 12, 0, 0, 0, time.UTC), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("report from kairos serve (-BuildCampaign +kairos report):\n%s", diff)
+	}
+
+	// The same report as a web page.
+	page, err := runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL, "--format", "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(page), "<!DOCTYPE html>") || !strings.Contains(page, "<svg") || !strings.Contains(page, "cart_recovery") {
+		t.Errorf("--format html: want a page with its charts, got %.200s", page)
+	}
+
+	// The server's own reasons reach the user.
+	_, err = runReport(t, "--campaign", "nope", "--admin", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "404 Not Found") || !strings.Contains(err.Error(), `"nope"`) || strings.Contains(err.Error(), `{"error"`) {
+		t.Errorf("report of an unknown campaign = %v", err)
+	}
+	_, err = runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL, "--from", "2027-01-01")
+	if err == nil || !strings.Contains(err.Error(), "404 Not Found") {
+		t.Errorf("report of an empty period = %v", err)
+	}
+	t.Logf("%v", err)
 }

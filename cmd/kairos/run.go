@@ -34,7 +34,7 @@ func commands() []command {
 		{"models", "status, validate, promote, rollback and score the models (kairos models help)", modelsCmd},
 		{"campaigns", "validate a campaign configuration, or print the built-in example (kairos campaigns help)", campaignsCmd},
 		{"channels", "dispatch status, message previews, and the channels configuration (kairos channels help)", channelsCmd},
-		{"report", "incrementality report of an experiment exported as CSV: lifts with confidence intervals, SRM check", reportCmd},
+		{"report", "incrementality report of a campaign (from the ledger) or of an experiment exported as CSV: lifts with confidence intervals, SRM, CUPED, attribution, off-policy evaluation", reportCmd},
 		{"bench", "benchmark Track, GetProfile, Decide (against an empty gRPC handler), score or export", benchCmd},
 	}
 }

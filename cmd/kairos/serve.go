@@ -24,6 +24,7 @@ import (
 	"kairos/decisioning"
 	"kairos/features"
 	"kairos/internal/server"
+	"kairos/measurement"
 	"kairos/models"
 	"kairos/training/archive"
 )
@@ -260,6 +261,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 	admin.Handle("/t/", links)
 	if disp != nil {
 		admin.Handle("/channels/", disp.handler)
+	}
+	if dec.ledger != nil {
+		// The campaigns' incrementality reports, from the ledger.
+		reports := measurement.Handler(&ledgerReports{cfg: campaigns, ledger: dec.ledger}, logger.With("component", "reports"))
+		admin.Handle("/reports", reports)
+		admin.Handle("/reports/", reports)
 	}
 	hs := &http.Server{
 		Handler:           admin,
