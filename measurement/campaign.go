@@ -706,7 +706,8 @@ func (b *builder) ope() {
 	eligibleRows := func(choose func(i int, row []float64)) (Policy, error) {
 		return PolicyFrom(d, func(i int, dst []float64) error { choose(i, dst); return nil })
 	}
-	uniform, err := eligibleRows(func(i int, row []float64) {
+	// spread puts equal mass on the arms eligible in round i.
+	spread := func(i int, row []float64) {
 		m := 0
 		for _, p := range probs[i] {
 			if p > 0 {
@@ -718,7 +719,8 @@ func (b *builder) ope() {
 				row[j] = 1 / float64(m)
 			}
 		}
-	})
+	}
+	uniform, err := eligibleRows(spread)
 	cands = append(cands, candidate{"uniform", uniform, err})
 	if none >= 0 {
 		never, err := NeverSendPolicy(n, k, none)
@@ -735,17 +737,7 @@ func (b *builder) ope() {
 			case none >= 0:
 				row[none] = 1
 			default: // no none arm: uniform over the eligible arms
-				m := 0
-				for _, p := range probs[i] {
-					if p > 0 {
-						m++
-					}
-				}
-				for j, p := range probs[i] {
-					if p > 0 {
-						row[j] = 1 / float64(m)
-					}
-				}
+				spread(i, row)
 			}
 		})
 		cands = append(cands, candidate{ScopeArmPrefix + keys[a], pi, err})
