@@ -160,6 +160,12 @@ type dispatchOptions struct {
 	// claimIdle is how long a job stays with an instance that went away
 	// (raised to the longest channel timeout plus the lease margin).
 	claimIdle time.Duration
+	// now is the dispatcher's clock (nil: time.Now); noEvents keeps the
+	// engagement events (message_delivered, bounces) out of the feature
+	// store, for a caller that produces them itself (kairos demo: the
+	// simulated customers react to the messages).
+	now      func() time.Time
+	noEvents bool
 }
 
 // openDispatch builds the dispatcher of the campaigns' messages on the
@@ -178,7 +184,10 @@ func openDispatch(o dispatchOptions, cfg *dispatch.Config, campaigns *decisionin
 	opts := dispatch.Options{
 		Consumer: fmt.Sprintf("%s-%d", hostname(), os.Getpid()), Templates: ts, ClaimIdle: o.claimIdle,
 		OfferVars: campaigns.OfferVars, Set: set, Profiles: st.store, Events: st.store,
-		Logger: logger, Registerer: reg,
+		Logger: logger, Registerer: reg, Now: o.now,
+	}
+	if o.noEvents {
+		opts.Events = nil
 	}
 	if err := cfg.Apply(&opts, dispatch.Deps{Inbox: inbox, Outbox: ob}); err != nil {
 		return nil, fmt.Errorf("--channels: %w", err)

@@ -63,6 +63,13 @@ type decisionOptions struct {
 	// entries stay with a consumer that went away before another takes
 	// them (0: the defaults).
 	deadline, claimIdle time.Duration
+	// now is the clock of decisions (the engine, the embedded dispatch
+	// queue's schedule); rewardNow the reward joiner's, which closes the
+	// windows that ended before it. nil: time.Now. kairos demo sets them
+	// to its simulated clocks.
+	now, rewardNow func() time.Time
+	// uniform draws the policies' random numbers; nil: math/rand/v2.
+	uniform func() float64
 }
 
 // openDecisioning builds the decision stack on the feature store st.
@@ -82,7 +89,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback(), Logger: logger})
 		state, policies, windows, queue, dq = rs, rs, rs, rs, rs
 	default:
-		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback()})
+		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback(), Now: o.now})
 		state, policies, windows, queue, dq = ms, ms, ms, ms, ms
 	}
 	stack := &decisionStack{kind: "embedded", close: func() {}, dispatch: dq}
@@ -106,7 +113,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 	}
 	engine, err := decisioning.New(decisioning.Options{
 		Config: cfg, Set: set, State: state, Scorer: scorer, Policies: policies,
-		Deadline: deadline, Logger: logger, Registerer: reg,
+		Deadline: deadline, Logger: logger, Registerer: reg, Now: o.now, Uniform: o.uniform,
 	})
 	if err != nil {
 		stack.close()
@@ -116,7 +123,7 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 	if evlog, ok := st.store.(features.EventLog); ok {
 		stack.joiner = decisioning.NewJoiner(decisioning.JoinerOptions{
 			Config: cfg, Log: evlog, Windows: windows, Policies: policies, Consumer: consumer,
-			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg,
+			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg, Now: o.rewardNow,
 		})
 	}
 	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg})

@@ -29,6 +29,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gRPC service and the admin HTTP endpoints", serve},
+		{"demo", "the whole loop in one process: Kairos on embedded defaults, a simulated customer base playing into it, and the incrementality reports beside the true effects", demo},
 		{"simulate", "simulate customers with known true campaign effects into an archive or a running Kairos", simulate},
 		{"export", "write a point-in-time training set (Parquet or Arrow) from the event archive", exportCmd},
 		{"models", "status, validate, promote, rollback and score the models (kairos models help)", modelsCmd},

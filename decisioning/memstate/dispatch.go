@@ -109,8 +109,8 @@ func (s *State) NextDispatches(ctx context.Context, consumer string, n int, clai
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
-		now := time.Now()
-		for len(q.later) > 0 && !q.later[0].at.After(now) {
+		now, due := time.Now(), s.now()
+		for len(q.later) > 0 && !q.later[0].at.After(due) {
 			it := heap.Pop(&q.later).(laterItem)
 			q.push(it.job)
 		}
@@ -135,7 +135,7 @@ func (s *State) NextDispatches(ctx context.Context, consumer string, n int, clai
 		}
 		wait := deadline.Sub(now)
 		if len(q.later) > 0 {
-			wait = min(wait, q.later[0].at.Sub(now))
+			wait = min(wait, q.later[0].at.Sub(due))
 		}
 		t := time.AfterFunc(wait, func() { q.cond.Broadcast() })
 		q.cond.Wait()

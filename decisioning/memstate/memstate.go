@@ -33,6 +33,11 @@ type Options struct {
 	// Lookback is how long sends are kept: the longest cap window or
 	// cooldown of the configuration (at least a day is kept).
 	Lookback time.Duration
+	// Now is the clock that tells when a scheduled dispatch job (quiet
+	// hours, retry backoff) is due; time.Now when nil. Leases, claims and
+	// blocking reads keep real time whatever it says, so a simulated clock
+	// (kairos demo) may run far ahead of it.
+	Now func() time.Time
 }
 
 const shards = 64
@@ -43,6 +48,7 @@ const shards = 64
 type State struct {
 	feats    *memstore.Store
 	lookback time.Duration
+	now      func() time.Time
 	seed     maphash.Seed
 	shards   [shards]shard
 
@@ -101,8 +107,11 @@ var (
 
 // New returns an empty State reading features from feats.
 func New(feats *memstore.Store, opts Options) *State {
-	s := &State{feats: feats, lookback: max(opts.Lookback, 24*time.Hour), seed: maphash.MakeSeed(),
+	s := &State{feats: feats, lookback: max(opts.Lookback, 24*time.Hour), now: opts.Now, seed: maphash.MakeSeed(),
 		policies: map[string][]byte{}, pending: map[string]queued{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	s.qcond = sync.NewCond(&s.qmu)
 	s.dq.init()
 	for i := range s.shards {

@@ -30,6 +30,14 @@ type Config struct {
 	// Policy picks the arm at every decision point; nil means Randomized
 	// with Seed.
 	Policy Policy
+	// Lockstep makes Run wait, before it asks the Policy about a day's
+	// decision points, until the Sink has returned from every earlier
+	// call: the events of the days before and the customers signing up
+	// that day. A policy that reads what the sink wrote (a live Kairos:
+	// features, consents) then sees the world as of the start of the
+	// day, whatever the machine's speed. It costs the overlap of that
+	// day's decisions with the sink.
+	Lockstep bool
 }
 
 // Sink receives the simulated world. Run calls it from one goroutine, in

@@ -108,6 +108,8 @@ type sinkJob struct {
 	customers []features.Customer
 	events    []features.Event
 	slot      int // output buffer to release after the call; -1: none
+	// barrier, when set, is closed once every earlier job is done.
+	barrier chan struct{}
 }
 
 // Run simulates the world day by day into sink, reporting each day done to
@@ -132,6 +134,10 @@ func (w *World) Run(ctx context.Context, sink Sink, bar *progress.Bar) (*Result,
 	go func() {
 		defer sinkDone.Done()
 		for j := range jobs {
+			if j.barrier != nil {
+				close(j.barrier)
+				continue
+			}
 			if sinkErr == nil {
 				var err error
 				if j.events != nil {
@@ -204,6 +210,16 @@ func (w *World) simulate(ctx context.Context, jobs chan<- sinkJob, free chan int
 		due = due[:0]
 		for _, wk := range workers {
 			due = append(due, wk.due...)
+		}
+		if w.cfg.Lockstep {
+			// The sink catches up before the policy is asked.
+			barrier := make(chan struct{})
+			jobs <- sinkJob{barrier: barrier, slot: -1}
+			select {
+			case <-barrier:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if err := w.decide(ctx, due); err != nil {
 			return err
