@@ -120,6 +120,21 @@ type Decision struct {
 	RewardUntil time.Time `json:"reward_until,omitzero"`
 }
 
+// Counts reports whether the decision takes a place in the customer's
+// frequency caps and cooldowns: a SEND, and — so that the campaign
+// holdout and the global control stay comparable with the treated — a
+// HOLDOUT or GLOBAL_CONTROL decision whose would-have-sent arm is a
+// message (a shadow send: counted, never dispatched). Without it, held-out
+// customers, never capped, would decide more often and in other states
+// than the treated, and the holdout comparison would be biased.
+func (d *Decision) Counts() bool {
+	switch d.Outcome {
+	case Send, Holdout, GlobalControl:
+		return d.Channel != "" && d.Channel != ChannelNone
+	}
+	return false
+}
+
 // Sends reports whether the decision sends a message: outcome SEND on a
 // channel other than "none".
 func (d *Decision) Sends() bool {

@@ -28,8 +28,9 @@
 //  3. Eligibility, per arm: the channel must have the customer's consent
 //     and reach them (no email address, no email arm), and they must not
 //     have unsubscribed from it; the frequency caps — global, per channel
-//     and per campaign, over rolling windows counting only messages
-//     actually sent — and the campaign's cooldown must allow one more
+//     and per campaign, over rolling windows counting the messages sent
+//     and the shadow sends of held-out decisions (Decision.Counts) — and
+//     the campaign's cooldown must allow one more
 //     message. An arm that fails is removed with its reason; when none is
 //     left the outcome is SUPPRESSED. Quiet hours do not remove an arm: a
 //     send that falls in them gets send_after, the next allowed time in

@@ -672,3 +672,64 @@ func TestBouncedAddressIsUnreachable(t *testing.T) {
 		}
 	})
 }
+
+// TestHoldoutCountsInCaps: a held-out decision's would-have-sent message
+// takes its place in the caps and cooldowns (a shadow send) without being
+// dispatched, so that held-out customers decide as often, and in the same
+// states, as the treated.
+func TestHoldoutCountsInCaps(t *testing.T) {
+	const held = `
+global: {control_group: 0%, salt: g}
+campaigns:
+  - name: cart
+    holdout: 50%
+    salt: c1
+    arms:
+      - {channel: email, offer: reminder}
+      - {channel: none}
+    reward: {event: purchase, within: 72h, value: amount}
+    policy: {kind: thompson}
+    cooldown: 24h
+`
+	set := features.Default()
+	cfg, err := decisioning.ParseConfig("held.yaml", []byte(held), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, mk := range backends(t, set, cfg.Lookback()) {
+		t.Run([]string{"memory", "redis"}[i], func(t *testing.T) {
+			h := newHarness(t, mk(t), set, cfg, scorer{churn: 0.2, propensity: 0.4})
+			h.mu.Lock()
+			h.u = 0.01 // the policy's draw picks the first arm, email
+			h.mu.Unlock()
+			var heldOut, sent string
+			for n := 0; (heldOut == "" || sent == "") && n < 100; n++ {
+				id := fmt.Sprintf("h%d", n)
+				h.customer(reachable(id))
+				switch d := h.decide(id, "cart"); d.Outcome {
+				case decisioning.Holdout:
+					if heldOut == "" {
+						heldOut = id
+					}
+				case decisioning.Send:
+					if sent == "" {
+						sent = id
+					}
+				}
+			}
+			if heldOut == "" || sent == "" {
+				t.Fatal("no held-out or no sent customer in 100")
+			}
+			if n := h.b.dlen(); n != 1 {
+				t.Errorf("%d jobs in the dispatch queue, want the one SEND (a shadow send is never dispatched)", n)
+			}
+			h.advance(time.Hour)
+			for _, id := range []string{heldOut, sent} {
+				d := h.decide(id, "cart")
+				if !slices.Contains(d.Reasons, "removed:email/reminder:cooldown:1d") {
+					t.Errorf("%s decided again within the cooldown: %v %v, want the email removed by the cooldown", id, d.Outcome, d.Reasons)
+				}
+			}
+		})
+	}
+}

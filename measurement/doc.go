@@ -242,11 +242,11 @@
 // against the configured holdout h (shares 1−h and h), and the global
 // control's share among eligible and global-control decisions against the
 // configured control share g (the engine assigns the global control
-// first, then the holdout among the others). Caps and cooldowns count only
-// messages sent, so with several decisions per customer treated customers
-// are suppressed more often than held-out ones, which raises the holdout's
-// share among eligible decisions: a flagged check may be that real bias of
-// the decision-level comparison rather than a broken assignment.
+// first, then the holdout among the others). Caps and cooldowns count a
+// held-out decision's would-have-sent message like a sent one (a shadow
+// send, decisioning.Decision.Counts), so held-out and treated customers are
+// suppressed alike and a flagged check points at the assignment or the
+// records, not at the caps.
 //
 // CUPED adjusts the campaign comparison of each metric with a pre-decision
 // covariate from the logged feature vector (CampaignInput.Covariate, by

@@ -175,7 +175,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 		}
 	}
 	for i := range ds {
-		if ds[i].Sends() && sh.token(cid) != sentToken {
+		if ds[i].Counts() && sh.token(cid) != sentToken {
 			sh.mu.Unlock()
 			return nil, decisioning.ErrConflict
 		}
@@ -187,7 +187,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	var opened []decisioning.Window
 	for i := range ds {
 		d := &ds[i]
-		if d.Sends() {
+		if d.Counts() {
 			sh.sends[cid] = append(prune(sh.sends[cid], now.Add(-s.lookback)), decisioning.Sent{
 				DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt,
 			})

@@ -221,7 +221,7 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 // ARGV: 1 "1" when there is a request id, 2 response, 3 request TTL (ms),
 // 4 ledger entry, 5 prune sends before (ms), 6 sends TTL (ms), 7 the sent
 // token Load saw (the send counter, "" for none), 8 number of sends
-// n, then n × (score, member, dispatch record),
+// n, then n × (score, member, dispatch record: empty for a shadow send),
 // then m × (decision id,
 // window, until ms, due member). A send counter that changed since Load
 // fails the script with KAIROS_CONFLICT before anything is written.
@@ -243,7 +243,7 @@ redis.call('XADD', KEYS[4], '*', 'e', ARGV[4])
 local i = 9
 for _ = 1, n do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i+1])
-  redis.call('XADD', KEYS[5], '*', 'd', ARGV[i+2])
+  if ARGV[i+2] ~= '' then redis.call('XADD', KEYS[5], '*', 'd', ARGV[i+2]) end
   i = i + 3
 end
 if n > 0 then
@@ -289,14 +289,18 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	n := 0
 	for i := range ds {
 		d := &ds[i]
-		if !d.Sends() {
+		if !d.Counts() {
 			continue
 		}
 		sent, err := (&decisioning.Sent{DecisionID: d.ID, Campaign: d.Campaign, Channel: d.Channel, At: d.DecidedAt}).MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("redisstate: commit: %w", err)
 		}
-		args = append(args, d.DecidedAt.UnixMilli(), sent, recs[i])
+		var job []byte // a shadow send is counted, not dispatched
+		if d.Sends() {
+			job = recs[i]
+		}
+		args = append(args, d.DecidedAt.UnixMilli(), sent, job)
 		n++
 	}
 	args[7] = n
