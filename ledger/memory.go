@@ -118,33 +118,26 @@ func (m *Memory) Decision(ctx context.Context, id string) (decisioning.Decision,
 
 // Decisions implements Ledger.
 func (m *Memory) Decisions(ctx context.Context, q Query) ([]decisioning.Decision, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	in := q.matcher()
-	m.mu.RLock()
-	var out []decisioning.Decision
-	for _, d := range m.decisions {
-		if in(d.Campaign, d.CustomerID, d.DecidedAt) {
-			out = append(out, d)
-		}
-	}
-	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b decisioning.Decision) int {
-		return cmp.Or(a.DecidedAt.Compare(b.DecidedAt), cmp.Compare(a.ID, b.ID))
+	out, err := query(ctx, m, q, m.decisions, func(d *decisioning.Decision) (string, string, time.Time, string) {
+		return d.Campaign, d.CustomerID, d.DecidedAt, d.ID
 	})
-	out = limit(q, out)
 	for i := range out {
 		out[i] = cloneDecision(&out[i])
 	}
-	return out, nil
+	return out, err
 }
 
 // Rewards implements Ledger.
 func (m *Memory) Rewards(ctx context.Context, q Query) ([]decisioning.Reward, error) {
+	return query(ctx, m, q, m.rewards, func(r *decisioning.Reward) (string, string, time.Time, string) {
+		return r.Campaign, r.CustomerID, r.ClosedAt, r.DecisionID
+	})
+}
+
+// query returns the records of all that q selects, ordered by (time, id)
+// and limited as q says; fields gives a record's campaign, customer, time
+// and id.
+func query[T any](ctx context.Context, m *Memory, q Query, all map[string]T, fields func(*T) (campaign, customer string, at time.Time, id string)) ([]T, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -153,15 +146,17 @@ func (m *Memory) Rewards(ctx context.Context, q Query) ([]decisioning.Reward, er
 	}
 	in := q.matcher()
 	m.mu.RLock()
-	var out []decisioning.Reward
-	for _, r := range m.rewards {
-		if in(r.Campaign, r.CustomerID, r.ClosedAt) {
+	var out []T
+	for _, r := range all {
+		if c, cu, at, _ := fields(&r); in(c, cu, at) {
 			out = append(out, r)
 		}
 	}
 	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b decisioning.Reward) int {
-		return cmp.Or(a.ClosedAt.Compare(b.ClosedAt), cmp.Compare(a.DecisionID, b.DecisionID))
+	slices.SortFunc(out, func(a, b T) int {
+		_, _, ta, ia := fields(&a)
+		_, _, tb, ib := fields(&b)
+		return cmp.Or(ta.Compare(tb), cmp.Compare(ia, ib))
 	})
 	return limit(q, out), nil
 }
