@@ -206,6 +206,15 @@ func Exchange(client *http.Client, req *http.Request, limit int64, what string) 
 	return resp, raw, nil
 }
 
+// Unreceipted is the error of a 2xx answer that lacks the provider's id
+// of the message (its body is not the provider's: a proxy, a mangled
+// answer) under what (e.g. `push: message "d1"`). The provider most likely
+// accepted the message, so it is Ambiguous: a retry could deliver it
+// twice.
+func Unreceipted(what string, status int, raw []byte, idName string) error {
+	return &Error{Kind: Ambiguous, Err: fmt.Errorf("%s: HTTP %d without a %s: %s", what, status, idName, Snippet(raw))}
+}
+
 // Snippet returns the start of a provider's unexpected response body for
 // an error message: trimmed, at most 200 bytes, valid UTF-8.
 func Snippet(raw []byte) string {

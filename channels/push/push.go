@@ -203,10 +203,8 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 	if resp.StatusCode/100 == 2 {
 		var ok sendResponse
 		if err := json.Unmarshal(raw, &ok); err != nil || ok.Name == "" {
-			// Not FCM's answer (a proxy?), or FCM's answer mangled. A
-			// retry may show the notification twice, which the app's
-			// decision_id check absorbs; reporting success might lose it.
-			return channels.Receipt{}, fmt.Errorf("push: message %q: HTTP %d without a message name: %s", m.ID, resp.StatusCode, channels.Snippet(raw))
+			// Not FCM's answer (a proxy?), or FCM's answer mangled.
+			return channels.Receipt{}, channels.Unreceipted(fmt.Sprintf("push: message %q", m.ID), resp.StatusCode, raw, "message name")
 		}
 		return channels.Receipt{ProviderID: ok.Name}, nil
 	}

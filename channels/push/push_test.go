@@ -179,6 +179,8 @@ func TestSendErrors(t *testing.T) {
 		{"third-party auth", pushtest.ThirdPartyAuthError(), want{creds: true}},
 		{"403 permission denied", pushtest.Response{Status: 403, Message: "Permission 'cloudmessaging.messages.create' denied"}, want{creds: true}},
 		{"not JSON 502", pushtest.Malformed(502), want{kind: channels.Transient, code: "502"}},
+		// A 2xx is FCM's acceptance, even without the message name.
+		{"not JSON 200", pushtest.Malformed(200), want{kind: channels.Ambiguous}},
 		{"not JSON 503 with Retry-After", pushtest.Response{Status: 503, Body: "busy", RetryAfter: "3"}, want{kind: channels.Transient, code: "503", retryAfter: 3 * time.Second}},
 		{"not JSON 429", pushtest.Response{Status: 429, Body: "slow down"}, want{kind: channels.Transient, code: "429"}},
 		{"not JSON 401", pushtest.Malformed(401), want{creds: true}},

@@ -226,7 +226,7 @@ func (t *Transport) Send(ctx context.Context, m *channels.Message) (channels.Rec
 		var ok messageResponse
 		if err := json.Unmarshal(raw, &ok); err != nil || ok.SID == "" {
 			// Not Twilio's answer (a proxy?), or Twilio's answer mangled.
-			return channels.Receipt{}, fmt.Errorf("sms: message %q: HTTP %d without a message sid: %s", m.ID, resp.StatusCode, channels.Snippet(raw))
+			return channels.Receipt{}, channels.Unreceipted(fmt.Sprintf("sms: message %q", m.ID), resp.StatusCode, raw, "message sid")
 		}
 		return channels.Receipt{ProviderID: ok.SID}, nil
 	}

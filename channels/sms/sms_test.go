@@ -188,6 +188,8 @@ func TestSendErrors(t *testing.T) {
 		{"500", smstest.ServerError(500, ""), want{kind: channels.Transient, code: "20500"}},
 		{"503 Retry-After", smstest.ServerError(503, "60"), want{kind: channels.Transient, code: "20503", retryAfter: time.Minute}},
 		{"not JSON 502", smstest.Malformed(502), want{kind: channels.Transient, code: "502"}},
+		// A 2xx (Twilio answers 201) is acceptance, even without the sid.
+		{"not JSON 201", smstest.Malformed(201), want{kind: channels.Ambiguous}},
 		{"not JSON 429", smstest.Response{Status: 429, Body: "slow down", RetryAfter: "2"}, want{kind: channels.Transient, code: "429", retryAfter: 2 * time.Second}},
 		{"401", smstest.Response{Status: 401, Code: 20003, Message: "Authenticate"}, want{creds: true}},
 		{"not JSON 401", smstest.Malformed(401), want{creds: true}},
