@@ -67,9 +67,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now returns the current time; nil: time.Now.
 	Now func() time.Time
-	// Uniform returns a uniform number in [0, 1) for the policy's draw;
-	// nil: math/rand/v2.
-	Uniform func() float64
+	// Uniform returns a uniform number in [0, 1) for the policy's draw
+	// of decision d (its customer, campaign and request id are set); nil:
+	// math/rand/v2. A function of d alone makes the draws reproducible
+	// whatever the order of concurrent decisions.
+	Uniform func(d *Decision) float64
 }
 
 // Engine makes decisions. It is safe for concurrent use.
@@ -82,7 +84,7 @@ type Engine struct {
 	deadline time.Duration
 	log      *slog.Logger
 	now      func() time.Time
-	uniform  func() float64
+	uniform  func(*Decision) float64
 	metrics  *metrics
 
 	camps    map[string]*compiled
@@ -148,7 +150,7 @@ func New(opts Options) (*Engine, error) {
 		e.now = time.Now
 	}
 	if e.uniform == nil {
-		e.uniform = rand.Float64
+		e.uniform = func(*Decision) float64 { return rand.Float64() }
 	}
 	if tz := e.cfg.Global.DefaultTimezone; tz != "" {
 		loc, err := time.LoadLocation(tz)
@@ -579,7 +581,7 @@ func (e *Engine) decide(d *Decision, c *compiled, bs *banditSet, snap *Snapshot,
 	}
 	d.Segment, d.PolicyContext = c.policyInputs(vec, sc)
 	probs := make([]float64, len(c.Arms))
-	arm, prop, value, err := bs.policies[c.Name].Choose(probs, d.Segment, d.PolicyContext, mask, e.uniform())
+	arm, prop, value, err := bs.policies[c.Name].Choose(probs, d.Segment, d.PolicyContext, mask, e.uniform(d))
 	if err != nil {
 		// Only a bug makes a validated policy refuse its own inputs.
 		e.log.Error("policy failed", "campaign", c.Name, "err", err)

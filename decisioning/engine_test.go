@@ -155,7 +155,7 @@ func (h *harness) clock() time.Time {
 	return h.now
 }
 
-func (h *harness) uniform() float64 {
+func (h *harness) uniform(*decisioning.Decision) float64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.u

@@ -1,6 +1,7 @@
 package measurement
 
 import (
+	"gonum.org/v1/gonum/stat/distuv"
 	"bytes"
 	"cmp"
 	"encoding"
@@ -25,6 +26,12 @@ const DefaultCovariate = "revenue_30d"
 // warning says why.
 const MinOPERounds = 50
 
+// MinCompared is the fewest units (first exposures, or customers) with a
+// reward each side of a comparison row needs for its figures: below it
+// Welch's normal-theory interval is unreliable (a handful of customers,
+// perhaps none converting, on one side), so the row has a Note instead.
+const MinCompared = 30
+
 // Metrics of a campaign report.
 const (
 	// MetricConversion is 1 when the decision's reward window saw the
@@ -33,6 +40,10 @@ const (
 	// MetricRevenue is the reward value (Reward.Value; 0 without a
 	// conversion).
 	MetricRevenue = "revenue"
+	// MetricConversions is a customer's number of conversions over the
+	// period (CampaignReport.PerCustomer; its revenue is MetricRevenue
+	// summed).
+	MetricConversions = "conversions"
 )
 
 // Scopes of ComparisonRow, and the prefixes of the per-arm and
@@ -92,12 +103,17 @@ type CampaignInput struct {
 	Now time.Time
 }
 
-// unit is one compared decision: its group and its metrics.
+// unit is one decision of the period: its group and its metrics.
 type unit struct {
 	d         *decisioning.Decision
 	arm       string // arm key, "" without an arm
 	conv, rev float64
 	rewarded  bool
+	convAt    time.Time // the converting event's time; zero without one
+	// first: the customer's first exposure, the first of their decisions
+	// in a compared group (treated, holdout, global control), and it falls
+	// in the period. Only first exposures are in Comparisons.
+	first bool
 }
 
 // group of a decision in the comparisons.
@@ -186,12 +202,12 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		}
 	}
 	var (
-		units               []unit
-		others, overdue     int
-		seen                = make(map[string]bool, len(in.Decisions))
-		nTreated, nHoldout  int // every eligible decision, rewarded or not
-		nControl            int
-		pendingInComparison int
+		units           []unit
+		others, overdue int
+		seen            = make(map[string]bool, len(in.Decisions))
+		// exposed: customers with a decision in a compared group before
+		// From; their decisions in the period are not first exposures.
+		exposed = map[string]bool{}
 	)
 	for i := range in.Decisions {
 		d := &in.Decisions[i]
@@ -199,9 +215,15 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		case d.Campaign != c.Name:
 			others++
 			continue
-		case !in.From.IsZero() && d.DecidedAt.Before(in.From), !in.To.IsZero() && !d.DecidedAt.Before(in.To):
-			continue
 		case seen[d.ID]:
+			continue
+		case !in.From.IsZero() && d.DecidedAt.Before(in.From):
+			seen[d.ID] = true
+			if groupOf(d) != groupNone {
+				exposed[d.CustomerID] = true
+			}
+			continue
+		case !in.To.IsZero() && !d.DecidedAt.Before(in.To):
 			continue
 		}
 		seen[d.ID] = true
@@ -210,24 +232,12 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		if d.ArmIndex >= 0 {
 			u.arm = armKey(d.Channel, d.Offer)
 		}
-		switch groupOf(d) {
-		case groupTreated:
-			nTreated++
-		case groupHoldout:
-			nHoldout++
-		case groupControl:
-			nControl++
-		}
 		if r, ok := rewards[d.ID]; ok {
 			u.rewarded = true
 			u.rev = r.Value
 			if r.Converted {
 				u.conv = 1
-			}
-		} else if groupOf(d) != groupNone {
-			pendingInComparison++
-			if !d.RewardUntil.IsZero() && !in.Now.IsZero() && d.RewardUntil.Before(in.Now) {
-				overdue++
+				u.convAt = r.EventAt
 			}
 		}
 		units = append(units, u)
@@ -236,12 +246,38 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		return nil, fmt.Errorf("measurement: campaign %q: %w in the period", c.Name, ErrNoDecisions)
 	}
 	slices.SortStableFunc(units, func(a, b unit) int { return a.d.DecidedAt.Compare(b.d.DecidedAt) })
-	rep.Pending = pendingInComparison
+	var nTreated, nHoldout, nControl int // first exposures, rewarded or not
+	for i := range units {
+		u := &units[i]
+		g := groupOf(u.d)
+		if g == groupNone {
+			continue
+		}
+		if !u.rewarded {
+			rep.Pending++
+			if !u.d.RewardUntil.IsZero() && !in.Now.IsZero() && u.d.RewardUntil.Before(in.Now) {
+				overdue++
+			}
+		}
+		if exposed[u.d.CustomerID] {
+			continue
+		}
+		exposed[u.d.CustomerID] = true
+		u.first = true
+		switch g {
+		case groupTreated:
+			nTreated++
+		case groupHoldout:
+			nHoldout++
+		case groupControl:
+			nControl++
+		}
+	}
 	if others > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d decisions of other campaigns were ignored", others))
 	}
-	if pendingInComparison > 0 {
-		w := fmt.Sprintf("%d decisions still in their reward window (no reward yet) are left out of the comparisons", pendingInComparison)
+	if rep.Pending > 0 {
+		w := fmt.Sprintf("%d decisions still in their reward window (no reward yet) are left out of the comparisons", rep.Pending)
 		if overdue > 0 {
 			w += fmt.Sprintf("; %d of them are past the window's end, not yet closed by the reward joiner", overdue)
 		}
@@ -251,9 +287,12 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 	b := builder{in: in, rep: rep, level: level, units: units}
 	b.srm(nTreated, nHoldout, nControl)
 	b.comparisons()
+	b.simultaneous()
+	b.perCustomer()
 	b.cuped()
 	b.attribution()
 	b.daily()
+	b.cohorts()
 	b.ope()
 	return rep, nil
 }
@@ -307,7 +346,7 @@ func (b *builder) values(metric string, keep func(*unit) bool) []float64 {
 }
 
 // comparisons adds the campaign, per-arm, per-channel and global-control
-// rows.
+// rows, on first exposures.
 func (b *builder) comparisons() {
 	type scope struct {
 		name             string
@@ -330,9 +369,109 @@ func (b *builder) comparisons() {
 			func(u *unit) bool { g := groupOf(u.d); return g == groupTreated || g == groupHoldout },
 			is(groupControl)})
 	}
+	first := func(keep func(*unit) bool) func(*unit) bool {
+		return func(u *unit) bool { return u.first && keep(u) }
+	}
 	for _, s := range scopes {
 		for _, m := range b.rep.Metrics {
-			b.rep.Comparisons = append(b.rep.Comparisons, b.compare(s.name, m, b.values(m, s.treated), b.values(m, s.control)))
+			b.rep.Comparisons = append(b.rep.Comparisons,
+				b.compare(s.name, m, b.values(m, first(s.treated)), b.values(m, first(s.control))))
+		}
+	}
+}
+
+// simultaneous sets the simultaneous intervals of the comparisons: the
+// Bonferroni intervals at level 1 − (1 − level)/m over the m rows with a
+// lift, which all hold at once with probability at least level.
+func (b *builder) simultaneous() {
+	m := 0
+	for _, r := range b.rep.Comparisons {
+		if finite(r.AbsLift) && finite(r.SE) {
+			m++
+		}
+	}
+	b.rep.SimultaneousRows = m
+	for i := range b.rep.Comparisons {
+		r := &b.rep.Comparisons[i]
+		r.SimultaneousCI = nan2
+		if m == 0 || !finite(r.AbsLift) || !finite(r.SE) {
+			continue
+		}
+		q := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: r.DF}.Quantile(1 - (1-b.level)/(2*float64(m)))
+		r.SimultaneousCI = [2]float64{r.AbsLift - q*r.SE, r.AbsLift + q*r.SE}
+	}
+}
+
+// perCustomer adds the per-customer comparisons: every customer first
+// exposed in the period, in the group of their first exposure, with the
+// summed conversions and reward values of all their decisions in the
+// period that have a reward.
+func (b *builder) perCustomer() {
+	type total struct {
+		g         group
+		conv, rev float64
+	}
+	var order []string
+	totals := map[string]*total{}
+	switched := 0
+	for i := range b.units {
+		u := &b.units[i]
+		g := groupOf(u.d)
+		if g == groupNone {
+			continue
+		}
+		t := totals[u.d.CustomerID]
+		if u.first {
+			if !u.rewarded {
+				continue // its window still open: the customer is not compared yet
+			}
+			t = &total{g: g}
+			totals[u.d.CustomerID] = t
+			order = append(order, u.d.CustomerID)
+		}
+		if t == nil || !u.rewarded {
+			continue
+		}
+		if g != t.g {
+			switched++
+		}
+		t.conv += u.conv
+		t.rev += u.rev
+	}
+	if switched > 0 {
+		b.warn("%d decisions of customers first exposed in another group (the holdout or control share or salt changed during the period) are counted in the group of the first exposure", switched)
+	}
+	values := func(metric string, keep func(group) bool) []float64 {
+		var out []float64
+		for _, id := range order {
+			t := totals[id]
+			if !keep(t.g) {
+				continue
+			}
+			if metric == MetricConversions {
+				out = append(out, t.conv)
+			} else {
+				out = append(out, t.rev)
+			}
+		}
+		return out
+	}
+	is := func(g group) func(group) bool { return func(x group) bool { return x == g } }
+	scopes := []struct {
+		name             string
+		treated, control func(group) bool
+	}{{ScopeCampaign, is(groupTreated), is(groupHoldout)}}
+	if b.rep.ControlShare > 0 || b.rep.Decisions[decisioning.GlobalControl.String()] > 0 {
+		scopes = append(scopes, struct {
+			name             string
+			treated, control func(group) bool
+		}{ScopeGlobalControl, func(g group) bool { return g == groupTreated || g == groupHoldout }, is(groupControl)})
+	}
+	for _, s := range scopes {
+		for _, m := range []string{MetricConversions, MetricRevenue} {
+			row := b.compare(s.name, m, values(m, s.treated), values(m, s.control))
+			row.SimultaneousCI = nan2
+			b.rep.PerCustomer = append(b.rep.PerCustomer, row)
 		}
 	}
 }
@@ -407,13 +546,14 @@ func (b *builder) compare(scope, metric string, treated, control []float64) Comp
 		TreatedMean: st.Mean, ControlMean: sc.Mean,
 		AbsLift: nan, AbsCI: nan2, RelLift: nan, RelCI: nan2, PValue: nan,
 		AlwaysValidCI: nan2, AlwaysValidPValue: nan, Tau: nan,
-		Incremental: nan, IncrementalCI: nan2,
+		Incremental: nan, IncrementalCI: nan2, SE: nan, DF: nan, SimultaneousCI: nan2,
+	}
+	if st.N < MinCompared || sc.N < MinCompared {
+		row.Note = fmt.Sprintf("too few to compare: %d treated, %d control with a reward (at least %d each)", st.N, sc.N, MinCompared)
+		return row
 	}
 	c, err := Welch(st, sc, b.level)
 	switch {
-	case errors.Is(err, ErrTooFew):
-		row.Note = fmt.Sprintf("too few decisions with a reward to compare: %d treated, %d control (at least 2 each)", st.N, sc.N)
-		return row
 	case errors.Is(err, ErrZeroVariance):
 		row.Note = fmt.Sprintf("no variance: every decision of both groups has the value %v", sc.Mean)
 		return row
@@ -422,6 +562,7 @@ func (b *builder) compare(scope, metric string, treated, control []float64) Comp
 		return row
 	}
 	row.AbsLift, row.AbsCI, row.PValue = c.AbsLift, [2]float64{c.AbsCI.Lo, c.AbsCI.Hi}, c.PValue
+	row.SE, row.DF = c.SE, c.DF
 	row.RelLift, row.RelCI = c.RelLift, [2]float64{c.RelCI.Lo, c.RelCI.Hi}
 	if c.RelNote != "" {
 		row.Note = c.RelNote
@@ -468,7 +609,7 @@ func (b *builder) cuped() {
 	for i := range b.units {
 		u := &b.units[i]
 		g := groupOf(u.d)
-		if !u.rewarded || (g != groupTreated && g != groupHoldout) {
+		if !u.rewarded || !u.first || (g != groupTreated && g != groupHoldout) {
 			continue
 		}
 		x := math.NaN()
@@ -517,10 +658,10 @@ func (b *builder) cuped() {
 	}
 }
 
-// row returns the comparison row of scope and metric, nil when absent.
-func (b *builder) row(scope, metric string) *ComparisonRow {
-	for i := range b.rep.Comparisons {
-		if r := &b.rep.Comparisons[i]; r.Scope == scope && r.Metric == metric {
+// row returns the row of scope and metric among rows, nil when absent.
+func row(rows []ComparisonRow, scope, metric string) *ComparisonRow {
+	for i := range rows {
+		if r := &rows[i]; r.Scope == scope && r.Metric == metric {
 			return r
 		}
 	}
@@ -528,8 +669,15 @@ func (b *builder) row(scope, metric string) *ComparisonRow {
 }
 
 // attribution sets last-touch attribution beside the incremental figures
-// of the campaign comparison.
+// of the per-customer campaign comparison, on the decisions of the
+// customers first exposed in the period.
 func (b *builder) attribution() {
+	inPeriod := map[string]bool{}
+	for i := range b.units {
+		if b.units[i].first {
+			inPeriod[b.units[i].d.CustomerID] = true
+		}
+	}
 	costs := map[string]float64{}
 	for _, a := range b.in.Campaign.Arms {
 		if _, ok := costs[armKey(a.Channel, a.Offer)]; !ok {
@@ -541,7 +689,7 @@ func (b *builder) attribution() {
 	var treatedRevenue float64
 	unknown := map[string]bool{}
 	for _, u := range b.units {
-		if !u.rewarded || groupOf(u.d) != groupTreated {
+		if !u.rewarded || groupOf(u.d) != groupTreated || !inPeriod[u.d.CustomerID] {
 			continue
 		}
 		treated++
@@ -569,10 +717,10 @@ func (b *builder) attribution() {
 	}
 	at.IncrementalRevenue, at.IncrementalRevenueCI = math.NaN(), nan2
 	at.IncrementalConversions, at.IncrementalConversionsCI = math.NaN(), nan2
-	if r := b.row(ScopeCampaign, MetricRevenue); r != nil {
+	if r := row(b.rep.PerCustomer, ScopeCampaign, MetricRevenue); r != nil {
 		at.IncrementalRevenue, at.IncrementalRevenueCI = r.Incremental, r.IncrementalCI
 	}
-	if r := b.row(ScopeCampaign, MetricConversion); r != nil {
+	if r := row(b.rep.PerCustomer, ScopeCampaign, MetricConversions); r != nil {
 		at.IncrementalConversions, at.IncrementalConversionsCI = r.Incremental, r.IncrementalCI
 	}
 	at.ROI, at.ROICI = math.NaN(), nan2
@@ -622,6 +770,75 @@ func (b *builder) daily() {
 		p.TreatedDecisions, p.HoldoutDecisions = cum.TreatedDecisions, cum.HoldoutDecisions
 		p.TreatedConversions, p.HoldoutConversions = cum.TreatedConversions, cum.HoldoutConversions
 		b.rep.Daily = append(b.rep.Daily, p)
+	}
+}
+
+// maxCohortWeeks bounds the weeks a cohort row follows.
+const maxCohortWeeks = 26
+
+// cohorts builds the weekly cohorts of first exposures per group and
+// their activity in the weeks after: a decision of the campaign, or a
+// conversion, in the week.
+func (b *builder) cohorts() {
+	week := func(t time.Time) time.Time {
+		d := t.UTC().Truncate(24 * time.Hour)
+		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+	}
+	end := b.in.To
+	if end.IsZero() {
+		end = b.units[len(b.units)-1].d.DecidedAt
+	}
+	type key struct {
+		week time.Time
+		g    group
+	}
+	cohortOf := map[string]key{}
+	members := map[key]int{}
+	active := map[key]map[int]map[string]bool{} // week offset → customers
+	var keys []key
+	see := func(id string, t time.Time) {
+		k, ok := cohortOf[id]
+		if !ok || t.Before(k.week) {
+			return
+		}
+		off := int(t.Sub(k.week) / (7 * 24 * time.Hour))
+		if active[k][off] == nil {
+			active[k][off] = map[string]bool{}
+		}
+		active[k][off][id] = true
+	}
+	for i := range b.units {
+		u := &b.units[i]
+		if u.first {
+			k := key{week(u.d.DecidedAt), groupOf(u.d)}
+			if _, ok := members[k]; !ok {
+				keys = append(keys, k)
+				active[k] = map[int]map[string]bool{}
+			}
+			members[k]++
+			cohortOf[u.d.CustomerID] = k
+		}
+		see(u.d.CustomerID, u.d.DecidedAt)
+		if !u.convAt.IsZero() {
+			see(u.d.CustomerID, u.convAt)
+		}
+	}
+	names := map[group]string{groupTreated: "treated", groupHoldout: "holdout", groupControl: ScopeGlobalControl}
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := x.week.Compare(y.week); c != 0 {
+			return c
+		}
+		return int(x.g) - int(y.g)
+	})
+	for _, k := range keys {
+		row := CohortRow{Week: k.week.Format(time.DateOnly), Group: names[k.g], Customers: members[k]}
+		for off := 0; off < maxCohortWeeks; off++ {
+			if off > 0 && k.week.AddDate(0, 0, 7*(off+1)).After(end) {
+				break
+			}
+			row.Retained = append(row.Retained, float64(len(active[k][off]))/float64(members[k]))
+		}
+		b.rep.Cohorts = append(b.rep.Cohorts, row)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gonum.org/v1/gonum/stat/distuv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -75,8 +76,10 @@ type campaignWorld struct {
 	now       time.Time
 }
 
-// synthesize makes n decisions over 10 days from start, each held out with
-// probability holdout and in the global control with probability control,
+// synthesize makes n decisions of 8,000 customers over 10 days from start,
+// each customer held out with probability holdout and in the global
+// control with probability control (assigned at their first decision, as
+// the engine's sticky buckets do),
 // with rewards for every decision whose window closed by now (start + 12
 // days, so that those of the last day are pending), except overdue
 // decisions of the first day, whose rewards are missing.
@@ -84,6 +87,7 @@ func synthesize(seed uint64, n int, holdout, control float64, overdue int) campa
 	rng := rand.New(rand.NewPCG(seed, 7))
 	c := testCampaign()
 	w := campaignWorld{now: start.Add(12 * 24 * time.Hour), decisions: make([]decisioning.Decision, 0, n), rewards: make([]decisioning.Reward, 0, n)}
+	groups := map[string]decisioning.Outcome{}
 	step := 10 * 24 * time.Hour / time.Duration(n)
 	step = step.Truncate(time.Microsecond)
 	for i := range n {
@@ -102,13 +106,20 @@ func synthesize(seed uint64, n int, holdout, control float64, overdue int) campa
 			}
 		}
 		a := c.Arms[arm]
-		outcome := decisioning.Send
-		switch v := rng.Float64(); {
-		case v < control:
-			outcome = decisioning.GlobalControl
-		case rng.Float64() < holdout:
-			outcome = decisioning.Holdout
-		case a.Channel == "none":
+		customer := fmt.Sprintf("c%05d", rng.IntN(8000))
+		g, ok := groups[customer]
+		if !ok {
+			g = decisioning.Send
+			switch v := rng.Float64(); {
+			case v < control:
+				g = decisioning.GlobalControl
+			case rng.Float64() < holdout:
+				g = decisioning.Holdout
+			}
+			groups[customer] = g
+		}
+		outcome := g
+		if g == decisioning.Send && a.Channel == "none" {
 			outcome = decisioning.NoAction
 		}
 		cov := rng.ExpFloat64() * 100
@@ -117,7 +128,7 @@ func synthesize(seed uint64, n int, holdout, control float64, overdue int) campa
 			logged = math.NaN()
 		}
 		d := decisioning.Decision{
-			ID: fmt.Sprintf("d%06d", i), CustomerID: fmt.Sprintf("c%05d", rng.IntN(8000)), Campaign: c.Name,
+			ID: fmt.Sprintf("d%06d", i), CustomerID: customer, Campaign: c.Name,
 			Outcome: outcome, Channel: a.Channel, Offer: a.Offer, ArmIndex: arm, Propensity: probs[arm],
 			DecidedAt: at, RewardEvent: "purchase", RewardValue: "amount", RewardUntil: at.Add(72 * time.Hour),
 			FeatureNames: []string{"revenue_30d", "sessions_7d"}, Features: []float64{logged, float64(rng.IntN(9))},
@@ -175,6 +186,17 @@ func findRow(t *testing.T, rep *measurement.CampaignReport, scope, metric string
 	return measurement.ComparisonRow{}
 }
 
+func row(t *testing.T, rows []measurement.ComparisonRow, scope, metric string) *measurement.ComparisonRow {
+	t.Helper()
+	for i := range rows {
+		if rows[i].Scope == scope && rows[i].Metric == metric {
+			return &rows[i]
+		}
+	}
+	t.Fatalf("no row %s/%s", scope, metric)
+	return nil
+}
+
 func covers(ci [2]float64, x float64) bool { return ci[0] <= x && x <= ci[1] }
 
 // within3SE reports whether the truth is within 3 standard errors of a
@@ -190,7 +212,7 @@ func hasWarning(rep *measurement.CampaignReport, sub string) bool {
 // TestBuildCampaign checks a report on 20,000 synthetic decisions with
 // known effects against the truth and against counts made here.
 func TestBuildCampaign(t *testing.T) {
-	w := synthesize(1, 20_000, 0.10, 0.05, 5)
+	w := synthesize(2, 20_000, 0.10, 0.05, 5)
 	rep := build(t, w.input())
 
 	// Counts, made independently.
@@ -199,21 +221,43 @@ func TestBuildCampaign(t *testing.T) {
 	for _, r := range w.rewards {
 		rewarded[r.DecisionID] = r
 	}
+	// Decisions, pending rewards, attribution and the daily series count
+	// every decision; the comparisons, CUPED and the SRM checks each
+	// customer's first (all are in a compared group here).
 	var pending, treated, holdout, control, treatedR, holdoutR, controlR int
 	var attrRev, cost, treatedRev float64
-	var attrConv int
+	var attrConv, treatedAll, treatedAllR, holdoutAll int
 	armCost := map[string]float64{"email": 0.10, "push": 0, "sms": 0.04}
+	first := map[string]bool{}
+	type custTotal struct {
+		group     decisioning.Outcome
+		conv, rev float64
+	}
+	perCustomer := map[string]*custTotal{}
 	for _, d := range w.decisions {
 		outcomes[d.Outcome.String()]++
 		r, ok := rewarded[d.ID]
 		if !ok {
 			pending++
 		}
+		isFirst := !first[d.CustomerID]
+		first[d.CustomerID] = true
+		if isFirst && ok {
+			g := d.Outcome
+			if g == decisioning.NoAction {
+				g = decisioning.Send
+			}
+			perCustomer[d.CustomerID] = &custTotal{group: g}
+		}
+		if pc := perCustomer[d.CustomerID]; pc != nil && ok {
+			pc.conv += float64(b2i(r.Converted))
+			pc.rev += r.Value
+		}
 		switch d.Outcome {
 		case decisioning.Send, decisioning.NoAction:
-			treated++
+			treatedAll++
 			if ok {
-				treatedR++
+				treatedAllR++
 				treatedRev += r.Value
 			}
 			if ok && d.Outcome == decisioning.Send {
@@ -223,15 +267,20 @@ func TestBuildCampaign(t *testing.T) {
 					attrRev += r.Value
 				}
 			}
+			if isFirst {
+				treated++
+				treatedR += b2i(ok)
+			}
 		case decisioning.Holdout:
-			holdout++
-			if ok {
-				holdoutR++
+			holdoutAll++
+			if isFirst {
+				holdout++
+				holdoutR += b2i(ok)
 			}
 		case decisioning.GlobalControl:
-			control++
-			if ok {
-				controlR++
+			if isFirst {
+				control++
+				controlR += b2i(ok)
 			}
 		}
 	}
@@ -309,15 +358,57 @@ func TestBuildCampaign(t *testing.T) {
 		t.Errorf("channel:email %+v differs from its only arm %+v", ch, email)
 	}
 
+	// Per customer: every customer whose first exposure has a reward, with
+	// the sums over all their rewarded decisions; the truth is the
+	// per-decision effect times the decisions per customer.
+	var pcT, pcH [2][]float64
+	for _, pc := range perCustomer {
+		switch pc.group {
+		case decisioning.Send:
+			pcT[0], pcT[1] = append(pcT[0], pc.conv), append(pcT[1], pc.rev)
+		case decisioning.Holdout:
+			pcH[0], pcH[1] = append(pcH[0], pc.conv), append(pcH[1], pc.rev)
+		}
+	}
+	perCust := float64(len(w.decisions)) / float64(len(first))
+	for i, m := range []string{"conversions", "revenue"} {
+		var r *measurement.ComparisonRow
+		for j := range rep.PerCustomer {
+			if rep.PerCustomer[j].Scope == "campaign" && rep.PerCustomer[j].Metric == m {
+				r = &rep.PerCustomer[j]
+			}
+		}
+		want, err := measurement.Welch(measurement.Summarize(pcT[i]), measurement.Summarize(pcH[i]), 0.95)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth := truthCampaign(map[string]string{"conversions": "conversion", "revenue": "revenue"}[m]) * perCust
+		if r == nil || r.NTreated != len(pcT[i]) || r.NControl != len(pcH[i]) || math.Abs(r.AbsLift-want.AbsLift) > 1e-9 ||
+			!within3SE(r.AbsLift, r.AbsCI, truth) {
+			t.Errorf("per customer %s = %+v; want n %d/%d, lift %v, within 3 SE of %v", m, r, len(pcT[i]), len(pcH[i]), want.AbsLift, truth)
+		}
+	}
+
+	// Simultaneous intervals: Bonferroni over every row with a lift.
+	if rep.SimultaneousRows != len(rep.Comparisons) {
+		t.Errorf("simultaneous over %d rows, want %d", rep.SimultaneousRows, len(rep.Comparisons))
+	}
+	for _, r := range rep.Comparisons {
+		q := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: r.DF}.Quantile(1 - 0.05/2/float64(len(rep.Comparisons)))
+		if math.Abs(r.SimultaneousCI[0]-(r.AbsLift-q*r.SE)) > 1e-12 || !(r.SimultaneousCI[0] < r.AbsCI[0] && r.AbsCI[1] < r.SimultaneousCI[1]) {
+			t.Errorf("%s %s: simultaneous CI %v around %v (Welch %v)", r.Scope, r.Metric, r.SimultaneousCI, r.AbsLift, r.AbsCI)
+		}
+	}
+
 	// Attribution, recomputed.
 	at := rep.Attribution
-	inc := findRow(t, rep, "campaign", "revenue")
+	inc := *row(t, rep.PerCustomer, "campaign", "revenue")
 	if at.AttributedConversions != attrConv || math.Abs(at.AttributedRevenue-attrRev) > 1e-6 || math.Abs(at.Cost-cost) > 1e-9 ||
 		at.IncrementalRevenue != inc.Incremental || at.IncrementalRevenueCI != inc.IncrementalCI ||
-		at.IncrementalConversions != findRow(t, rep, "campaign", "conversion").Incremental ||
+		at.IncrementalConversions != row(t, rep.PerCustomer, "campaign", "conversions").Incremental ||
 		math.Abs(at.ROI-(inc.Incremental-cost)/cost) > 1e-9 || math.Abs(at.ROICI[0]-(inc.IncrementalCI[0]-cost)/cost) > 1e-9 ||
-		math.Abs(at.RevenuePerDecision-treatedRev/float64(treatedR)) > 1e-9 {
-		t.Errorf("attribution = %+v; want attributed %d conversions, revenue %v, cost %v, revenue per decision %v", at, attrConv, attrRev, cost, treatedRev/float64(treatedR))
+		math.Abs(at.RevenuePerDecision-treatedRev/float64(treatedAllR)) > 1e-9 {
+		t.Errorf("attribution = %+v; want attributed %d conversions, revenue %v, cost %v, revenue per decision %v", at, attrConv, attrRev, cost, treatedRev/float64(treatedAllR))
 	}
 
 	// CUPED: both metrics, on the treated and held-out decisions with a
@@ -326,9 +417,12 @@ func TestBuildCampaign(t *testing.T) {
 		t.Fatalf("CUPED = %+v, warnings %q", rep.CUPED, rep.Warnings)
 	}
 	var st, sc measurement.Sample
+	seenC := map[string]bool{}
 	for _, d := range w.decisions {
 		r, ok := rewarded[d.ID]
-		if !ok || math.IsNaN(d.Features[0]) {
+		isFirst := !seenC[d.CustomerID]
+		seenC[d.CustomerID] = true
+		if !ok || !isFirst || math.IsNaN(d.Features[0]) {
 			continue
 		}
 		switch d.Outcome {
@@ -373,8 +467,8 @@ func TestBuildCampaign(t *testing.T) {
 			hc += b2i(r.Converted)
 		}
 	}
-	if last.TreatedDecisions != treated || last.HoldoutDecisions != holdout || last.TreatedConversions != tc || last.HoldoutConversions != hc {
-		t.Errorf("last day = %+v, want %d/%d decisions, %d/%d conversions", last, treated, holdout, tc, hc)
+	if last.TreatedDecisions != treatedAll || last.HoldoutDecisions != holdoutAll || last.TreatedConversions != tc || last.HoldoutConversions != hc {
+		t.Errorf("last day = %+v, want %d/%d decisions, %d/%d conversions", last, treatedAll, holdoutAll, tc, hc)
 	}
 	total := 0
 	for i, p := range rep.Daily {
@@ -402,10 +496,10 @@ func TestBuildCampaign(t *testing.T) {
 	if rep.OPEReward != "revenue" {
 		t.Errorf("OPE reward %q", rep.OPEReward)
 	}
-	mean := treatedRev / float64(treatedR)
+	mean := treatedRev / float64(treatedAllR)
 	lg := rep.OPE[0]
-	if lg.N != treatedR || math.Abs(lg.IPS.Value-mean) > 1e-9 || math.Abs(lg.SNIPS.Value-mean) > 1e-9 || math.Abs(lg.ESS-float64(treatedR)) > 1e-6 || lg.DR == nil || lg.DM == nil {
-		t.Errorf("logged policy = %+v, want n %d, IPS = SNIPS = the mean reward %v, ESS = n", lg, treatedR, mean)
+	if lg.N != treatedAllR || math.Abs(lg.IPS.Value-mean) > 1e-9 || math.Abs(lg.SNIPS.Value-mean) > 1e-9 || math.Abs(lg.ESS-float64(treatedAllR)) > 1e-6 || lg.DR == nil || lg.DM == nil {
+		t.Errorf("logged policy = %+v, want n %d, IPS = SNIPS = the mean reward %v, ESS = n", lg, treatedAllR, mean)
 	}
 	for _, o := range rep.OPE[3:] {
 		// A fixed arm sends when eligible: email and push always are, the
@@ -458,7 +552,7 @@ func TestBuildCampaignCoverage(t *testing.T) {
 	const reps = 300
 	hits := map[string]int{}
 	for i := range reps {
-		in := synthesize(uint64(100+i), 3_000, 0.3, 0.2, 0).input()
+		in := synthesize(uint64(100+i), 6_000, 0.3, 0.2, 0).input()
 		in.Campaign.Holdout, in.ControlGroup = 3000, 2000
 		in.Bootstrap = 1
 		rep := build(t, in)
@@ -517,7 +611,9 @@ func TestBuildCampaignLedger(t *testing.T) {
 	}
 	in := w.input()
 	in.From, in.To = start.Add(24*time.Hour), start.Add(8*24*time.Hour)
-	ds, err := led.Decisions(ctx, ledger.Query{Campaign: "cart", From: in.From, To: in.To})
+	// Decisions from the beginning: those before From tell who was first
+	// exposed before the period.
+	ds, err := led.Decisions(ctx, ledger.Query{Campaign: "cart", To: in.To})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +635,7 @@ func TestBuildCampaignLedger(t *testing.T) {
 	for _, v := range got.Decisions {
 		n += v
 	}
-	if n != len(ds) || n < 2000 || n > 2200 {
+	if inPeriod := len(ds) - countBefore(ds, in.From); n != inPeriod || n < 2000 || n > 2200 {
 		t.Errorf("%d decisions counted, the ledger returned %d", n, len(ds))
 	}
 }
@@ -679,7 +775,7 @@ func ExampleBuildCampaign() {
 	at := time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
 	var ds []decisioning.Decision
 	var rs []decisioning.Reward
-	for i := range 8 {
+	for i := range 80 {
 		d := decisioning.Decision{ID: fmt.Sprint("d", i), CustomerID: fmt.Sprint("c", i), Campaign: "winback",
 			Outcome: decisioning.Send, Channel: "email", Offer: "discount_10", ArmIndex: 0, Propensity: 1, DecidedAt: at}
 		if i%2 == 1 {
@@ -687,7 +783,7 @@ func ExampleBuildCampaign() {
 		}
 		ds = append(ds, d)
 		// Half the treated convert, a quarter of the holdout.
-		conv := (d.Outcome == decisioning.Send && i%4 == 0) || i == 1
+		conv := (d.Outcome == decisioning.Send && i%4 == 0) || i%8 == 1
 		r := decisioning.Reward{DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: "winback", Converted: conv, ClosedAt: at.Add(72 * time.Hour)}
 		if conv {
 			r.Value = 40
@@ -705,7 +801,7 @@ func ExampleBuildCampaign() {
 	fmt.Printf("attributed %.0f, incremental %.0f, cost %.2f\n", a.AttributedRevenue, a.IncrementalRevenue, a.Cost)
 	// Output:
 	// campaign conversion: 50% vs 25%, lift +25 points
-	// attributed 80, incremental 40, cost 2.00
+	// attributed 800, incremental 400, cost 20.00
 }
 
 // BenchmarkBuildCampaign: a report of 20,000 decisions with the default
@@ -719,4 +815,14 @@ func BenchmarkBuildCampaign(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func countBefore(ds []decisioning.Decision, t time.Time) int {
+	n := 0
+	for _, d := range ds {
+		if d.DecidedAt.Before(t) {
+			n++
+		}
+	}
+	return n
 }

@@ -29,11 +29,25 @@ type CampaignReport struct {
 	// reward event within the window, 0/1) and "revenue" (the reward
 	// value).
 	Metrics []string `json:"metrics"`
-	// Comparisons: the campaign (intent to treat: every eligible decision
-	// not held out against the held-out ones), each arm and each channel
-	// (SEND on it against the holdout whose would-have-sent arm it was),
-	// and the global control against everyone else.
+	// Comparisons are made on first exposures, each customer's first
+	// decision in a compared group: the campaign (intent to treat: the
+	// first exposures not held out against the held-out ones), each arm and
+	// each channel (SEND on it against the holdout whose would-have-sent
+	// arm it was), and the global control against everyone else. No
+	// earlier message of the campaign can have changed the state of a
+	// first exposure, so each row estimates the effect of one decision.
 	Comparisons []ComparisonRow `json:"comparisons"`
+	// SimultaneousRows is the number m of Comparisons with a lift, over
+	// which their SimultaneousCI hold at once.
+	SimultaneousRows int `json:"simultaneous_rows"`
+	// PerCustomer compares customers (those first exposed in the period,
+	// by the group of their first exposure) on their conversions and
+	// revenue summed over all their decisions in the period: the total
+	// effect of running the campaign, later decisions and their carry-over
+	// included. The incremental figures of Attribution come from it.
+	PerCustomer []ComparisonRow `json:"per_customer"`
+	// Cohorts follows customers by the week of their first exposure.
+	Cohorts []CohortRow `json:"cohorts,omitempty"`
 	// CUPED shows the campaign comparisons adjusted by a pre-decision
 	// covariate from the logged feature vector.
 	CUPED []CUPEDRow `json:"cuped,omitempty"`
@@ -81,6 +95,14 @@ type ComparisonRow struct {
 	// lift.
 	AlwaysValidPValue float64 `json:"always_valid_p_value"`
 	Tau               float64 `json:"tau"`
+	// SE is the standard error of AbsLift and DF the degrees of freedom
+	// of its t distribution (Welch–Satterthwaite).
+	SE float64 `json:"se"`
+	DF float64 `json:"df"`
+	// SimultaneousCI is the Bonferroni interval that holds together with
+	// those of every other row of CampaignReport.Comparisons (see
+	// SimultaneousRows); NaN elsewhere.
+	SimultaneousCI [2]float64 `json:"simultaneous_ci"`
 	// Incremental is AbsLift × NTreated (conversions or revenue caused),
 	// with its interval.
 	Incremental   float64    `json:"incremental"`
@@ -159,4 +181,20 @@ type OPERow struct {
 	N         int       `json:"n"`
 	DM        *Estimate `json:"dm,omitempty"`
 	MaxWeight float64   `json:"max_weight"`
+}
+
+// CohortRow is one weekly cohort of one group: the customers first
+// exposed in the week (Monday to Sunday, UTC) and how many of them the
+// ledger sees again in each later week.
+type CohortRow struct {
+	// Week is the Monday starting the cohort's week (YYYY-MM-DD); Group is
+	// "treated", "holdout" or "global_control".
+	Week      string `json:"week"`
+	Group     string `json:"group"`
+	Customers int    `json:"customers"`
+	// Retained[k] is the share of the cohort active in week k after the
+	// cohort's week (Retained[0] = 1): with a decision of the campaign or
+	// a conversion in that week. Weeks that end after the period's end
+	// (or the last decision) are not listed.
+	Retained []float64 `json:"retained"`
 }

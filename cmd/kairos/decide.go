@@ -69,7 +69,7 @@ type decisionOptions struct {
 	// to its simulated clocks.
 	now, rewardNow func() time.Time
 	// uniform draws the policies' random numbers; nil: math/rand/v2.
-	uniform func() float64
+	uniform func(*decisioning.Decision) float64
 }
 
 // openDecisioning builds the decision stack on the feature store st.

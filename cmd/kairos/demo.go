@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math"
@@ -14,7 +15,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -152,11 +152,9 @@ func demo(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: models: %w", err)
 	}
-	var umu sync.Mutex
-	draws := mrand.New(mrand.NewPCG(cfg.seed, 0x6b6169726f73))
 	dec, err := openDecisioning(ctx, campaigns, st, set, registry, decisionOptions{
 		deadline: time.Second, now: now.Now, rewardNow: mark.Now,
-		uniform: func() float64 { umu.Lock(); defer umu.Unlock(); return draws.Float64() },
+		uniform: demoDraw(cfg.seed),
 	}, logger, reg)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -280,7 +278,8 @@ func demo(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "\n%d of %d true effects inside the reported 95%% intervals (campaign and arm rows; global control and channel rows listed, not counted)\n", cov.inside, cov.total)
+	fmt.Fprintf(env.stdout, "\n%d of %d true effects inside the reported simultaneous 95%% intervals (%d inside the per-row 95%% intervals; campaign and arm rows counted, global control and channel rows listed)\n",
+		cov.inside, cov.total, cov.insideRow)
 	fmt.Fprintf(env.stdout, "total time %s\n", time.Since(began).Round(100*time.Millisecond))
 	if cfg.noServe {
 		return stop()
@@ -304,6 +303,20 @@ func demo(ctx context.Context, env environment, args []string) error {
 	defer cancel()
 	hs.Shutdown(sctx)
 	return stop()
+}
+
+// demoDraw returns the policies' draws of the demo: a function of the
+// seed and of the decision's request id (the simulator's decision point)
+// and campaign alone, so that the run is the same whatever the order in
+// which concurrent decisions reach the engine.
+func demoDraw(seed uint64) func(*decisioning.Decision) float64 {
+	return func(d *decisioning.Decision) float64 {
+		h := fnv.New64a()
+		h.Write([]byte(d.RequestID))
+		h.Write([]byte{0})
+		h.Write([]byte(d.Campaign))
+		return mrand.New(mrand.NewPCG(seed, h.Sum64())).Float64()
+	}
 }
 
 // kairosPolicy is the simulator's policy: it asks Kairos (Decide over
@@ -394,7 +407,7 @@ func (s *demoSink) join(ctx context.Context) error {
 }
 
 // coverage counts the true effects inside the reported intervals.
-type coverage struct{ inside, total int }
+type coverage struct{ inside, insideRow, total int }
 
 // truthCell accumulates, over decisions, an outcome under the arm Kairos
 // chose and under none.
@@ -402,7 +415,6 @@ type truthCell struct {
 	n              int
 	conv, convNone float64
 	rev, revNone   float64
-	agree, agreeOf int
 }
 
 func (c *truthCell) effect(metric string) float64 {
@@ -473,7 +485,7 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			return o.Revenue
 		}
 		cells := map[string]*truthCell{}
-		add := func(scope string, sd *sim.Decision, arm int, scale float64, obs *decisioning.Reward) {
+		add := func(scope string, sd *sim.Decision, arm int, scale float64) {
 			c := cells[scope]
 			if c == nil {
 				c = &truthCell{}
@@ -484,23 +496,21 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			c.convNone += scale * b2f(sd.Potential[none].Converted)
 			c.rev += scale * revenue(sd.Potential[arm])
 			c.revNone += scale * revenue(sd.Potential[none])
-			if obs != nil {
-				c.agreeOf++
-				if obs.Converted == sd.Converted && math.Abs(obs.Value-revenue(sd.Outcome)) < 1e-6 {
-					c.agree++
-				}
-			}
 		}
 		unmatched := 0
 		holdoutShare := float64(rep.HoldoutShare)
-		// Each customer's first decision of the campaign: no earlier
-		// message of it can have changed who is eligible, or who has a
-		// decision point at all.
+		// The report compares first exposures, each customer's first
+		// decision in a compared group: so does the truth.
 		slices.SortStableFunc(ds, func(a, b decisioning.Decision) int { return a.DecidedAt.Compare(b.DecidedAt) })
-		firstSeen := map[string]bool{}
-		var firstT, firstH [2][]float64 // conversion, revenue
+		exposed := map[string]bool{}
 		for i := range ds {
 			d := &ds[i]
+			compared := d.Outcome == decisioning.GlobalControl ||
+				(d.ArmIndex >= 0 && (d.Outcome == decisioning.Send || d.Outcome == decisioning.NoAction || d.Outcome == decisioning.Holdout))
+			if !compared || exposed[d.CustomerID] {
+				continue
+			}
+			exposed[d.CustomerID] = true
 			sd := bySim[d.RequestID]
 			if sd == nil {
 				unmatched++
@@ -510,33 +520,19 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			if d.ArmIndex >= 0 {
 				arm = armIndex(d.Channel, d.Offer)
 			}
-			obs := rewards[d.ID]
-			if !firstSeen[d.CustomerID] {
-				firstSeen[d.CustomerID] = true
-				if arm >= 0 && obs != nil {
-					switch d.Outcome {
-					case decisioning.Send, decisioning.NoAction:
-						add("first", sd, arm, 1, nil)
-						firstT[0], firstT[1] = append(firstT[0], b2f(obs.Converted)), append(firstT[1], obs.Value)
-					case decisioning.Holdout:
-						add("first", sd, arm, 1, nil)
-						firstH[0], firstH[1] = append(firstH[0], b2f(obs.Converted)), append(firstH[1], obs.Value)
-					}
-				}
-			}
 			switch {
 			case arm < 0:
-				add("suppressed", sd, none, 1, obs)
+				add("suppressed", sd, none, 1)
 			case d.Outcome == decisioning.GlobalControl:
-				add(measurement.ScopeGlobalControl, sd, arm, 1-holdoutShare, obs)
-			case (d.Outcome == decisioning.Send || d.Outcome == decisioning.NoAction) || d.Outcome == decisioning.Holdout:
-				add(measurement.ScopeCampaign, sd, arm, 1, obs)
-				add(measurement.ScopeArmPrefix+armKeyOf(d), sd, arm, 1, obs)
+				add(measurement.ScopeGlobalControl, sd, arm, 1-holdoutShare)
+			default:
+				add(measurement.ScopeCampaign, sd, arm, 1)
+				add(measurement.ScopeArmPrefix+armKeyOf(d), sd, arm, 1)
 				if d.Channel != decisioning.ChannelNone && d.Outcome != decisioning.NoAction {
-					add(measurement.ScopeChannelPrefix+d.Channel, sd, arm, 1, obs)
+					add(measurement.ScopeChannelPrefix+d.Channel, sd, arm, 1)
 				}
 				// The global control row compares everyone else with it.
-				add(measurement.ScopeGlobalControl, sd, arm, 1-holdoutShare, obs)
+				add(measurement.ScopeGlobalControl, sd, arm, 1-holdoutShare)
 			}
 		}
 		fmt.Fprintf(w, "\n%s — %s decisions (", name, progress.Thousands(int64(len(ds))))
@@ -549,10 +545,15 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			fmt.Fprintf(w, "%s %s", o, progress.Thousands(int64(rep.Decisions[o.String()])))
 		}
 		fmt.Fprintln(w, ")")
-		if c := cells[measurement.ScopeCampaign]; c != nil && c.agreeOf > 0 {
-			fmt.Fprintf(w, "  reward join vs the simulator's observed outcome (conversion and value): %.2f%% of %s decisions agree\n",
-				100*float64(c.agree)/float64(c.agreeOf), progress.Thousands(int64(c.agreeOf)))
+		agree := 0
+		for _, d := range ds {
+			if sd, obs := bySim[d.RequestID], rewards[d.ID]; sd != nil && obs != nil &&
+				obs.Converted == sd.Converted && math.Abs(obs.Value-revenue(sd.Outcome)) < 1e-6 {
+				agree++
+			}
 		}
+		fmt.Fprintf(w, "  reward join vs the simulator's observed outcome (conversion and value): %s of %s decisions with a reward agree\n",
+			progress.Thousands(int64(agree)), progress.Thousands(int64(len(rewards))))
 		if unmatched > 0 {
 			fmt.Fprintf(w, "  %d decisions not matched to a decision point of the simulator\n", unmatched)
 		}
@@ -562,8 +563,9 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 		if rep.SRM != nil && rep.SRM.Flagged {
 			fmt.Fprintf(w, "  SAMPLE RATIO MISMATCH: p = %.2g\n", rep.SRM.PValue)
 		}
+		fmt.Fprintf(w, "  first exposures (each customer's first decision; simultaneous intervals over the report's %d rows):\n", rep.SimultaneousRows)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  scope\tmetric\ttreated\tholdout\treported lift\t95% CI\ttrue effect\tinside\t")
+		fmt.Fprintln(tw, "  scope\tmetric\ttreated\tholdout\treported lift\t95% CI\tsimultaneous 95% CI\ttrue effect\tinside\t")
 		for _, row := range rep.Comparisons {
 			c := cells[row.Scope]
 			truth := math.NaN()
@@ -572,47 +574,54 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			}
 			inside := "-"
 			if !math.IsNaN(row.AbsLift) && !math.IsNaN(truth) {
-				in := truth >= row.AbsCI[0] && truth <= row.AbsCI[1]
+				in := truth >= row.SimultaneousCI[0] && truth <= row.SimultaneousCI[1]
+				inRow := truth >= row.AbsCI[0] && truth <= row.AbsCI[1]
 				inside = map[bool]string{true: "yes", false: "NO"}[in]
+				if !inRow {
+					inside += " (not in the 95% CI)"
+				}
 				if row.Scope == measurement.ScopeCampaign || strings.HasPrefix(row.Scope, measurement.ScopeArmPrefix) {
 					cov.total++
 					if in {
 						cov.inside++
 					}
+					if inRow {
+						cov.insideRow++
+					}
 				}
 			}
-			f := func(v float64) string {
-				if row.Metric == measurement.MetricConversion {
-					return fmt.Sprintf("%+.2f pp", 100*v)
-				}
-				return fmt.Sprintf("%+.3f", v)
-			}
+			f := demoFormat(row.Metric)
 			ci := fmt.Sprintf("[%s, %s]", f(row.AbsCI[0]), f(row.AbsCI[1]))
+			sim := fmt.Sprintf("[%s, %s]", f(row.SimultaneousCI[0]), f(row.SimultaneousCI[1]))
 			lift := f(row.AbsLift)
 			if math.IsNaN(row.AbsLift) {
-				lift, ci = "", row.Note
+				lift, ci, sim = "", row.Note, ""
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", row.Scope, row.Metric, row.NTreated, row.NControl, lift, ci, f(truth), inside)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", row.Scope, row.Metric, row.NTreated, row.NControl, lift, ci, sim, f(truth), inside)
 		}
-		for m, metric := range []string{measurement.MetricConversion, measurement.MetricRevenue} {
-			c, err := measurement.Welch(measurement.Summarize(firstT[m]), measurement.Summarize(firstH[m]), 0.95)
-			if err != nil {
-				continue
-			}
-			truth := cells["first"].effect(metric)
-			f := func(v float64) string {
-				if metric == measurement.MetricConversion {
-					return fmt.Sprintf("%+.2f pp", 100*v)
-				}
-				return fmt.Sprintf("%+.3f", v)
-			}
-			in := map[bool]string{true: "yes", false: "NO"}[c.AbsCI.Contains(truth)]
-			fmt.Fprintf(tw, "  (first decision per customer)\t%s\t%d\t%d\t%s\t[%s, %s]\t%s\t%s\t\n", metric, len(firstT[m]), len(firstH[m]),
-				f(c.AbsLift), f(c.AbsCI.Lo), f(c.AbsCI.Hi), f(truth), in)
+		tw.Flush()
+		fmt.Fprintln(w, "  per customer (all their decisions in the period summed; the total effect, carry-over included: no per-decision truth to set beside it):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  scope\tmetric\ttreated\tholdout\treported lift\t95% CI\tincremental\t")
+		for _, row := range rep.PerCustomer {
+			f := demoFormat(row.Metric)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t[%s, %s]\t%s\t\n", row.Scope, row.Metric, row.NTreated, row.NControl,
+				f(row.AbsLift), f(row.AbsCI[0]), f(row.AbsCI[1]), f(row.Incremental))
 		}
 		tw.Flush()
 	}
 	return cov, nil
+}
+
+// demoFormat formats a lift of metric: conversion rates in percentage
+// points, other metrics as numbers.
+func demoFormat(metric string) func(float64) string {
+	return func(v float64) string {
+		if metric == measurement.MetricConversion {
+			return fmt.Sprintf("%+.2f pp", 100*v)
+		}
+		return fmt.Sprintf("%+.3f", v)
+	}
 }
 
 func armKeyOf(d *decisioning.Decision) string {

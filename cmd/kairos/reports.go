@@ -33,14 +33,15 @@ func (r *ledgerReports) Campaigns() []string {
 	return names
 }
 
-// Report implements measurement.ReportSource: the campaign's decisions in
-// [from, to) and their rewards, closed at any time after from.
+// Report implements measurement.ReportSource: the campaign's decisions
+// before to (those before from tell who was first exposed before the
+// period) and their rewards, closed at any time after from.
 func (r *ledgerReports) Report(ctx context.Context, campaign string, from, to time.Time) (*measurement.CampaignReport, error) {
 	c, ok := r.cfg.Campaign(campaign)
 	if !ok {
 		return nil, fmt.Errorf("no campaign %q in %s", campaign, r.cfg.Source)
 	}
-	ds, err := r.ledger.Decisions(ctx, ledger.Query{Campaign: campaign, From: from, To: to})
+	ds, err := r.ledger.Decisions(ctx, ledger.Query{Campaign: campaign, To: to})
 	if err != nil {
 		return nil, fmt.Errorf("read the decisions of %s: %w", campaign, err)
 	}
