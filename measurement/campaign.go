@@ -1,13 +1,13 @@
 package measurement
 
 import (
-	"gonum.org/v1/gonum/stat/distuv"
 	"bytes"
 	"cmp"
 	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gonum.org/v1/gonum/stat/distuv"
 	"math"
 	"reflect"
 	"slices"
