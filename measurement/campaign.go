@@ -68,10 +68,13 @@ type CampaignInput struct {
 	// ControlGroup is the share of the global control group
 	// (decisioning.Config.Global.ControlGroup).
 	ControlGroup decisioning.Share
-	// Decisions are the campaign's decisions in the period, as
-	// ledger.Ledger.Decisions returns them for Query{Campaign, From, To}.
-	// Decisions of another campaign, decided outside [From, To), or
-	// repeating an id already seen are ignored.
+	// Decisions are the campaign's decisions up to the period's end, as
+	// ledger.Ledger.Decisions returns them for Query{Campaign, To}: those
+	// before From are only used to know which customers were first
+	// exposed before the period (see the package documentation, "Campaign
+	// reports"); without them every customer's first decision in the
+	// period counts as a first exposure. Decisions of another campaign,
+	// decided at or after To, or repeating an id already seen are ignored.
 	Decisions []decisioning.Decision
 	// Rewards are the closed reward windows of the decisions, matched by
 	// DecisionID; rewards of other decisions are ignored. A window closes

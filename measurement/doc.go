@@ -185,37 +185,81 @@
 // BuildCampaign turns one campaign's decisions and rewards over a period
 // (CampaignInput) into a CampaignReport. Its definitions:
 //
-// The unit is the decision (one customer may have several in a period).
-// A decision is eligible when the policy chose an arm (ArmIndex ≥ 0) and
-// its outcome is SEND, NO_ACTION (the policy chose the none arm) or
-// HOLDOUT (the arm it would have sent is recorded: intent to treat).
-// SUPPRESSED decisions (no eligible arm, or lost to another campaign) and
-// decisions without an arm are in no comparison; GLOBAL_CONTROL decisions
-// are only in the global-control one.
+// Units. A customer's holdout and global-control membership is sticky (a
+// hash of the customer id), so the randomised unit is the customer, and a
+// customer may have many decisions. A decision is in a compared group when
+// the policy chose an arm (ArmIndex ≥ 0) and its outcome is SEND, NO_ACTION
+// (the policy chose the none arm) or HOLDOUT (the arm it would have sent is
+// recorded: intent to treat), or when it is GLOBAL_CONTROL. SUPPRESSED
+// decisions (no eligible arm, or lost to another campaign) and decisions
+// without an arm are in no comparison.
 //
-// Groups: treated = eligible decisions not held out (SEND, and NO_ACTION
-// with an arm); holdout = HOLDOUT with an arm. The campaign comparison is
-// treated against holdout: the effect of running the campaign's policy,
-// "send nothing" choices included. Per arm, the decisions whose chosen
-// arm was k (SEND on k, or NO_ACTION for the none arm) against the
-// holdouts whose would-have-sent arm was k: the holdout is assigned by a
-// hash independent of the policy's choice, so the two are comparable; the
-// none arm's row ("arm:none") compares two groups that were both sent
+// First exposures. A customer's first exposure is their first decision in
+// a compared group, ever: the caller passes the campaign's decisions from
+// its beginning (decisions before From only mark customers exposed before
+// the period; their later decisions are no first exposures). The
+// comparisons (CampaignReport.Comparisons), CUPED and the SRM checks use
+// first exposures only. Why: a message changes what follows it — a won-back
+// customer churns less and falls at risk again later, an unsubscribed one
+// loses a channel, a buyer's later carts differ — so the treated group's
+// later decisions are made in other states, and other decisions exist,
+// than the holdout's. Comparing every decision mixes the effect of the
+// decision with the carry-over of earlier messages and with that
+// selection (in the demo's simulated world it put the "arm:none" A/A rows
+// 4 to 7 points off and doubled winback's lift). No earlier message of the
+// campaign can have touched a first exposure, so each row estimates the
+// effect of one decision, the arm the policy chose at that point included.
+//
+// Groups of the comparisons: treated = first exposures not held out (SEND,
+// and NO_ACTION with an arm); holdout = HOLDOUT with an arm. The campaign
+// comparison is treated against holdout: the effect of the campaign's
+// policy, "send nothing" choices included. Per arm, the first exposures
+// whose chosen arm was k (SEND on k, or NO_ACTION for the none arm) against
+// the holdouts whose would-have-sent arm was k: the holdout is assigned by
+// a hash independent of the policy's choice, so the two are comparable;
+// the none arm's row ("arm:none") compares two groups that were both sent
 // nothing, an A/A check whose true lift is 0. Per channel, SEND on the
 // channel against holdouts whose would-have-sent arm is on it. Global
-// control: GLOBAL_CONTROL decisions against every other eligible decision
+// control: GLOBAL_CONTROL first exposures against every other one
 // (treated and holdout); the engine records the would-be arm of a
 // global-control decision as of a holdout, and a customer of the control
 // group with no eligible arm is SUPPRESSED like any other, so both sides
 // are decisions on which the policy chose an arm.
 //
-// Metrics, per decision: "conversion", 1 when its reward window saw the
-// reward event (Reward.Converted), else 0; "revenue", the reward value
-// (Reward.Value, 0 without a conversion). A decision without a reward yet
-// (its window still open, or not yet closed by the joiner) is left out of
-// every comparison, of CUPED, attribution and OPE; CampaignReport.Pending
-// counts them and a warning says how many. Decisions, the SRM checks and
-// the daily series count every decision.
+// Per customer (CampaignReport.PerCustomer): the customers first exposed
+// in the period whose first exposure has a reward, in the group of that
+// first exposure, compared on "conversions" (their conversions summed over
+// all their decisions in the period with a reward) and "revenue" (the
+// reward values summed). This is the total effect of running the campaign
+// on a customer, every later message and its carry-over included; the
+// incremental conversions and revenue of the attribution come from it.
+//
+// Metrics of the comparisons, per first exposure: "conversion", 1 when its
+// reward window saw the reward event (Reward.Converted), else 0; "revenue",
+// the reward value (Reward.Value, 0 without a conversion). A decision
+// without a reward yet (its window still open, or not yet closed by the
+// joiner) is left out of every comparison, of CUPED, attribution and OPE;
+// CampaignReport.Pending counts them and a warning says how many.
+// Decisions and the daily series count every decision.
+//
+// A row needs MinCompared units with a reward on each side: below that,
+// Welch's normal-theory interval is unreliable (a dozen held-out
+// customers, none converting, give a standard error of 0 on that side), so
+// the row keeps its counts and means and has a Note.
+//
+// Simultaneous intervals: a report has many rows, and at 95% each, one in
+// twenty misses by chance. Every row of Comparisons with a lift also has
+// SimultaneousCI, the Bonferroni interval at level 1 − (1 − level)/m over
+// the m such rows (CampaignReport.SimultaneousRows), with Welch's degrees
+// of freedom: all m hold at once with probability at least level. Read
+// them when acting on the best-looking arm of many.
+//
+// Cohorts: the customers first exposed in a week (Monday to Sunday, UTC),
+// per group, and the share of them active in each later week: with a
+// decision of the campaign, or a conversion, in that week. The ledger
+// holds only the campaign's own records, so "active" means active as this
+// campaign sees it. Weeks that end after the period (or after the last
+// decision, without To) are not listed.
 //
 // Each comparison row holds Welch's comparison (means, absolute lift and
 // interval, p-value, delta-method relative lift), the always-valid
@@ -238,17 +282,19 @@
 // interval's. Teams who read the report daily to stop a campaign should
 // fix τ.
 //
-// Sample ratio mismatch: the holdout's share among eligible decisions
-// against the configured holdout h (shares 1−h and h), and the global
-// control's share among eligible and global-control decisions against the
-// configured control share g (the engine assigns the global control
-// first, then the holdout among the others). Caps and cooldowns count a
+// Sample ratio mismatch: the holdout's share among the first exposures of
+// treated and held-out customers against the configured holdout h (shares
+// 1−h and h), and the global control's share among all first exposures
+// against the configured control share g (the engine assigns the global
+// control first, then the holdout among the others). Counting customers,
+// the randomised unit, keeps the check blind to a campaign that changes
+// how many decisions its treated customers have. Caps and cooldowns count a
 // held-out decision's would-have-sent message like a sent one (a shadow
 // send, decisioning.Decision.Counts), so held-out and treated customers are
 // suppressed alike and a flagged check points at the assignment or the
 // records, not at the caps.
 //
-// CUPED adjusts the campaign comparison of each metric with a pre-decision
+// CUPED adjusts the campaign comparison (first exposures) of each metric with a pre-decision
 // covariate from the logged feature vector (CampaignInput.Covariate, by
 // default DefaultCovariate, "revenue_30d", when the decisions log it).
 // Decisions whose covariate is missing or NaN are left out of the adjusted
@@ -256,13 +302,14 @@
 // reduction, the adjusted lift and the unadjusted interval on the same
 // decisions.
 //
-// Attribution: the attributed conversions and revenue are the converted
-// SEND decisions' count and reward values (the joiner credits a decision
-// with the first reward event within its window); the incremental ones
-// come from the campaign comparison. Cost is the sum of the configured
-// cost of the arm of every SEND decision with a reward (the decisions the
-// incremental revenue is measured on; arms matched by channel and offer,
-// an arm missing from the configuration costs 0 with a warning). ROI is
+// Attribution, over the decisions of the customers first exposed in the
+// period: the attributed conversions and revenue are the converted SEND
+// decisions' count and reward values (the joiner credits a decision with
+// the first reward event within its window); the incremental ones come
+// from the per-customer campaign comparison (lift per customer × treated
+// customers). Cost is the sum of the configured cost of the arm of every
+// SEND decision with a reward (arms matched by channel and offer, an arm
+// missing from the configuration costs 0 with a warning). ROI is
 // ROI(incremental revenue, cost), NaN without cost. Revenue per triggered
 // decision is the treated decisions' total reward value over their number.
 //
