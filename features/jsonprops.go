@@ -46,13 +46,23 @@ var errPropsJSON = errors.New("want a JSON object of strings, numbers and bools"
 // see AppendPropsJSON).
 func ParsePropsJSON(s string, m map[string]Value) (map[string]Value, error) {
 	p := propsParser{s: s}
+	m, err := p.object(m)
+	if err != nil {
+		return m, err
+	}
+	return m, p.end()
+}
+
+// object parses a JSON object of string, number, bool and null values at
+// the parser's position into m (see ParsePropsJSON).
+func (p *propsParser) object(m map[string]Value) (map[string]Value, error) {
 	p.space()
 	if !p.consume('{') {
 		return m, errPropsJSON
 	}
 	p.space()
 	if p.consume('}') {
-		return m, p.end()
+		return m, nil
 	}
 	for {
 		p.space()
@@ -78,7 +88,7 @@ func ParsePropsJSON(s string, m map[string]Value) (map[string]Value, error) {
 		m[k] = v
 		p.space()
 		if p.consume('}') {
-			return m, p.end()
+			return m, nil
 		}
 		if !p.consume(',') {
 			return m, errPropsJSON
