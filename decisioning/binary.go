@@ -14,8 +14,18 @@ import (
 // strings and lists are length-prefixed (uvarint), numbers are IEEE 754
 // little-endian, times are a presence byte then Unix nanoseconds (varint),
 // read back in UTC. NaN round-trips.
+//
+// Version 2 of Decision, Reward and Window appends the metric windows
+// (Decision.Metrics: a count, then name, event and until of each) or the
+// metric (Reward.Metric, Window.Metric) to version 1. A record without
+// them is still written in version 1, which the Kairos before metrics
+// reads; a version 1 record reads back without them (metric "").
 
 const binaryVersion = 1
+
+// metricsVersion is the version of a Decision, Reward or Window record
+// that carries metrics.
+const metricsVersion = 2
 
 // Tags of the binary encodings.
 const (
@@ -202,20 +212,32 @@ func (d *decoder) strMap() map[string]string {
 	return m
 }
 
-func (d *decoder) header(tag byte, what string) {
+// header reads the tag and version of a record whose versions run from 1
+// to newest, and returns its version.
+func (d *decoder) header(tag byte, what string, newest byte) byte {
 	t, v := d.byte(), d.byte()
 	switch {
 	case d.err != nil:
 	case t != tag:
 		d.err = fmt.Errorf("not a %s (tag %q, want %q)", what, t, tag)
-	case v > binaryVersion:
-		d.err = fmt.Errorf("%s encoding version %d: %w (this one reads %d)", what, v, ErrNewerEncoding, binaryVersion)
-	case v != binaryVersion:
+	case v > newest:
+		d.err = fmt.Errorf("%s encoding version %d: %w (this one reads up to %d)", what, v, ErrNewerEncoding, newest)
+	case v < 1:
 		d.err = fmt.Errorf("%s encoding version %d is unknown", what, v)
 	}
 	if d.err != nil {
 		d.b = nil
 	}
+	return v
+}
+
+// version is the version of a record: metricsVersion when it carries
+// metrics, else binaryVersion.
+func version(metrics bool) byte {
+	if metrics {
+		return metricsVersion
+	}
+	return binaryVersion
 }
 
 func (d *decoder) done(what string) error {
@@ -230,7 +252,8 @@ func (d *decoder) done(what string) error {
 
 // AppendBinary appends the binary encoding of d to dst.
 func (d *Decision) AppendBinary(dst []byte) ([]byte, error) {
-	e := encoder{append(dst, tagDecision, binaryVersion)}
+	v := version(d.Metrics != nil)
+	e := encoder{append(dst, tagDecision, v)}
 	e.str(d.ID)
 	e.str(d.CustomerID)
 	e.str(d.Campaign)
@@ -266,6 +289,14 @@ func (d *Decision) AppendBinary(dst []byte) ([]byte, error) {
 	e.str(d.RewardEvent)
 	e.str(d.RewardValue)
 	e.time(d.RewardUntil)
+	if v >= metricsVersion {
+		e.uint(uint64(len(d.Metrics)))
+		for _, m := range d.Metrics {
+			e.str(m.Name)
+			e.str(m.Event)
+			e.time(m.Until)
+		}
+	}
 	return e.b, nil
 }
 
@@ -275,7 +306,7 @@ func (d *Decision) MarshalBinary() ([]byte, error) { return d.AppendBinary(make(
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (d *Decision) UnmarshalBinary(b []byte) error {
 	r := decoder{b: b}
-	r.header(tagDecision, "decision")
+	v := r.header(tagDecision, "decision", metricsVersion)
 	*d = Decision{
 		ID: r.str(), CustomerID: r.str(), Campaign: r.str(), RequestID: r.str(),
 		Outcome: Outcome(r.byte()), Channel: r.str(), Offer: r.str(), ArmIndex: int(r.int()), Propensity: r.f64(),
@@ -305,12 +336,21 @@ func (d *Decision) UnmarshalBinary(b []byte) error {
 	d.PolicyContext = r.f64s()
 	d.RewardEvent, d.RewardValue = r.str(), r.str()
 	d.RewardUntil = r.time()
+	if v >= metricsVersion {
+		// Version 2 holds the list even when empty: nil and empty differ.
+		n := r.count(3)
+		d.Metrics = make([]MetricWindow, n)
+		for i := range d.Metrics {
+			d.Metrics[i] = MetricWindow{Name: r.str(), Event: r.str(), Until: r.time()}
+		}
+	}
 	return r.done("decision")
 }
 
 // AppendBinary appends the binary encoding of r to dst.
 func (r *Reward) AppendBinary(dst []byte) ([]byte, error) {
-	e := encoder{append(dst, tagReward, binaryVersion)}
+	v := version(r.Metric != "")
+	e := encoder{append(dst, tagReward, v)}
 	e.str(r.DecisionID)
 	e.str(r.CustomerID)
 	e.str(r.Campaign)
@@ -319,6 +359,9 @@ func (r *Reward) AppendBinary(dst []byte) ([]byte, error) {
 	e.str(r.EventID)
 	e.time(r.EventAt)
 	e.time(r.ClosedAt)
+	if v >= metricsVersion {
+		e.str(r.Metric)
+	}
 	return e.b, nil
 }
 
@@ -328,15 +371,19 @@ func (r *Reward) MarshalBinary() ([]byte, error) { return r.AppendBinary(nil) }
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (r *Reward) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
-	d.header(tagReward, "reward")
+	v := d.header(tagReward, "reward", metricsVersion)
 	*r = Reward{DecisionID: d.str(), CustomerID: d.str(), Campaign: d.str(), Converted: d.bool(), Value: d.f64(),
 		EventID: d.str(), EventAt: d.time(), ClosedAt: d.time()}
+	if v >= metricsVersion {
+		r.Metric = d.str()
+	}
 	return d.done("reward")
 }
 
 // MarshalBinary returns the binary encoding of w.
 func (w *Window) MarshalBinary() ([]byte, error) {
-	e := encoder{append(make([]byte, 0, 128), tagWindow, binaryVersion)}
+	v := version(w.Metric != "")
+	e := encoder{append(make([]byte, 0, 128), tagWindow, v)}
 	e.str(w.DecisionID)
 	e.str(w.CustomerID)
 	e.str(w.Campaign)
@@ -348,15 +395,21 @@ func (w *Window) MarshalBinary() ([]byte, error) {
 	e.str(w.RewardEvent)
 	e.str(w.RewardValue)
 	e.time(w.RewardUntil)
+	if v >= metricsVersion {
+		e.str(w.Metric)
+	}
 	return e.b, nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (w *Window) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
-	d.header(tagWindow, "window")
+	v := d.header(tagWindow, "window", metricsVersion)
 	*w = Window{DecisionID: d.str(), CustomerID: d.str(), Campaign: d.str(), Outcome: Outcome(d.byte()), ArmIndex: int(d.int()), Segment: int(d.int()),
 		PolicyContext: d.f64s(), DecidedAt: d.time(), RewardEvent: d.str(), RewardValue: d.str(), RewardUntil: d.time()}
+	if v >= metricsVersion {
+		w.Metric = d.str()
+	}
 	return d.done("window")
 }
 
@@ -373,7 +426,7 @@ func (s *Sent) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (s *Sent) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
-	d.header(tagSent, "send")
+	d.header(tagSent, "send", binaryVersion)
 	*s = Sent{DecisionID: d.str(), Campaign: d.str(), Channel: d.str(), At: d.time()}
 	return d.done("send")
 }

@@ -29,8 +29,12 @@ const (
 	// MaxSegmentBounds is the most bounds of a thompson policy's segments
 	// (so at most 16 segments).
 	MaxSegmentBounds = 15
-	// MaxRewardWindow is the longest attribution window of a reward.
+	// MaxRewardWindow is the longest attribution window of a reward or
+	// of a metric.
 	MaxRewardWindow = 90 * 24 * time.Hour
+	// MaxMetrics is the most metrics a campaign may declare (each is one
+	// more window per decision to open and close).
+	MaxMetrics = 16
 	// MaxCapWindow is the longest window of a cap and the longest cooldown.
 	MaxCapWindow = 90 * 24 * time.Hour
 	// MaxOfferVars is the most variables an offer may have.
@@ -92,7 +96,12 @@ var (
 	propertyRE     = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 	offerVarRE     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	metricNameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 )
+
+// reservedMetrics are the names a metric may not take: the reports name
+// the reward's own metrics so.
+var reservedMetrics = []string{"conversion", "revenue"}
 
 // ParseConfig reads and validates a campaign configuration. name is the
 // file's name, used in errors and as Config.Source; set is the feature
@@ -115,6 +124,8 @@ var (
 //	    salt: cr1                # required, distinct from every other salt
 //	    arms: [{channel: email, offer: reminder, cost: 0.01}, {channel: none}]
 //	    reward: {event: purchase, within: 72h, value: amount}   # value: 1 or a property
+//	    metrics:                 # optional: event rates after each decision
+//	      - {name: unsubscribe, event: unsubscribed, within: 7d}
 //	    policy: {kind: linear_thompson, context: [churn, propensity], epsilon: 0.05, half_life: 14d}
 //	    cooldown: 24h
 //	    caps: [{channel: any, max: 1, per: 24h}]
@@ -126,7 +137,11 @@ var (
 // "24h", "1h30m"). An offer's variables are named [a-z][a-z0-9_]* (at most
 // 64 characters), at most MaxOfferVars per offer; their values are single
 // values kept as written (1.50 is "1.50", true is "true"), valid UTF-8
-// without NUL bytes, of at most MaxOfferVarBytes bytes.
+// without NUL bytes, of at most MaxOfferVarBytes bytes. A metric's name is
+// [a-z][a-z0-9_]* (at most 32 characters), unique within its campaign and
+// neither conversion nor revenue (the reward's names in reports); its
+// event is a type the feature set knows, as the reward's; within is
+// positive and at most MaxRewardWindow; a campaign has at most MaxMetrics.
 func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 	if set == nil {
 		return nil, errors.New("decisioning: ParseConfig needs the feature set")
@@ -421,7 +436,7 @@ func (p *parser) quietHours(n *yaml.Node, path string) (QuietHours, error) {
 // campaign parses one campaign.
 func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 	c := Campaign{}
-	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps", "offers")
+	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "metrics", "policy", "cooldown", "caps", "offers")
 	if err != nil {
 		return c, err
 	}
@@ -453,6 +468,11 @@ func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 	}
 	if c.Reward, err = p.reward(m["reward"], path+".reward"); err != nil {
 		return c, err
+	}
+	if v := m["metrics"]; v != nil {
+		if c.Metrics, err = p.metrics(v, path+".metrics"); err != nil {
+			return c, err
+		}
 	}
 	if c.Policy, err = p.policy(m["policy"], path+".policy"); err != nil {
 		return c, err
@@ -658,6 +678,55 @@ func (p *parser) reward(n *yaml.Node, path string) (RewardRule, error) {
 		}
 	}
 	return r, nil
+}
+
+// metrics parses a list of {name, event, within}; an empty list is none.
+func (p *parser) metrics(n *yaml.Node, path string) ([]MetricRule, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errAt(n, path, "must be a list of metrics such as [{name: unsubscribe, event: unsubscribed, within: 7d}]")
+	}
+	if len(n.Content) > MaxMetrics {
+		return nil, p.errAt(n, path, "%d metrics: a campaign has at most %d", len(n.Content), MaxMetrics)
+	}
+	var out []MetricRule
+	lines := map[string]int{}
+	for i, mn := range n.Content {
+		mn = yamlconf.Deref(mn)
+		mp := fmt.Sprintf("%s[%d]", path, i)
+		m, err := p.mapping(mn, mp, "name", "event", "within")
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range []string{"name", "event", "within"} {
+			if m[k] == nil {
+				return nil, p.errAt(mn, mp+"."+k, "required: a metric is {name: <name>, event: <type>, within: <duration>}")
+			}
+		}
+		var r MetricRule
+		if r.Name, err = p.scalar(m["name"], mp+".name"); err != nil {
+			return nil, err
+		}
+		switch first, dup := lines[r.Name]; {
+		case !metricNameRE.MatchString(r.Name):
+			return nil, p.errAt(m["name"], mp+".name", "metric name %q must be 1-32 characters of a-z, 0-9 and _, starting with a letter", r.Name)
+		case slices.Contains(reservedMetrics, r.Name):
+			return nil, p.errAt(m["name"], mp+".name", "metric name %q is reserved: reports name the reward's own metrics %s", r.Name, strings.Join(reservedMetrics, " and "))
+		case dup:
+			return nil, p.errAt(m["name"], mp+".name", "metric %q is declared twice (first at line %d); names must be unique within a campaign", r.Name, first)
+		}
+		lines[r.Name] = m["name"].Line
+		if r.Event, err = p.scalar(m["event"], mp+".event"); err != nil {
+			return nil, err
+		}
+		if !p.set.KnownType(r.Event) {
+			return nil, p.errAt(m["event"], mp+".event", "unknown event type %q: use a standard type or declare it in the features' custom_events", r.Event)
+		}
+		if r.Within, err = p.duration(m["within"], mp+".within", true, MaxRewardWindow); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // policy parses {kind, context, segment, epsilon, half_life}.

@@ -155,6 +155,17 @@ func TestDefaultConfig(t *testing.T) {
 			t.Errorf("%s offers (-want +got):\n%s", c.Name, diff)
 		}
 	}
+	// Every built-in campaign records unsubscribes and churn besides its
+	// reward.
+	wantMetrics := []decisioning.MetricRule{
+		{Name: "unsubscribe", Event: "unsubscribed", Within: 7 * oneDay},
+		{Name: "churn_30d", Event: "subscription_cancelled", Within: 30 * oneDay},
+	}
+	for _, c := range cfg.Campaigns {
+		if diff := cmp.Diff(wantMetrics, c.Metrics); diff != "" {
+			t.Errorf("%s metrics (-want +got):\n%s", c.Name, diff)
+		}
+	}
 	cr, _ := cfg.Campaign("cart_recovery")
 	if got := cr.OfferVars("discount_10")["code"]; got != "CART10" {
 		t.Errorf("cart_recovery OfferVars(discount_10)[code] = %q, want CART10", got)
@@ -301,7 +312,7 @@ func campaignFlow(over map[string]string) string {
 	for k, v := range over {
 		f[k] = v
 	}
-	order := []string{"name", "holdout", "salt", "arms", "reward", "policy", "cooldown", "caps"}
+	order := []string{"name", "holdout", "salt", "arms", "reward", "metrics", "policy", "cooldown", "caps"}
 	var keys []string
 	for k := range f {
 		if !slices.Contains(order, k) {
@@ -463,6 +474,33 @@ custom_events: [trial_converted]
 		{"reward value bad", configDoc("", c("reward", "{event: purchase, within: 1d, value: Amount}")), 3, `"Amount": use 1`},
 		{"reward unknown key", configDoc("", c("reward", "{event: login, within: 1d, window: 1d}")), 3, `campaigns[0].reward.window: unknown key "window"`},
 		// Policy.
+		// Metrics: event rates besides the reward.
+		{"metrics", configDoc("", c("metrics", "[{name: unsubscribe, event: unsubscribed, within: 7d}, {name: churn_30d, event: subscription_cancelled, within: 30d}]")), 0, ""},
+		{"metrics empty", configDoc("", c("metrics", "[]")), 0, ""},
+		{"metric custom event", configDoc("", c("metrics", "[{name: trial, event: trial_converted, within: 14d}]")), 0, ""},
+		{"metric same event as the reward", configDoc("", c("metrics", "[{name: purchase_30d, event: purchase, within: 30d}]")), 0, ""},
+		{"metric names per campaign", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 7d}]"), c("name", "d", "salt", "t", "metrics", "[{name: u, event: unsubscribed, within: 7d}]")), 0, ""},
+		{"metrics not a list", configDoc("", c("metrics", "{name: u, event: unsubscribed, within: 7d}")), 3, "campaigns[0].metrics: must be a list of metrics"},
+		{"metrics 16", configDoc("", c("metrics", nMetrics(16))), 0, ""},
+		{"metrics 17", configDoc("", c("metrics", nMetrics(17))), 3, "campaigns[0].metrics: 17 metrics: a campaign has at most 16"},
+		{"metric not a mapping", configDoc("", c("metrics", "[unsubscribe]")), 3, "campaigns[0].metrics[0]: must be a mapping with keys name, event, within"},
+		{"metric unknown key", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 7d, value: amount}]")), 3, `campaigns[0].metrics[0].value: unknown key "value"`},
+		{"metric no name", configDoc("", c("metrics", "[{event: unsubscribed, within: 7d}]")), 3, "campaigns[0].metrics[0].name: required: a metric is {name: <name>, event: <type>, within: <duration>}"},
+		{"metric no event", configDoc("", c("metrics", "[{name: u, within: 7d}]")), 3, "campaigns[0].metrics[0].event: required"},
+		{"metric no within", configDoc("", c("metrics", "[{name: u, event: unsubscribed}]")), 3, "campaigns[0].metrics[0].within: required"},
+		{"metric name upper case", configDoc("", c("metrics", "[{name: Unsubscribe, event: unsubscribed, within: 7d}]")), 3, `campaigns[0].metrics[0].name: metric name "Unsubscribe" must be 1-32 characters of a-z, 0-9 and _, starting with a letter`},
+		{"metric name digit first", configDoc("", c("metrics", "[{name: 7d_unsubscribe, event: unsubscribed, within: 7d}]")), 3, `metric name "7d_unsubscribe" must be`},
+		{"metric name empty", configDoc("", c("metrics", `[{name: "", event: unsubscribed, within: 7d}]`)), 3, `metric name "" must be`},
+		{"metric name 32", configDoc("", c("metrics", "[{name: "+strings.Repeat("m", 32)+", event: unsubscribed, within: 7d}]")), 0, ""},
+		{"metric name 33", configDoc("", c("metrics", "[{name: "+strings.Repeat("m", 33)+", event: unsubscribed, within: 7d}]")), 3, "campaigns[0].metrics[0].name: metric name"},
+		{"metric name conversion", configDoc("", c("metrics", "[{name: conversion, event: purchase, within: 7d}]")), 3, `campaigns[0].metrics[0].name: metric name "conversion" is reserved`},
+		{"metric name revenue", configDoc("", c("metrics", "[{name: revenue, event: purchase, within: 7d}]")), 3, `campaigns[0].metrics[0].name: metric name "revenue" is reserved`},
+		{"metric name twice", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 7d}, {name: u, event: subscription_cancelled, within: 30d}]")), 3, `campaigns[0].metrics[1].name: metric "u" is declared twice (first at line 3); names must be unique within a campaign`},
+		{"metric unknown event", configDoc("", c("metrics", "[{name: u, event: unsubscribe, within: 7d}]")), 3, `campaigns[0].metrics[0].event: unknown event type "unsubscribe"`},
+		{"metric within 0", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 0d}]")), 3, "campaigns[0].metrics[0].within: must be a positive duration"},
+		{"metric within 90d", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 90d}]")), 0, ""},
+		{"metric within 91d", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: 91d}]")), 3, "campaigns[0].metrics[0].within: 91d is too long: at most 90d"},
+		{"metric within bad", configDoc("", c("metrics", "[{name: u, event: unsubscribed, within: a week}]")), 3, `campaigns[0].metrics[0].within: "a week" is not a duration`},
 		{"policy unknown", configDoc("", c("policy", "{kind: ucb}")), 3, `campaigns[0].policy.kind: unknown policy "ucb"; use thompson or linear_thompson`},
 		{"policy no kind", configDoc("", c("policy", "{epsilon: 0.1}")), 3, "campaigns[0].policy.kind: required"},
 		{"policy unknown key", configDoc("", c("policy", "{kind: thompson, alpha: 1}")), 3, `campaigns[0].policy.alpha: unknown key "alpha"`},
@@ -605,6 +643,11 @@ campaigns:
 		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder:\n        code: R1\n        links: {home: /}\n", "x.yaml:22:16: campaigns[0].offers.reminder.links: must be a single value"},
 		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {code: " + strings.Repeat("x", 1025) + "}\n", "x.yaml:20:24: campaigns[0].offers.reminder.code: 1025 bytes: a value has at most 1024"},
 		{"kind: thompson\n", "kind: thompson\n    offers:\n      reminder: {code: \"R\\0\"}\n", "x.yaml:20:24: campaigns[0].offers.reminder.code: must not contain a NUL byte"},
+		{"kind: thompson\n", "kind: thompson\n    metrics:\n      - name: unsubscribe\n        event: unsubscribed\n        within: 7d\n      - name: unsubscribe\n        event: subscription_cancelled\n        within: 30d\n", "x.yaml:23:15: campaigns[0].metrics[1].name: metric \"unsubscribe\" is declared twice (first at line 20)"},
+		{"kind: thompson\n", "kind: thompson\n    metrics:\n      - name: unsubscribe\n        event: unsubscribed\n        within: 7d\n      - name: revenue\n        event: purchase\n        within: 30d\n", "x.yaml:23:15: campaigns[0].metrics[1].name: metric name \"revenue\" is reserved"},
+		{"kind: thompson\n", "kind: thompson\n    metrics:\n      - name: unsubscribe\n        event: unsubscribed\n        within: 7d\n      - name: churn\n        event: cancelled\n        within: 30d\n", "x.yaml:24:16: campaigns[0].metrics[1].event: unknown event type \"cancelled\""},
+		{"kind: thompson\n", "kind: thompson\n    metrics:\n      - name: unsubscribe\n        event: unsubscribed\n        within: 7d\n      - name: churn\n        event: subscription_cancelled\n        within: 91d\n", "x.yaml:25:17: campaigns[0].metrics[1].within: 91d is too long: at most 90d"},
+		{"kind: thompson\n", "kind: thompson\n    metrics:\n      - name: unsubscribe\n        event: unsubscribed\n        within: 7d\n      - name: churn\n        within: 30d\n", "x.yaml:23:9: campaigns[0].metrics[1].event: required"},
 	} {
 		data := strings.Replace(base, tc.old, tc.new, 1)
 		_, err := decisioning.ParseConfig("x.yaml", []byte(data), features.Default())
@@ -615,6 +658,15 @@ campaigns:
 	if _, err := decisioning.ParseConfig("x.yaml", []byte(base), features.Default()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// nMetrics is a flow list of n valid metrics.
+func nMetrics(n int) string {
+	ms := make([]string, n)
+	for i := range ms {
+		ms[i] = fmt.Sprintf("{name: m%d, event: unsubscribed, within: %dd}", i, i+1)
+	}
+	return "[" + strings.Join(ms, ", ") + "]"
 }
 
 // nArms is n arms: n-1 email offers and the none arm.

@@ -82,7 +82,8 @@ type QuietHours struct {
 	From, To int
 }
 
-// Campaign is one campaign: its arms, holdout, reward and policy.
+// Campaign is one campaign: its arms, holdout, reward, event-rate
+// metrics and policy.
 type Campaign struct {
 	Name    string
 	Holdout Share
@@ -91,7 +92,11 @@ type Campaign struct {
 	// explicit "don't send".
 	Arms   []Arm
 	Reward RewardRule
-	Policy PolicyConfig
+	// Metrics are the event rates recorded after each decision besides its
+	// reward (unsubscribes, churn), each in a window of its own; they never
+	// teach the policy. Nil when the campaign declares none.
+	Metrics []MetricRule
+	Policy  PolicyConfig
 	// Cooldown is the least time between two messages of this campaign to
 	// one customer.
 	Cooldown time.Duration
@@ -119,6 +124,16 @@ type RewardRule struct {
 	Event  string
 	Within time.Duration
 	Value  string
+}
+
+// MetricRule declares an event-rate metric of a campaign: whether Event
+// follows a decision within Within. Like the reward it is recorded for
+// every decision with a reward window (holdouts included), valued 1 when
+// such an event comes and 0 when none does, under its Name.
+type MetricRule struct {
+	Name   string
+	Event  string
+	Within time.Duration
 }
 
 // PolicyConfig configures a campaign's bandit.

@@ -118,6 +118,19 @@ type Decision struct {
 	RewardEvent string    `json:"reward_event,omitempty"`
 	RewardValue string    `json:"reward_value,omitempty"`
 	RewardUntil time.Time `json:"reward_until,omitzero"`
+	// Metrics are the campaign's metric windows (Campaign.Metrics), opened
+	// beside the reward window: each is 1 when its Event follows
+	// DecidedAt at or before its Until. Nil without a reward window or
+	// when the campaign declares no metrics.
+	Metrics []MetricWindow `json:"metrics,omitempty"`
+}
+
+// MetricWindow is one metric window of a decision: the first Event after
+// the decision and at or before Until makes metric Name 1.
+type MetricWindow struct {
+	Name  string    `json:"name"`
+	Event string    `json:"event"`
+	Until time.Time `json:"until"`
 }
 
 // Counts reports whether the decision takes a place in the customer's
@@ -147,15 +160,20 @@ func (d *Decision) Open() bool {
 	return d.ArmIndex >= 0 && d.RewardEvent != "" && !d.RewardUntil.IsZero()
 }
 
-// Reward is the outcome of a decision's reward window.
+// Reward is the outcome of one window of a decision: its reward window
+// (Metric "") or one of its metric windows (Metric the metric's name). A
+// decision has at most one Reward per Metric.
 type Reward struct {
 	DecisionID string `json:"decision_id"`
 	CustomerID string `json:"customer_id"`
 	Campaign   string `json:"campaign"`
+	// Metric names the metric window closed; "" for the reward window,
+	// whose reward teaches the policy.
+	Metric string `json:"metric,omitempty"`
 	// Converted: a qualifying event arrived within the window.
 	Converted bool `json:"converted"`
-	// Value is the reward value (1, or the event's property), 0 when not
-	// converted.
+	// Value is the reward value (1, or the event's property; always 1 for
+	// a metric), 0 when not converted.
 	Value float64 `json:"value"`
 	// EventID and EventAt identify the converting event; empty when not
 	// converted.

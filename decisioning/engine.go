@@ -503,6 +503,7 @@ func (e *Engine) decideAll(r *Request, snap *Snapshot, now time.Time) []Decision
 		ds[i].Reasons = append(ds[i].Reasons, "lost_to:"+ds[win].Campaign)
 		ds[i].SendAfter = time.Time{}
 		ds[i].RewardEvent, ds[i].RewardValue, ds[i].RewardUntil = "", "", time.Time{}
+		ds[i].Metrics = nil
 	}
 	ds[0], ds[win] = ds[win], ds[0]
 	return ds
@@ -595,6 +596,7 @@ func (e *Engine) decide(d *Decision, c *compiled, bs *banditSet, snap *Snapshot,
 	a := c.Arms[arm]
 	d.ArmIndex, d.Channel, d.Offer, d.Propensity, d.ExpectedValue = arm, a.Channel, a.Offer, prop, value
 	d.RewardEvent, d.RewardValue, d.RewardUntil = c.Reward.Event, c.Reward.Value, now.Add(c.Reward.Within)
+	d.Metrics = c.metricWindows(now)
 	switch {
 	case control:
 		d.Outcome = GlobalControl
@@ -613,6 +615,19 @@ func (e *Engine) decide(d *Decision, c *compiled, bs *banditSet, snap *Snapshot,
 			d.Reasons = append(d.Reasons, "quiet_hours")
 		}
 	}
+}
+
+// metricWindows returns the campaign's metric windows of a decision made
+// at, nil when it declares none.
+func (c *Campaign) metricWindows(at time.Time) []MetricWindow {
+	if len(c.Metrics) == 0 {
+		return nil
+	}
+	ms := make([]MetricWindow, len(c.Metrics))
+	for i, m := range c.Metrics {
+		ms[i] = MetricWindow{Name: m.Name, Event: m.Event, Until: at.Add(m.Within)}
+	}
+	return ms
 }
 
 func noneBit(none int) uint64 {

@@ -110,8 +110,13 @@ func backends(t *testing.T, set *features.Set, lookback time.Duration) []func(t 
 
 // forEach runs f against every backend.
 func forEach(t *testing.T, f func(t *testing.T, h *harness)) {
+	forEachConfig(t, testConfig, f)
+}
+
+// forEachConfig is forEach with another campaign configuration.
+func forEachConfig(t *testing.T, yaml string, f func(t *testing.T, h *harness)) {
 	set := features.Default()
-	cfg, err := decisioning.ParseConfig("test.yaml", []byte(testConfig), set)
+	cfg, err := decisioning.ParseConfig("test.yaml", []byte(yaml), set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,10 @@ type JoinerOptions struct {
 // Joiner is the reward joiner: it reads the event log, attaches to each
 // open decision (holdouts included) the first event of its campaign's
 // reward event within its window, closes windows that expired with reward
-// 0, and updates the campaigns' policies with what it closed. Several
+// 0, and updates the campaigns' policies with what it closed. A decision's
+// metric windows (Campaign.Metrics) are joined and closed the same way,
+// each with its own event and end, valued 1 (converted) or 0 (expired),
+// and recorded under their Metric; they never reach the policy. Several
 // joiners (one per Kairos instance) share the work through the consumer
 // group; closing a window is atomic, so each reward counts once.
 //
@@ -60,13 +63,19 @@ type JoinerOptions struct {
 // so a backlog after an outage is joined before windows expire.
 //
 // Every closed window's reward goes to the ledger; the policy learns only
-// from SEND and NO_ACTION decisions (a held-out arm was never sent). A
+// from the reward windows (Metric "") of SEND and NO_ACTION decisions (a
+// held-out arm was never sent).
+//
+// The counter kairos_reward_windows_closed_total{campaign, metric,
+// result} counts the closed windows; metric is "" for reward windows (so
+// {metric=""} selects them) and the metric's name for metric windows. A
 // policy update that fails is kept in memory and retried with the next
 // batch; a process that dies in between loses those observations for the
 // policy (never for the ledger).
 type Joiner struct {
 	opts    JoinerOptions
 	camps   map[string]*Campaign
+	events  map[string]bool // the event types some window waits for
 	log     *slog.Logger
 	metrics *joinerMetrics
 
@@ -97,16 +106,21 @@ func NewJoiner(opts JoinerOptions) *Joiner {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	j := &Joiner{opts: opts, camps: map[string]*Campaign{}, log: opts.Logger.With("component", "joiner"),
+	j := &Joiner{opts: opts, camps: map[string]*Campaign{}, events: map[string]bool{}, log: opts.Logger.With("component", "joiner"),
 		pending: map[string][]bandit.Observation{}}
 	for i := range opts.Config.Campaigns {
 		c := &opts.Config.Campaigns[i]
 		j.camps[c.Name] = c
+		j.events[c.Reward.Event] = true
+		for _, m := range c.Metrics {
+			j.events[m.Event] = true
+		}
 	}
 	j.metrics = &joinerMetrics{
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kairos_reward_windows_closed_total", Help: "Reward windows closed by the joiner, by campaign and result (converted, expired).",
-		}, []string{"campaign", "result"}),
+			Name: "kairos_reward_windows_closed_total",
+			Help: "Reward and metric windows closed by the joiner, by campaign, metric (empty for the reward window) and result (converted, expired).",
+		}, []string{"campaign", "metric", "result"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_reward_joiner_errors_total", Help: "Joiner rounds that failed and will be retried.",
 		}),
@@ -247,7 +261,7 @@ func (j *Joiner) join(ctx context.Context, entries []features.LogEntry) error {
 				continue
 			}
 			rewards = append(rewards, Reward{
-				DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign,
+				DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign, Metric: w.Metric,
 				Converted: true, Value: rewardValue(first, w.RewardValue),
 				EventID: first.ID, EventAt: first.Time, ClosedAt: now,
 			})
@@ -258,15 +272,9 @@ func (j *Joiner) join(ctx context.Context, entries []features.LogEntry) error {
 	return err
 }
 
-// rewardType reports whether some campaign rewards events of type t.
-func (j *Joiner) rewardType(t string) bool {
-	for _, c := range j.camps {
-		if c.Reward.Event == t {
-			return true
-		}
-	}
-	return false
-}
+// rewardType reports whether some campaign rewards events of type t or
+// counts them in one of its metrics.
+func (j *Joiner) rewardType(t string) bool { return j.events[t] }
 
 // rewardValue is the value of a converting event: 1, or its numeric
 // property (0 when the event lacks it).
@@ -303,7 +311,7 @@ func (j *Joiner) closeDue(ctx context.Context, n int) (closed, due int, err erro
 	}
 	rewards := make([]Reward, len(ws))
 	for i, w := range ws {
-		rewards[i] = Reward{DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign, ClosedAt: now}
+		rewards[i] = Reward{DecisionID: w.DecisionID, CustomerID: w.CustomerID, Campaign: w.Campaign, Metric: w.Metric, ClosedAt: now}
 	}
 	closed, err = j.close(ctx, rewards, ws)
 	return closed, len(ws), err
@@ -335,7 +343,10 @@ func (j *Joiner) close(ctx context.Context, rewards []Reward, wins []Window) (in
 		if r.Converted {
 			at, result = r.EventAt, "converted"
 		}
-		j.metrics.closed.WithLabelValues(r.Campaign, result).Inc()
+		j.metrics.closed.WithLabelValues(r.Campaign, r.Metric, result).Inc()
+		if w.Metric != "" {
+			continue // a metric window: measured, never learned from
+		}
 		if w.Outcome != Send && w.Outcome != NoAction {
 			continue // held out: the arm was never sent
 		}

@@ -50,8 +50,9 @@ type State interface {
 	// names, it records nothing and returns ErrConflict, so caps and
 	// cooldowns hold under concurrent decisions. Otherwise every decision
 	// is queued for the ledger, every decision that Sends is added to the
-	// customer's sends and queued for dispatch, and every Open decision is
-	// registered for the reward joiner; it returns nil.
+	// customer's sends and queued for dispatch, and the windows of every
+	// Open decision (WindowsOf: its reward window and its metric windows)
+	// are registered for the reward joiner; it returns nil.
 	Commit(ctx context.Context, requestID, sentToken string, ds []Decision) (prior *Decision, err error)
 }
 
@@ -74,11 +75,16 @@ type PolicyStore interface {
 	UpdatePolicy(ctx context.Context, campaign string, fn func(*bandit.State) (*bandit.State, error)) error
 }
 
-// Window is an open reward window: a decision waiting for its reward.
+// Window is an open window of a decision: its reward window (Metric "")
+// or one of its metric windows. A window is identified by (DecisionID,
+// Metric): WindowKey.
 type Window struct {
 	DecisionID string `json:"decision_id"`
 	CustomerID string `json:"customer_id"`
 	Campaign   string `json:"campaign"`
+	// Metric names the metric of a metric window; "" for the reward
+	// window. Only reward windows teach the policy.
+	Metric string `json:"metric,omitempty"`
 	// Outcome is the decision's: the joiner records every window's reward,
 	// but only SEND and NO_ACTION (the none arm) teach the policy — a
 	// held-out arm was never sent.
@@ -87,9 +93,11 @@ type Window struct {
 	Segment       int       `json:"segment"`
 	PolicyContext []float64 `json:"policy_context,omitempty"`
 	DecidedAt     time.Time `json:"decided_at"`
-	RewardEvent   string    `json:"reward_event"`
-	RewardValue   string    `json:"reward_value"`
-	RewardUntil   time.Time `json:"reward_until"`
+	// RewardEvent, RewardValue and RewardUntil are the window's: for a
+	// metric window its event, "1" and DecidedAt + its within.
+	RewardEvent string    `json:"reward_event"`
+	RewardValue string    `json:"reward_value"`
+	RewardUntil time.Time `json:"reward_until"`
 }
 
 // WindowOf returns the reward window of an Open decision.
@@ -102,15 +110,40 @@ func WindowOf(d *Decision) Window {
 	}
 }
 
-// Windows are the open reward windows, consumed by the Joiner.
+// WindowsOf returns the windows an Open decision opens: its reward window
+// first, then one per metric (Decision.Metrics), valued "1".
+func WindowsOf(d *Decision) []Window {
+	ws := make([]Window, 1, 1+len(d.Metrics))
+	ws[0] = WindowOf(d)
+	for _, m := range d.Metrics {
+		w := ws[0]
+		w.Metric, w.RewardEvent, w.RewardValue, w.RewardUntil = m.Name, m.Event, "1", m.Until
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// WindowKey identifies a window among a customer's open windows, and a
+// reward in a ledger: the decision id for the reward window (metric ""),
+// the decision id, a unit separator (0x1f, which neither the ids of NewID nor
+// metric names hold) and the metric's name for a metric window.
+func WindowKey(decisionID, metric string) string {
+	if metric == "" {
+		return decisionID
+	}
+	return decisionID + "\x1f" + metric
+}
+
+// Windows are the open reward and metric windows, consumed by the Joiner.
 type Windows interface {
 	// OpenWindows returns the open windows of each customer that has any.
 	OpenWindows(ctx context.Context, customerIDs []string) (map[string][]Window, error)
 	// DueWindows returns up to n windows whose RewardUntil is before now.
 	DueWindows(ctx context.Context, now time.Time, n int) ([]Window, error)
-	// CloseWindows closes windows with their rewards: each window still
-	// open is removed and its reward queued for the ledger, atomically;
-	// closed[i] reports whether rewards[i] closed its window (false: it
-	// was closed before, by this or another joiner).
+	// CloseWindows closes windows with their rewards: the window of
+	// rewards[i] is the customer's window (DecisionID, Metric); each one
+	// still open is removed and its reward queued for the ledger,
+	// atomically; closed[i] reports whether rewards[i] closed its window
+	// (false: it was closed before, by this or another joiner).
 	CloseWindows(ctx context.Context, rewards []Reward) (closed []bool, err error)
 }

@@ -13,7 +13,9 @@
 //
 // Writes are idempotent, so that a batch may be retried after an error or
 // replayed after a crash: a decision is identified by Decision.ID, a reward
-// by Reward.DecisionID and a dispatch by (DecisionID, Attempt). The first
+// by (Reward.DecisionID, Reward.Metric) — a decision has one reward for its
+// reward window (Metric "") and one per metric window — and a dispatch by
+// (DecisionID, Attempt). The first
 // record written under a key wins; a later one with the same key, even a
 // changed copy (or a second one in the same batch), is ignored without
 // error. A batch with an invalid record (see ValidateDecision,
@@ -29,7 +31,9 @@
 // across implementations. Time returns a time as a ledger keeps it.
 //
 // Decisions and rewards are listed in the order of their time (decided_at,
-// closed_at), ties broken by decision id.
+// closed_at), ties broken by decision id (and, for rewards, then by metric).
+// Rewards lists the rewards of metric windows too: a reader that wants one
+// reward per decision keeps those with Metric "" only.
 package ledger
 
 import (
@@ -87,8 +91,8 @@ type Ledger interface {
 	// decision already recorded is left unchanged, so a batch may be
 	// retried or replayed.
 	WriteDecisions(ctx context.Context, ds []decisioning.Decision) error
-	// WriteRewards records closed reward windows; idempotent by
-	// Reward.DecisionID.
+	// WriteRewards records closed reward and metric windows; idempotent
+	// by (Reward.DecisionID, Reward.Metric).
 	WriteRewards(ctx context.Context, rs []decisioning.Reward) error
 	// WriteDispatches records dispatch attempts; idempotent by
 	// (DecisionID, Attempt).
@@ -99,8 +103,8 @@ type Ledger interface {
 	// Decisions returns the decisions matching q by DecidedAt, ordered by
 	// (DecidedAt, ID).
 	Decisions(ctx context.Context, q Query) ([]decisioning.Decision, error)
-	// Rewards returns the rewards matching q by ClosedAt, ordered by
-	// (ClosedAt, DecisionID).
+	// Rewards returns the rewards matching q by ClosedAt, those of metric
+	// windows included, ordered by (ClosedAt, DecisionID, Metric).
 	Rewards(ctx context.Context, q Query) ([]decisioning.Reward, error)
 	// Dispatches returns a decision's dispatch attempts ordered by
 	// Attempt; none (and no error) for a decision without any.
@@ -193,6 +197,14 @@ func validateDecision(d *decisioning.Decision) error {
 			return bad("%s %s", [...]string{"request_id", "channel", "offer", "reward_event", "reward_value"}[i], p)
 		}
 	}
+	for i, m := range d.Metrics {
+		if p := textProblem(m.Name); p != "" {
+			return bad("metrics[%d].name %s", i, p)
+		}
+		if p := textProblem(m.Event); p != "" {
+			return bad("metrics[%d].event %s", i, p)
+		}
+	}
 	for i, a := range d.Arms {
 		if p := textProblem(a.Channel); p != "" {
 			return bad("arms[%d].channel %s", i, p)
@@ -230,8 +242,9 @@ func validateDecision(d *decisioning.Decision) error {
 }
 
 // ValidateReward reports why a ledger must refuse r: an empty decision id,
-// customer or campaign, a zero ClosedAt, an identifier longer than
-// MaxKeyLen, or text that is not valid UTF-8 or holds a NUL byte.
+// customer or campaign, a zero ClosedAt, an identifier (the metric
+// included) longer than MaxKeyLen, or text that is not valid UTF-8 or
+// holds a NUL byte.
 func ValidateReward(r *decisioning.Reward) error { return refuse(validateReward(r)) }
 
 func validateReward(r *decisioning.Reward) error {
@@ -240,6 +253,12 @@ func validateReward(r *decisioning.Reward) error {
 	}
 	if err := checkText("event_id", r.EventID); err != nil {
 		return fmt.Errorf("ledger: reward of decision %q: %w", r.DecisionID, err)
+	}
+	if err := checkText("metric", r.Metric); err != nil {
+		return fmt.Errorf("ledger: reward of decision %q: %w", r.DecisionID, err)
+	}
+	if len(r.Metric) > MaxKeyLen {
+		return fmt.Errorf("ledger: reward of decision %q: metric is %d bytes long, more than %d", r.DecisionID, len(r.Metric), MaxKeyLen)
 	}
 	if r.ClosedAt.IsZero() {
 		return fmt.Errorf("ledger: reward of decision %q: closed_at is zero", r.DecisionID)

@@ -22,17 +22,20 @@ import (
 type Memory struct {
 	mu         sync.RWMutex
 	decisions  map[string]decisioning.Decision
-	rewards    map[string]decisioning.Reward
+	rewards    map[rewardKey]decisioning.Reward
 	dispatches map[string][]Dispatch // by decision id, ordered by attempt
 }
 
 var _ Ledger = (*Memory)(nil)
 
+// rewardKey identifies a reward: its decision and metric.
+type rewardKey struct{ decision, metric string }
+
 // NewMemory returns an empty embedded ledger.
 func NewMemory() *Memory {
 	return &Memory{
 		decisions:  map[string]decisioning.Decision{},
-		rewards:    map[string]decisioning.Reward{},
+		rewards:    map[rewardKey]decisioning.Reward{},
 		dispatches: map[string][]Dispatch{},
 	}
 }
@@ -70,9 +73,10 @@ func (m *Memory) WriteRewards(ctx context.Context, rs []decisioning.Reward) erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range rs {
-		if _, ok := m.rewards[r.DecisionID]; !ok {
+		k := rewardKey{r.DecisionID, r.Metric}
+		if _, ok := m.rewards[k]; !ok {
 			r.EventAt, r.ClosedAt = Time(r.EventAt), Time(r.ClosedAt)
-			m.rewards[r.DecisionID] = r
+			m.rewards[k] = r
 		}
 	}
 	return nil
@@ -118,8 +122,8 @@ func (m *Memory) Decision(ctx context.Context, id string) (decisioning.Decision,
 
 // Decisions implements Ledger.
 func (m *Memory) Decisions(ctx context.Context, q Query) ([]decisioning.Decision, error) {
-	out, err := query(ctx, m, q, m.decisions, func(d *decisioning.Decision) (string, string, time.Time, string) {
-		return d.Campaign, d.CustomerID, d.DecidedAt, d.ID
+	out, err := query(ctx, m, q, m.decisions, func(d *decisioning.Decision) (string, string, time.Time, string, string) {
+		return d.Campaign, d.CustomerID, d.DecidedAt, d.ID, ""
 	})
 	for i := range out {
 		out[i] = cloneDecision(&out[i])
@@ -129,15 +133,15 @@ func (m *Memory) Decisions(ctx context.Context, q Query) ([]decisioning.Decision
 
 // Rewards implements Ledger.
 func (m *Memory) Rewards(ctx context.Context, q Query) ([]decisioning.Reward, error) {
-	return query(ctx, m, q, m.rewards, func(r *decisioning.Reward) (string, string, time.Time, string) {
-		return r.Campaign, r.CustomerID, r.ClosedAt, r.DecisionID
+	return query(ctx, m, q, m.rewards, func(r *decisioning.Reward) (string, string, time.Time, string, string) {
+		return r.Campaign, r.CustomerID, r.ClosedAt, r.DecisionID, r.Metric
 	})
 }
 
-// query returns the records of all that q selects, ordered by (time, id)
-// and limited as q says; fields gives a record's campaign, customer, time
-// and id.
-func query[T any](ctx context.Context, m *Memory, q Query, all map[string]T, fields func(*T) (campaign, customer string, at time.Time, id string)) ([]T, error) {
+// query returns the records of all that q selects, ordered by (time, id,
+// sub) and limited as q says; fields gives a record's campaign, customer,
+// time, id and sub (the metric of a reward, "" for a decision).
+func query[K comparable, T any](ctx context.Context, m *Memory, q Query, all map[K]T, fields func(*T) (campaign, customer string, at time.Time, id, sub string)) ([]T, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -148,15 +152,15 @@ func query[T any](ctx context.Context, m *Memory, q Query, all map[string]T, fie
 	m.mu.RLock()
 	var out []T
 	for _, r := range all {
-		if c, cu, at, _ := fields(&r); in(c, cu, at) {
+		if c, cu, at, _, _ := fields(&r); in(c, cu, at) {
 			out = append(out, r)
 		}
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b T) int {
-		_, _, ta, ia := fields(&a)
-		_, _, tb, ib := fields(&b)
-		return cmp.Or(ta.Compare(tb), cmp.Compare(ia, ib))
+		_, _, ta, ia, sa := fields(&a)
+		_, _, tb, ib, sb := fields(&b)
+		return cmp.Or(ta.Compare(tb), cmp.Compare(ia, ib), cmp.Compare(sa, sb))
 	})
 	return limit(q, out), nil
 }
@@ -206,5 +210,9 @@ func cloneDecision(d *decisioning.Decision) decisioning.Decision {
 	c.Context = maps.Clone(d.Context)
 	c.PolicyContext = slices.Clone(d.PolicyContext)
 	c.DecidedAt, c.SendAfter, c.RewardUntil = Time(d.DecidedAt), Time(d.SendAfter), Time(d.RewardUntil)
+	c.Metrics = slices.Clone(d.Metrics)
+	for i := range c.Metrics {
+		c.Metrics[i].Until = Time(c.Metrics[i].Until)
+	}
 	return c
 }

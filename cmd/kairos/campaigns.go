@@ -59,7 +59,7 @@ func campaignsCmd(ctx context.Context, env environment, args []string) error {
 		fmt.Fprintf(env.stdout, "ok: %s (version %s): %d campaigns, control group %s, %d global caps\n",
 			cfg.Source, cfg.Version, len(cfg.Campaigns), cfg.Global.ControlGroup, len(cfg.Global.Caps))
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CAMPAIGN\tHOLDOUT\tARMS\tREWARD\tPOLICY")
+		fmt.Fprintln(tw, "CAMPAIGN\tHOLDOUT\tARMS\tREWARD\tMETRICS\tPOLICY")
 		for _, c := range cfg.Campaigns {
 			arms := make([]string, len(c.Arms))
 			for i, a := range c.Arms {
@@ -68,8 +68,15 @@ func campaignsCmd(ctx context.Context, env environment, args []string) error {
 					arms[i] += "/" + a.Offer
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s within %s\t%s\n", c.Name, c.Holdout, strings.Join(arms, " "),
-				c.Reward.Event, features.FormatDuration(c.Reward.Within), c.Policy.Kind)
+			metrics := make([]string, len(c.Metrics))
+			for i, m := range c.Metrics {
+				metrics[i] = m.Name + "=" + m.Event + "/" + features.FormatDuration(m.Within)
+			}
+			if len(metrics) == 0 {
+				metrics = []string{"-"}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s within %s\t%s\t%s\n", c.Name, c.Holdout, strings.Join(arms, " "),
+				c.Reward.Event, features.FormatDuration(c.Reward.Within), strings.Join(metrics, " "), c.Policy.Kind)
 		}
 		return tw.Flush()
 	default:

@@ -23,7 +23,8 @@ func TestCampaignsCommand(t *testing.T) {
 	if err := runEnv(ctx, testEnv(&out, nil, nil), []string{"campaigns", "validate", good}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "ok: "+good) || !strings.Contains(out.String(), "cart_recovery") || !strings.Contains(out.String(), "purchase within 3d") {
+	if !strings.HasPrefix(out.String(), "ok: "+good) || !strings.Contains(out.String(), "cart_recovery") || !strings.Contains(out.String(), "purchase within 3d") ||
+		!strings.Contains(out.String(), "unsubscribe=unsubscribed/7d churn_30d=subscription_cancelled/30d") {
 		t.Errorf("validate output:\n%s", out.String())
 	}
 	bad := filepath.Join(dir, "bad.yaml")

@@ -1,6 +1,7 @@
 // Package memstate is the embedded decision state: recent sends, request
-// ids, open reward windows, the shared policy state and the ledger and
-// dispatch queues, kept in process memory beside a memstore feature store.
+// ids, open reward and metric windows, the shared policy state and the
+// ledger and dispatch queues, kept in process memory beside a memstore
+// feature store.
 // It is what `kairos serve` uses without --redis, so the whole loop runs
 // with nothing installed. Nothing survives a restart: use redisstate for
 // that.
@@ -89,8 +90,11 @@ type shard struct {
 	seq         map[string]uint64
 	unreachable map[string]map[string]string
 	requests    map[string]request // customer \x00 request id
-	open        map[string]map[string]decisioning.Window
-	lastSweep   time.Time
+	// open holds the open windows by customer, then by
+	// decisioning.WindowKey (the reward window under the decision id, a
+	// metric window under the id and the metric).
+	open      map[string]map[string]decisioning.Window
+	lastSweep time.Time
 }
 
 type request struct {
@@ -194,12 +198,13 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 			sh.seq[cid]++
 		}
 		if d.Open() {
-			w := decisioning.WindowOf(d)
 			if sh.open[cid] == nil {
 				sh.open[cid] = map[string]decisioning.Window{}
 			}
-			sh.open[cid][d.ID] = w
-			opened = append(opened, w)
+			for _, w := range decisioning.WindowsOf(d) {
+				sh.open[cid][decisioning.WindowKey(w.DecisionID, w.Metric)] = w
+				opened = append(opened, w)
+			}
 		}
 	}
 	if now.Sub(sh.lastSweep) > time.Hour {
@@ -209,7 +214,7 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 	if len(opened) > 0 {
 		s.dmu.Lock()
 		for _, w := range opened {
-			heap.Push(&s.due, dueItem{until: w.RewardUntil, customer: w.CustomerID, id: w.DecisionID})
+			heap.Push(&s.due, dueItem{until: w.RewardUntil, customer: w.CustomerID, key: decisioning.WindowKey(w.DecisionID, w.Metric)})
 		}
 		s.dmu.Unlock()
 	}
@@ -414,7 +419,7 @@ func (s *State) DueWindows(ctx context.Context, now time.Time, n int) ([]decisio
 		it := heap.Pop(&s.due).(dueItem)
 		sh := s.shard(it.customer)
 		sh.mu.Lock()
-		w, ok := sh.open[it.customer][it.id]
+		w, ok := sh.open[it.customer][it.key]
 		sh.mu.Unlock()
 		if ok {
 			out = append(out, w)
@@ -437,8 +442,9 @@ func (s *State) CloseWindows(ctx context.Context, rewards []decisioning.Reward) 
 	for i, r := range rewards {
 		sh := s.shard(r.CustomerID)
 		sh.mu.Lock()
-		if _, ok := sh.open[r.CustomerID][r.DecisionID]; ok {
-			delete(sh.open[r.CustomerID], r.DecisionID)
+		key := decisioning.WindowKey(r.DecisionID, r.Metric)
+		if _, ok := sh.open[r.CustomerID][key]; ok {
+			delete(sh.open[r.CustomerID], key)
 			if len(sh.open[r.CustomerID]) == 0 {
 				delete(sh.open, r.CustomerID)
 			}
@@ -456,7 +462,7 @@ func (s *State) CloseWindows(ctx context.Context, rewards []decisioning.Reward) 
 type dueItem struct {
 	until    time.Time
 	customer string
-	id       string
+	key      string // decisioning.WindowKey
 }
 
 type dueHeap []dueItem

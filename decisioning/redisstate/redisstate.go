@@ -1,7 +1,8 @@
 // Package redisstate keeps the decision state in Redis beside the feature
 // store (features/redisstore), shared by every Kairos instance: recent
-// sends, request ids, open reward windows, the campaigns' policy state, and
-// the ledger and dispatch queues. It must not import decisioning/memstate.
+// sends, request ids, open reward and metric windows, the campaigns'
+// policy state, and the ledger and dispatch queues. It must not import
+// decisioning/memstate.
 //
 // # Keys
 //
@@ -14,8 +15,11 @@
 //	            with which Commit detects a send made since Load
 //	r:<request> the decision returned to a request id (binary), expiring after
 //	            RequestTTL
-//	o           open reward windows: a hash of decision id → binary
-//	            decisioning.Window
+//	o           open windows: a hash of window key → binary
+//	            decisioning.Window, where the key is decisioning.WindowKey:
+//	            the decision id for its reward window, the decision id, a
+//	            unit separator (0x1f) and the metric's name for each of its
+//	            metric windows
 //	u           unreachable channels: a hash of channel → the address the
 //	            provider refused for good (decisioning.DispatchBounced)
 //	d:<id>      the dispatch attempts of a SEND decision: a hash with s
@@ -49,7 +53,8 @@
 //	kairos:rate:<channel>  a channel's shared rate limit (Reserve): the
 //	                       theoretical arrival time of its next slot (µs)
 //	kairos:due             open windows by end time: a sorted set of
-//	                       JSON [customer, decision id] scored by RewardUntil (ms)
+//	                       JSON [customer, window key] scored by RewardUntil
+//	                       (ms); the key of a reward window is its decision id
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
 //	                       and s (JSON bandit.State)
 //
@@ -222,9 +227,10 @@ func (s *State) Load(ctx context.Context, customerID, requestID string, now, sin
 // 4 ledger entry, 5 prune sends before (ms), 6 sends TTL (ms), 7 the sent
 // token Load saw (the send counter, "" for none), 8 number of sends
 // n, then n × (score, member, dispatch record: empty for a shadow send),
-// then m × (decision id,
-// window, until ms, due member). A send counter that changed since Load
-// fails the script with KAIROS_CONFLICT before anything is written.
+// then m × (window key, window, until ms, due member): the reward window
+// and the metric windows of each Open decision. A send counter that
+// changed since Load fails the script with KAIROS_CONFLICT before anything
+// is written.
 const commitLua = `#!lua
 if ARGV[1] == '1' then
   local prior = redis.call('GET', KEYS[1])
@@ -309,13 +315,15 @@ func (s *State) Commit(ctx context.Context, requestID, sentToken string, ds []de
 		if !d.Open() {
 			continue
 		}
-		win := decisioning.WindowOf(d)
-		w, err := win.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("redisstate: commit: %w", err)
+		for _, win := range decisioning.WindowsOf(d) {
+			w, err := win.MarshalBinary()
+			if err != nil {
+				return nil, fmt.Errorf("redisstate: commit: %w", err)
+			}
+			key := decisioning.WindowKey(win.DecisionID, win.Metric)
+			member, _ := json.Marshal([2]string{d.CustomerID, key})
+			args = append(args, key, w, win.RewardUntil.UnixMilli(), member)
 		}
-		member, _ := json.Marshal([2]string{d.CustomerID, d.ID})
-		args = append(args, d.ID, w, d.RewardUntil.UnixMilli(), member)
 	}
 	raw, err := s.commit.Run(ctx, s.client, keys, args...).Text()
 	var rerr redis.Error
@@ -632,9 +640,9 @@ func (s *State) DueWindows(ctx context.Context, now time.Time, n int) ([]decisio
 	return out, nil
 }
 
-// closeLua closes windows: for each (open key, decision id, due member,
-// reward JSON) in ARGV it deletes the window; when that deleted it, the
-// reward is kept for the ledger. KEYS: 1 ledger stream, 2 due set. It
+// closeLua closes windows: for each (open key, window key, due member,
+// framed binary reward) in ARGV it deletes the window; when that deleted
+// it, the reward is kept for the ledger. KEYS: 1 ledger stream, 2 due set. It
 // returns one 0/1 per window.
 const closeLua = `#!lua
 local closed = {}
@@ -664,8 +672,9 @@ func (s *State) CloseWindows(ctx context.Context, rewards []decisioning.Reward) 
 			return nil, fmt.Errorf("redisstate: close windows: %w", err)
 		}
 		raw = ledger.AppendFramed(nil, raw)
-		member, _ := json.Marshal([2]string{r.CustomerID, r.DecisionID})
-		args = append(args, redisstore.CustomerKey(r.CustomerID, "o"), r.DecisionID, member, raw)
+		key := decisioning.WindowKey(r.DecisionID, r.Metric)
+		member, _ := json.Marshal([2]string{r.CustomerID, key})
+		args = append(args, redisstore.CustomerKey(r.CustomerID, "o"), key, member, raw)
 	}
 	res, err := s.close.Run(ctx, s.client, []string{LedgerStream, DueKey}, args...).Int64Slice()
 	if err != nil {

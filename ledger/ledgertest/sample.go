@@ -34,8 +34,9 @@ var (
 // few campaigns and many customers, every outcome, four arms with their
 // probabilities, scores (NaN now and then), reasons, versions, request
 // context, SampleFeatures features of which some are missing (NaN), a
-// policy context vector, and a reward window. Their times are a
-// millisecond apart from 2026-03-01, with sub-microsecond parts, in UTC.
+// policy context vector, and a reward window with two metric windows.
+// Their times are a millisecond apart from 2026-03-01, with
+// sub-microsecond parts, in UTC.
 func Sample(n int, seed uint64) []decisioning.Decision {
 	r := rand.New(rand.NewPCG(seed, 0x6b6169726f73))
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -97,6 +98,10 @@ func Sample(n int, seed uint64) []decisioning.Decision {
 			}
 			d.RewardEvent, d.RewardValue = "purchase", "amount"
 			d.RewardUntil = at.Add(7 * 24 * time.Hour)
+			d.Metrics = []decisioning.MetricWindow{
+				{Name: "unsubscribe", Event: "unsubscribed", Until: at.Add(7 * 24 * time.Hour)},
+				{Name: "churn_30d", Event: "subscription_cancelled", Until: at.Add(30 * 24 * time.Hour)},
+			}
 			if d.Outcome == decisioning.Send && r.IntN(4) == 0 {
 				d.SendAfter = at.Add(9 * time.Hour)
 				d.Reasons = append(d.Reasons, "quiet_hours")

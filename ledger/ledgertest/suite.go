@@ -68,6 +68,10 @@ var exact = gocmp.Comparer(func(a, b float64) bool {
 // the microsecond, in UTC.
 func want(d decisioning.Decision) decisioning.Decision {
 	d.DecidedAt, d.SendAfter, d.RewardUntil = ledger.Time(d.DecidedAt), ledger.Time(d.SendAfter), ledger.Time(d.RewardUntil)
+	d.Metrics = slices.Clone(d.Metrics)
+	for i := range d.Metrics {
+		d.Metrics[i].Until = ledger.Time(d.Metrics[i].Until)
+	}
 	return d
 }
 
@@ -167,6 +171,11 @@ func full(id string) decisioning.Decision {
 		RewardEvent:   "purchase",
 		RewardValue:   "amount",
 		RewardUntil:   at.Add(7 * 24 * time.Hour),
+		Metrics: []decisioning.MetricWindow{
+			{Name: "unsubscribe", Event: "unsubscribed", Until: at.Add(7*24*time.Hour + 1)},
+			{Name: `churn "30d" \ {x}`, Event: "subscription_cancelled", Until: at.Add(30 * 24 * time.Hour).In(time.UTC)},
+			{Name: "", Event: "", Until: time.Time{}},
+		},
 	}
 }
 
@@ -183,7 +192,7 @@ func testRoundTrip(t *testing.T, l ledger.Ledger) {
 		Arms: []decisioning.ArmProbability{}, Reasons: []string{},
 		Scores:   decisioning.Scores{NextBestAction: map[string]float64{}},
 		Versions: map[string]string{}, FeatureNames: []string{}, Features: []float64{},
-		Context: map[string]string{}, PolicyContext: []float64{},
+		Context: map[string]string{}, PolicyContext: []float64{}, Metrics: []decisioning.MetricWindow{},
 	}
 	ds := []decisioning.Decision{full("full"), minimal, empty}
 	for o := decisioning.Send; o <= decisioning.NoAction; o++ {
@@ -203,6 +212,12 @@ func testRoundTrip(t *testing.T, l ledger.Ledger) {
 			t.Errorf("Decision(%q) (-want +got):\n%s", d.ID, diff)
 		}
 		checkUTC(t, "Decision("+d.ID+")", got.DecidedAt, got.SendAfter, got.RewardUntil)
+		for _, m := range got.Metrics {
+			checkUTC(t, "Decision("+d.ID+").Metrics", m.Until)
+		}
+		if (d.Metrics == nil) != (got.Metrics == nil) {
+			t.Errorf("Decision(%q): metrics %#v read back as %#v: nil and empty not kept apart", d.ID, d.Metrics, got.Metrics)
+		}
 		// Spelled out, since go-cmp's Equal on times hides these.
 		if d.SendAfter.IsZero() != got.SendAfter.IsZero() || d.RewardUntil.IsZero() != got.RewardUntil.IsZero() {
 			t.Errorf("Decision(%q): zero times not kept: send_after %v, reward_until %v", d.ID, got.SendAfter, got.RewardUntil)
@@ -229,12 +244,14 @@ func testNoAliasing(t *testing.T, l ledger.Ledger) {
 	d.Reasons[0], d.Features[0], d.Arms[0].Probability = "changed", 99, 99
 	d.Versions["churn"], d.Context["platform"], d.Scores.NextBestAction["email"] = "x", "x", 99
 	d.FeatureNames[0], d.PolicyContext[0] = "x", 99
+	d.Metrics[0].Name = "x"
 
 	got, err := l.Decision(ctx, "alias")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got.Reasons[0], got.Features[0], got.Versions["churn"] = "changed", 99, "x"
+	got.Metrics[0].Until = time.Time{}
 	again, err := l.Decision(ctx, "alias")
 	if err != nil {
 		t.Fatal(err)
@@ -389,38 +406,58 @@ func testRewards(t *testing.T, l ledger.Ledger) {
 			EventID: "ev-10", EventAt: closed.Add(-time.Hour), ClosedAt: closed.Add(2 * time.Hour)},
 		{DecisionID: "d4", CustomerID: "c3", Campaign: "winback", Value: math.NaN(), ClosedAt: closed.Add(2 * time.Hour)},
 		{DecisionID: "d0", CustomerID: "c3", Campaign: "winback", Value: math.Copysign(0, -1), ClosedAt: closed.Add(2*time.Hour + 200)},
+		// Metric windows of d1: keyed apart from its reward and from each
+		// other; closed in the same microsecond as the reward, they sort
+		// after it by metric.
+		{DecisionID: "d1", CustomerID: "c1", Campaign: "winback", Metric: "unsubscribe", Converted: true, Value: 1,
+			EventID: "ev-11", EventAt: closed.Add(-time.Hour), ClosedAt: closed.Add(500)},
+		{DecisionID: "d1", CustomerID: "c1", Campaign: "winback", Metric: "churn_30d", ClosedAt: closed},
+		{DecisionID: "d2", CustomerID: "c2", Campaign: "winback", Metric: `churn "30d" \ {x}`, ClosedAt: closed.Add(3 * time.Hour)},
 	}
 	if err := l.WriteRewards(ctx, rs); err != nil {
 		t.Fatalf("WriteRewards: %v", err)
 	}
-	// Idempotent: the same batch again and a changed copy change nothing.
+	// Idempotent: the same batch again and changed copies (of a reward and
+	// of a metric) change nothing.
 	changed := rs[0]
 	changed.Converted, changed.Value = false, 0
-	if err := l.WriteRewards(ctx, append(slices.Clone(rs), changed)); err != nil {
+	changedMetric := rs[5]
+	changedMetric.Converted, changedMetric.Value, changedMetric.EventID, changedMetric.EventAt = false, 0, "", time.Time{}
+	if err := l.WriteRewards(ctx, append(slices.Clone(rs), changed, changedMetric)); err != nil {
 		t.Fatalf("WriteRewards again: %v", err)
 	}
 	if err := l.WriteRewards(ctx, nil); err != nil {
 		t.Errorf("WriteRewards(nil): %v", err)
+	}
+	// A batch that repeats a new key keeps its first copy.
+	first := decisioning.Reward{DecisionID: "d9", CustomerID: "c9", Campaign: "x", Metric: "m", Converted: true, Value: 1, EventID: "e", EventAt: closed, ClosedAt: closed.Add(4 * time.Hour)}
+	second := first
+	second.Converted, second.Value, second.EventID, second.EventAt = false, 0, "", time.Time{}
+	if err := l.WriteRewards(ctx, []decisioning.Reward{first, second}); err != nil {
+		t.Fatalf("WriteRewards with a repeated key: %v", err)
 	}
 
 	norm := make([]decisioning.Reward, len(rs))
 	for i, r := range rs {
 		norm[i] = wantReward(r)
 	}
-	// d0 closed in the same microsecond as d3 and d4: it sorts by id.
-	ordered := []decisioning.Reward{norm[0], norm[1], norm[4], norm[2], norm[3]}
+	// d1's reward and metric churn_30d close in one microsecond and
+	// unsubscribe in the same one: they sort by metric. d0 closed in the
+	// same microsecond as d3 and d4: it sorts by id.
+	ordered := []decisioning.Reward{norm[0], norm[6], norm[5], norm[1], norm[4], norm[2], norm[3], norm[7]}
 	for _, tc := range []struct {
 		name string
 		q    ledger.Query
 		want []decisioning.Reward
 	}{
-		{"all", ledger.Query{}, ordered},
-		{"campaign", ledger.Query{Campaign: "winback"}, []decisioning.Reward{norm[0], norm[1], norm[4], norm[3]}},
-		{"customer", ledger.Query{CustomerID: "c1"}, []decisioning.Reward{norm[0], norm[2]}},
-		{"closed from", ledger.Query{From: closed.Add(time.Hour)}, ordered[1:]},
-		{"closed before", ledger.Query{To: closed.Add(time.Hour)}, ordered[:1]},
-		{"limit", ledger.Query{Campaign: "winback", Limit: 2}, []decisioning.Reward{norm[0], norm[1]}},
-		{"none", ledger.Query{CustomerID: "c9"}, nil},
+		{"all", ledger.Query{To: closed.Add(4 * time.Hour)}, ordered},
+		{"campaign", ledger.Query{Campaign: "winback"}, []decisioning.Reward{norm[0], norm[6], norm[5], norm[1], norm[4], norm[3], norm[7]}},
+		{"customer", ledger.Query{CustomerID: "c1"}, []decisioning.Reward{norm[0], norm[6], norm[5], norm[2]}},
+		{"closed from", ledger.Query{From: closed.Add(time.Hour), To: closed.Add(4 * time.Hour)}, ordered[3:]},
+		{"closed before", ledger.Query{To: closed.Add(time.Hour)}, ordered[:3]},
+		{"limit", ledger.Query{Campaign: "winback", Limit: 2}, []decisioning.Reward{norm[0], norm[6]}},
+		{"none", ledger.Query{CustomerID: "c8"}, nil},
+		{"first copy", ledger.Query{CustomerID: "c9"}, []decisioning.Reward{wantReward(first)}},
 	} {
 		got, err := l.Rewards(ctx, tc.q)
 		if err != nil {
@@ -509,6 +546,8 @@ func testInvalid(t *testing.T, l ledger.Ledger) {
 		{"NUL in a feature name", func(d *decisioning.Decision) { d.FeatureNames[1] = "a\x00b" }},
 		{"invalid UTF-8 in an offer", func(d *decisioning.Decision) { d.Arms[0].Offer = "\xe2\x82" }},
 		{"NUL in a next-best-action class", func(d *decisioning.Decision) { d.Scores.NextBestAction["\x00"] = 1 }},
+		{"NUL in a metric name", func(d *decisioning.Decision) { d.Metrics[0].Name = "un\x00sub" }},
+		{"invalid UTF-8 in a metric event", func(d *decisioning.Decision) { d.Metrics[1].Event = "\xff" }},
 	} {
 		bad := full("bad-" + strings.ReplaceAll(tc.name, " ", "-"))
 		tc.change(&bad)
@@ -529,6 +568,9 @@ func testInvalid(t *testing.T, l ledger.Ledger) {
 		{DecisionID: "d", Campaign: "x", ClosedAt: closed},
 		{DecisionID: "d", CustomerID: "c", Campaign: "x"},
 		{DecisionID: "d", CustomerID: "c", Campaign: "x", ClosedAt: closed, EventID: "\x00"},
+		{DecisionID: "d", CustomerID: "c", Campaign: "x", ClosedAt: closed, Metric: "churn\x00"},
+		{DecisionID: "d", CustomerID: "c", Campaign: "x", ClosedAt: closed, Metric: "\xc3"},
+		{DecisionID: "d", CustomerID: "c", Campaign: "x", ClosedAt: closed, Metric: strings.Repeat("m", ledger.MaxKeyLen+1)},
 	} {
 		if err := l.WriteRewards(ctx, []decisioning.Reward{r}); err == nil {
 			t.Errorf("WriteRewards accepted %+v", r)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"kairos/decisioning"
 	"kairos/features"
+	"kairos/ledger"
 )
 
 // The jsonb columns are written by hand-made encoders (faster than
@@ -178,4 +180,61 @@ func decodeStrings(b []byte) (map[string]string, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// metricTime is the format of a metric window's end in jsonb: RFC 3339 in
+// UTC with the microseconds the ledger keeps.
+const metricTime = "2006-01-02T15:04:05.000000Z07:00"
+
+// encodeMetrics returns the metric windows as jsonb, nil (NULL) for nil:
+// [{"name", "event", "until"}], until as the ledger keeps it (null when
+// zero).
+func encodeMetrics(ms []decisioning.MetricWindow) []byte {
+	if ms == nil {
+		return nil
+	}
+	b := make([]byte, 0, 2+96*len(ms))
+	b = append(b, '[')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = features.AppendJSONString(b, m.Name)
+		b = append(b, `,"event":`...)
+		b = features.AppendJSONString(b, m.Event)
+		b = append(b, `,"until":`...)
+		if m.Until.IsZero() {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = ledger.Time(m.Until).AppendFormat(b, metricTime)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// decodeMetrics is the inverse of encodeMetrics.
+func decodeMetrics(b []byte) ([]decisioning.MetricWindow, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var js []struct {
+		Name  string     `json:"name"`
+		Event string     `json:"event"`
+		Until *time.Time `json:"until"`
+	}
+	if err := json.Unmarshal(b, &js); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	ms := make([]decisioning.MetricWindow, len(js))
+	for i, m := range js {
+		ms[i] = decisioning.MetricWindow{Name: m.Name, Event: m.Event}
+		if m.Until != nil {
+			ms[i].Until = m.Until.UTC()
+		}
+	}
+	return ms, nil
 }

@@ -5,15 +5,20 @@
 //
 // # Schema
 //
-// migrations/0001_init.sql creates three tables:
+// migrations/0001_init.sql creates three tables, which
+// migrations/0002_metrics.sql extends with metric windows:
 //
 //   - decisions: one row per decisioning.Decision, keyed by decision_id.
 //     The outcome is its name (text, with a CHECK of the five names);
 //     reasons and feature_names are text[], features and policy_context
-//     float8[]; arms, scores, versions and context are jsonb. Indexed by
-//     (campaign, decided_at) and (customer_id, decided_at) for reports.
-//   - rewards: one row per closed reward window, keyed by decision_id,
-//     indexed by (campaign, closed_at) and (customer_id, closed_at).
+//     float8[]; arms, scores, versions, context and metrics (the metric
+//     windows: [{name, event, until}], until an RFC 3339 UTC text) are
+//     jsonb. Indexed by (campaign, decided_at) and (customer_id,
+//     decided_at) for reports.
+//   - rewards: one row per closed window, keyed by (decision_id, metric):
+//     metric is empty text for the decision's reward window, the metric's
+//     name for a metric window. Indexed by (campaign, closed_at) and
+//     (customer_id, closed_at).
 //   - dispatches: one row per dispatch attempt, keyed by (decision_id,
 //     attempt), indexed by (status, at).
 //

@@ -60,14 +60,14 @@ func (s *Store) Rewards(ctx context.Context, q ledger.Query) ([]decisioning.Rewa
 		return nil, err
 	}
 	where, args := filter(q, "closed_at")
-	rows, err := s.pool.Query(ctx, "SELECT "+rewardCols+" FROM rewards"+where+" ORDER BY closed_at, decision_id"+limit(q, &args), args...)
+	rows, err := s.pool.Query(ctx, "SELECT "+rewardCols+" FROM rewards"+where+" ORDER BY closed_at, decision_id, metric"+limit(q, &args), args...)
 	if err != nil {
 		return nil, wrap("read rewards", err)
 	}
 	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (decisioning.Reward, error) {
 		var r decisioning.Reward
 		var eventAt pgtype.Timestamptz
-		err := row.Scan(&r.DecisionID, &r.CustomerID, &r.Campaign, &r.Converted, &r.Value, &r.EventID, &eventAt, &r.ClosedAt)
+		err := row.Scan(&r.DecisionID, &r.CustomerID, &r.Campaign, &r.Metric, &r.Converted, &r.Value, &r.EventID, &eventAt, &r.ClosedAt)
 		r.EventAt, r.ClosedAt = nullableTime(eventAt), r.ClosedAt.UTC()
 		return r, err
 	})
@@ -137,16 +137,16 @@ func limit(q ledger.Query, args *[]any) string {
 // scanDecision reads one row of decisionCols.
 func scanDecision(row pgx.CollectableRow) (decisioning.Decision, error) {
 	var (
-		d                               decisioning.Decision
-		outcome                         string
-		arms, scores, versions, ctxJSON []byte
-		sendAfter, rewardUntil          pgtype.Timestamptz
+		d                                        decisioning.Decision
+		outcome                                  string
+		arms, scores, versions, ctxJSON, metrics []byte
+		sendAfter, rewardUntil                   pgtype.Timestamptz
 	)
 	err := row.Scan(
 		&d.ID, &d.CustomerID, &d.Campaign, &d.RequestID, &outcome, &d.Channel, &d.Offer,
 		&d.ArmIndex, &d.Propensity, &arms, &scores, &d.Reasons, &d.DecidedAt, &sendAfter,
 		&versions, &d.FeatureNames, &d.Features, &ctxJSON, &d.ExpectedValue, &d.Segment,
-		&d.PolicyContext, &d.RewardEvent, &d.RewardValue, &rewardUntil,
+		&d.PolicyContext, &d.RewardEvent, &d.RewardValue, &rewardUntil, &metrics,
 	)
 	if err != nil {
 		return d, err
@@ -168,6 +168,9 @@ func scanDecision(row pgx.CollectableRow) (decisioning.Decision, error) {
 	}
 	if d.Context, err = decodeStrings(ctxJSON); err != nil {
 		return bad(fmt.Errorf("context: %w", err))
+	}
+	if d.Metrics, err = decodeMetrics(metrics); err != nil {
+		return bad(err)
 	}
 	d.DecidedAt = d.DecidedAt.UTC()
 	d.SendAfter, d.RewardUntil = nullableTime(sendAfter), nullableTime(rewardUntil)

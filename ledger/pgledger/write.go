@@ -44,9 +44,9 @@ var (
 		"decision_id", "customer_id", "campaign", "request_id", "outcome", "channel", "offer",
 		"arm_index", "propensity", "arms", "scores", "reasons", "decided_at", "send_after",
 		"versions", "feature_names", "features", "context", "expected_value", "segment",
-		"policy_context", "reward_event", "reward_value", "reward_until")
-	rewardsTable = newTable("rewards", "decision_id",
-		"decision_id", "customer_id", "campaign", "converted", "value", "event_id", "event_at", "closed_at")
+		"policy_context", "reward_event", "reward_value", "reward_until", "metrics")
+	rewardsTable = newTable("rewards", "decision_id, metric",
+		"decision_id", "customer_id", "campaign", "metric", "converted", "value", "event_id", "event_at", "closed_at")
 	dispatchesTable = newTable("dispatches", "decision_id, attempt",
 		"decision_id", "attempt", "status", "channel", "provider_message_id", "error", "at")
 )
@@ -69,6 +69,7 @@ func (s *Store) WriteDecisions(ctx context.Context, ds []decisioning.Decision) e
 				orNull(encodeStrings(d.Versions)), orNull(d.FeatureNames), orNull(d.Features),
 				orNull(encodeStrings(d.Context)), d.ExpectedValue, int32(d.Segment),
 				orNull(d.PolicyContext), d.RewardEvent, d.RewardValue, timeOrNull(d.RewardUntil),
+				orNull(encodeMetrics(d.Metrics)),
 			}, nil
 		})
 		if err != nil {
@@ -85,12 +86,13 @@ func (s *Store) WriteRewards(ctx context.Context, rs []decisioning.Reward) error
 			return err
 		}
 	}
-	rs = firsts(rs, func(r *decisioning.Reward) string { return r.DecisionID })
+	type key struct{ id, metric string }
+	rs = firsts(rs, func(r *decisioning.Reward) key { return key{r.DecisionID, r.Metric} })
 	for c := range slices.Chunk(rs, chunkSize) {
 		err := s.copyIn(ctx, rewardsTable, len(c), func(i int) ([]any, error) {
 			r := &c[i]
 			return []any{
-				r.DecisionID, r.CustomerID, r.Campaign, r.Converted, r.Value, r.EventID,
+				r.DecisionID, r.CustomerID, r.Campaign, r.Metric, r.Converted, r.Value, r.EventID,
 				timeOrNull(r.EventAt), r.ClosedAt,
 			}, nil
 		})
