@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kairos/decisioning"
+	"kairos/features"
 )
 
 // DefaultCovariate is the feature CUPED adjusts with when
@@ -113,6 +114,10 @@ type unit struct {
 	conv, rev float64
 	rewarded  bool
 	convAt    time.Time // the converting event's time; zero without one
+	// events are the campaign's event-rate metrics (CampaignReport.Metrics
+	// after conversion and revenue): 1 when the metric's event came within
+	// its window, 0 when it closed without, NaN while it is open.
+	events []float64
 	// first: the customer's first exposure, the first of their decisions
 	// in a compared group (treated, holdout, global control), and it falls
 	// in the period. Only first exposures are in Comparisons.
@@ -195,13 +200,33 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		rep.Decisions[o.String()] = 0
 	}
 
+	// The reward windows, and the campaign's event-rate metrics (metric
+	// windows, Reward.Metric) by metric.
 	rewards := make(map[string]*decisioning.Reward, len(in.Rewards))
+	metricIndex := map[string]int{}
+	for i, m := range c.Metrics {
+		metricIndex[m.Name] = i
+		rep.Metrics = append(rep.Metrics, m.Name)
+	}
+	metricRewards := make([]map[string]bool, len(c.Metrics)) // decision id → converted
+	for i := range metricRewards {
+		metricRewards[i] = map[string]bool{}
+	}
 	for i := range in.Rewards {
 		r := &in.Rewards[i]
-		if r.Campaign == c.Name {
-			if _, dup := rewards[r.DecisionID]; !dup {
-				rewards[r.DecisionID] = r
+		if r.Campaign != c.Name {
+			continue
+		}
+		if r.Metric != "" {
+			if k, ok := metricIndex[r.Metric]; ok {
+				if _, dup := metricRewards[k][r.DecisionID]; !dup {
+					metricRewards[k][r.DecisionID] = r.Converted
+				}
 			}
+			continue
+		}
+		if _, dup := rewards[r.DecisionID]; !dup {
+			rewards[r.DecisionID] = r
 		}
 	}
 	var (
@@ -234,6 +259,15 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		u := unit{d: d}
 		if d.ArmIndex >= 0 {
 			u.arm = armKey(d.Channel, d.Offer)
+		}
+		if len(c.Metrics) > 0 {
+			u.events = make([]float64, len(c.Metrics))
+			for k := range c.Metrics {
+				u.events[k] = math.NaN()
+				if conv, ok := metricRewards[k][d.ID]; ok {
+					u.events[k] = b2f(conv)
+				}
+			}
 		}
 		if r, ok := rewards[d.ID]; ok {
 			u.rewarded = true
@@ -278,6 +312,18 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 	}
 	if others > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d decisions of other campaigns were ignored", others))
+	}
+	for k, m := range c.Metrics {
+		open := 0
+		for i := range units {
+			if units[i].first && math.IsNaN(units[i].events[k]) {
+				open++
+			}
+		}
+		if open > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d first exposures still in their %s window (or not yet closed) are left out of its comparisons",
+				m.Name, open, features.FormatDuration(m.Within)))
+		}
 	}
 	if rep.Pending > 0 {
 		w := fmt.Sprintf("%d decisions still in their reward window (no reward yet) are left out of the comparisons", rep.Pending)
@@ -334,14 +380,21 @@ func (b *builder) srm(treated, holdout, control int) {
 // selects.
 func (b *builder) values(metric string, keep func(*unit) bool) []float64 {
 	var out []float64
+	event := slices.Index(b.rep.Metrics, metric) - 2 // conversion and revenue first
 	for i := range b.units {
 		u := &b.units[i]
-		if !u.rewarded || !keep(u) {
+		if !keep(u) {
 			continue
 		}
-		if metric == MetricConversion {
+		switch {
+		case event >= 0:
+			if v := u.events[event]; !math.IsNaN(v) {
+				out = append(out, v)
+			}
+		case !u.rewarded:
+		case metric == MetricConversion:
 			out = append(out, u.conv)
-		} else {
+		default:
 			out = append(out, u.rev)
 		}
 	}
@@ -642,7 +695,7 @@ func (b *builder) cuped() {
 		}
 		return out
 	}
-	for _, m := range b.rep.Metrics {
+	for _, m := range []string{MetricConversion, MetricRevenue} {
 		a, err := CUPED(Sample{Y: metric(t, m), X: xt}, Sample{Y: metric(c, m), X: xc}, b.level)
 		if err != nil {
 			b.warn("CUPED on %s with %s: %v", m, name, err)
@@ -1327,4 +1380,11 @@ func decodeFinite(data []byte, v reflect.Value) error {
 		return nil
 	}
 	return json.Unmarshal(data, v.Addr().Interface())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -826,3 +826,75 @@ func countBefore(ds []decisioning.Decision, t time.Time) int {
 	}
 	return n
 }
+
+// TestBuildCampaignMetrics: an event-rate metric of the campaign (its
+// metric windows' rewards) gets its own rows on first exposures; its open
+// windows are left out with a warning, and a metric's reward never stands
+// in for the reward window's.
+func TestBuildCampaignMetrics(t *testing.T) {
+	camp := testCampaign()
+	camp.Metrics = []decisioning.MetricRule{{Name: "unsubscribe", Event: "unsubscribed", Within: 7 * 24 * time.Hour}}
+	rng := rand.New(rand.NewPCG(3, 3))
+	var ds []decisioning.Decision
+	var rs []decisioning.Reward
+	var unsub [2][]float64 // treated, holdout
+	open := 0
+	for i := range 4000 {
+		at := start.Add(time.Duration(i) * time.Minute)
+		d := decisioning.Decision{ID: fmt.Sprint("d", i), CustomerID: fmt.Sprint("c", i), Campaign: camp.Name,
+			Outcome: decisioning.Send, Channel: "email", Offer: "reminder", ArmIndex: 0, Propensity: 1, DecidedAt: at,
+			RewardEvent: "purchase", RewardValue: "amount", RewardUntil: at.Add(72 * time.Hour)}
+		g, p := 0, 0.04
+		if i%5 == 0 {
+			d.Outcome, g, p = decisioning.Holdout, 1, 0.01
+		}
+		ds = append(ds, d)
+		// The metric window closes first, converted: it must not count as
+		// a conversion of the reward window, which closes without one.
+		u := rng.Float64() < p
+		if i%10 == 3 {
+			open++ // still open
+		} else {
+			rs = append(rs, decisioning.Reward{DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: camp.Name, Metric: "unsubscribe",
+				Converted: u, Value: b2f(u), ClosedAt: at.Add(time.Hour)})
+			unsub[g] = append(unsub[g], b2f(u))
+		}
+		rs = append(rs, decisioning.Reward{DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: camp.Name, ClosedAt: at.Add(72 * time.Hour)})
+	}
+	rep := build(t, measurement.CampaignInput{Campaign: camp, Decisions: ds, Rewards: rs, Now: start.Add(30 * 24 * time.Hour)})
+	if diff := cmp.Diff([]string{"conversion", "revenue", "unsubscribe"}, rep.Metrics); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	if c := findRow(t, rep, "campaign", "conversion"); c.TreatedMean != 0 || c.ControlMean != 0 || c.NTreated != 3200 {
+		t.Errorf("conversion row %+v: a metric window's reward counted as a conversion", c)
+	}
+	want, err := measurement.Welch(measurement.Summarize(unsub[0]), measurement.Summarize(unsub[1]), 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := findRow(t, rep, "campaign", "unsubscribe")
+	if u.NTreated != len(unsub[0]) || u.NControl != len(unsub[1]) || math.Abs(u.AbsLift-want.AbsLift) > 1e-12 ||
+		math.Abs(u.AbsCI[1]-want.AbsCI.Hi) > 1e-12 || !covers(u.AbsCI, 0.03) {
+		t.Errorf("unsubscribe row %+v, want n %d/%d, lift %v %v around the truth 0.03", u, len(unsub[0]), len(unsub[1]), want.AbsLift, want.AbsCI)
+	}
+	if !hasWarning(rep, fmt.Sprintf("unsubscribe: %d first exposures still in their 7d window", open)) {
+		t.Errorf("warnings %q, want %d open unsubscribe windows", rep.Warnings, open)
+	}
+	if !slices.ContainsFunc(rep.Comparisons, func(r measurement.ComparisonRow) bool {
+		return r.Scope == "arm:email/reminder" && r.Metric == "unsubscribe"
+	}) {
+		t.Error("no per-arm unsubscribe row")
+	}
+	for _, c := range rep.CUPED {
+		if c.Metric == "unsubscribe" {
+			t.Errorf("CUPED on an event-rate metric: %+v", c)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

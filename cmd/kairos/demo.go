@@ -406,25 +406,38 @@ func (s *demoSink) join(ctx context.Context) error {
 	return s.engine.Refresh(ctx)
 }
 
+// demoUnsubscribe is the event-rate metric of the built-in campaigns whose
+// truth the simulator knows: unsubscribes answering the decision's own
+// message (Outcome.Unsubscribed). Kairos counts every unsubscribed event
+// within 7 days, a few of them the newsletter's, which the campaign does
+// not cause; the row is listed beside the truth, not counted.
+const demoUnsubscribe = "unsubscribe"
+
 // coverage counts the true effects inside the reported intervals.
 type coverage struct{ inside, insideRow, total int }
 
 // truthCell accumulates, over decisions, an outcome under the arm Kairos
 // chose and under none.
 type truthCell struct {
-	n              int
-	conv, convNone float64
-	rev, revNone   float64
+	n                int
+	conv, convNone   float64
+	rev, revNone     float64
+	unsub, unsubNone float64
 }
 
 func (c *truthCell) effect(metric string) float64 {
 	if c.n == 0 {
 		return math.NaN()
 	}
-	if metric == measurement.MetricConversion {
+	switch metric {
+	case measurement.MetricConversion:
 		return (c.conv - c.convNone) / float64(c.n)
+	case measurement.MetricRevenue:
+		return (c.rev - c.revNone) / float64(c.n)
+	case demoUnsubscribe:
+		return (c.unsub - c.unsubNone) / float64(c.n)
 	}
-	return (c.rev - c.revNone) / float64(c.n)
+	return math.NaN()
 }
 
 // printDemoReports prints each campaign's report rows beside the true
@@ -455,7 +468,9 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 		}
 		rewards := make(map[string]*decisioning.Reward, len(rs))
 		for i := range rs {
-			rewards[rs[i].DecisionID] = &rs[i]
+			if rs[i].Metric == "" { // the reward window, not an event-rate metric's
+				rewards[rs[i].DecisionID] = &rs[i]
+			}
 		}
 		var ct *sim.CampaignTruth
 		for i := range res.Truth.Campaigns {
@@ -496,6 +511,8 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			c.convNone += scale * b2f(sd.Potential[none].Converted)
 			c.rev += scale * revenue(sd.Potential[arm])
 			c.revNone += scale * revenue(sd.Potential[none])
+			c.unsub += scale * b2f(sd.Potential[arm].Unsubscribed)
+			c.unsubNone += scale * b2f(sd.Potential[none].Unsubscribed)
 		}
 		unmatched := 0
 		holdoutShare := float64(rep.HoldoutShare)
@@ -580,7 +597,8 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 				if !inRow {
 					inside += " (not in the 95% CI)"
 				}
-				if row.Scope == measurement.ScopeCampaign || strings.HasPrefix(row.Scope, measurement.ScopeArmPrefix) {
+				counted := row.Metric == measurement.MetricConversion || row.Metric == measurement.MetricRevenue
+				if counted && (row.Scope == measurement.ScopeCampaign || strings.HasPrefix(row.Scope, measurement.ScopeArmPrefix)) {
 					cov.total++
 					if in {
 						cov.inside++
@@ -613,14 +631,15 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 	return cov, nil
 }
 
-// demoFormat formats a lift of metric: conversion rates in percentage
-// points, other metrics as numbers.
+// demoFormat formats a lift of metric: revenue and conversions per
+// customer as numbers, rates (conversion, the event-rate metrics) in
+// percentage points.
 func demoFormat(metric string) func(float64) string {
 	return func(v float64) string {
-		if metric == measurement.MetricConversion {
-			return fmt.Sprintf("%+.2f pp", 100*v)
+		if metric == measurement.MetricRevenue || metric == measurement.MetricConversions {
+			return fmt.Sprintf("%+.3f", v)
 		}
-		return fmt.Sprintf("%+.3f", v)
+		return fmt.Sprintf("%+.2f pp", 100*v)
 	}
 }
 
