@@ -1015,18 +1015,23 @@ func (b *builder) ope() {
 		})
 		cands = append(cands, candidate{ScopeArmPrefix + keys[a], pi, err})
 	}
+	var names []string
+	var pis []Policy
 	for _, c := range cands {
 		if c.err != nil {
 			b.warn("off-policy evaluation of %s: %v", c.name, c.err)
 			continue
 		}
-		ev, err := Evaluate(d, c.pi, EvalOptions{RewardModel: q, Bootstrap: b.in.Bootstrap, Seed: b.in.Seed, Level: b.level})
-		if err != nil {
-			b.warn("off-policy evaluation of %s: %v", c.name, err)
-			continue
-		}
+		names, pis = append(names, c.name), append(pis, c.pi)
+	}
+	evs, err := EvaluateAll(d, pis, EvalOptions{RewardModel: q, Bootstrap: b.in.Bootstrap, Seed: b.in.Seed, Level: b.level})
+	if err != nil {
+		b.warn("off-policy evaluation: %v", err)
+		return
+	}
+	for i, ev := range evs {
 		b.rep.OPE = append(b.rep.OPE, OPERow{
-			Policy: c.name, IPS: ev.IPS, SNIPS: ev.SNIPS, DR: ev.DR, DM: ev.DM,
+			Policy: names[i], IPS: ev.IPS, SNIPS: ev.SNIPS, DR: ev.DR, DM: ev.DM,
 			ESS: ev.ESS, MaxWeight: ev.MaxWeight, N: ev.N, Warnings: ev.Warnings,
 		})
 	}

@@ -266,7 +266,7 @@ func IPS(d Logged, pi Policy) (float64, error) {
 		return 0, err
 	}
 	t := newOPETerms(d, pi, nil)
-	return t.ips(nil), nil
+	return t.ips(), nil
 }
 
 // SNIPS returns the self-normalised IPS estimate Σ w_i r_i / Σ w_i, which
@@ -277,7 +277,7 @@ func SNIPS(d Logged, pi Policy) (float64, error) {
 		return 0, err
 	}
 	t := newOPETerms(d, pi, nil)
-	return t.snips(nil), nil
+	return t.snips(), nil
 }
 
 // DM returns the direct-method estimate (1/n) Σ_i Σ_k π_e(k|x_i) q̂(x_i,k)
@@ -288,7 +288,7 @@ func DM(d Logged, pi Policy, q [][]float64) (float64, error) {
 		return 0, err
 	}
 	t := newOPETerms(d, pi, q)
-	return t.dm(nil), nil
+	return t.dm(), nil
 }
 
 // DR returns the doubly robust estimate: DM plus the IPS-weighted residuals
@@ -300,7 +300,7 @@ func DR(d Logged, pi Policy, q [][]float64) (float64, error) {
 		return 0, err
 	}
 	t := newOPETerms(d, pi, q)
-	return t.dr(nil), nil
+	return t.dr(), nil
 }
 
 // opeTerms holds the per-round terms every estimator is a mean or ratio of,
@@ -331,39 +331,26 @@ func newOPETerms(d Logged, pi Policy, q [][]float64) opeTerms {
 	return t
 }
 
-// sumOver returns Σ x_i over the rounds idx of a resample, over every
-// round once when idx is nil.
-func sumOver(x []float64, idx []int) float64 {
+func sum(x []float64) float64 {
 	s := 0.0
-	if idx == nil {
-		for _, v := range x {
-			s += v
-		}
-		return s
-	}
-	for _, i := range idx {
-		s += x[i]
+	for _, v := range x {
+		s += v
 	}
 	return s
 }
 
-func (t opeTerms) count(idx []int) float64 {
-	if idx == nil {
-		return float64(len(t.w))
-	}
-	return float64(len(idx))
-}
+// The estimators on every logged round (EvaluateAll computes them on
+// resamples).
+func (t opeTerms) ips() float64 { return sum(t.wr) / float64(len(t.w)) }
+func (t opeTerms) dm() float64  { return sum(t.dmr) / float64(len(t.w)) }
+func (t opeTerms) dr() float64  { return sum(t.drr) / float64(len(t.w)) }
 
-func (t opeTerms) ips(idx []int) float64 { return sumOver(t.wr, idx) / t.count(idx) }
-func (t opeTerms) dm(idx []int) float64  { return sumOver(t.dmr, idx) / t.count(idx) }
-func (t opeTerms) dr(idx []int) float64  { return sumOver(t.drr, idx) / t.count(idx) }
-
-func (t opeTerms) snips(idx []int) float64 {
-	sw := sumOver(t.w, idx)
+func (t opeTerms) snips() float64 {
+	sw := sum(t.w)
 	if sw == 0 {
 		return math.NaN()
 	}
-	return sumOver(t.wr, idx) / sw
+	return sum(t.wr) / sw
 }
 
 // EvalOptions are the options of Evaluate.
@@ -428,72 +415,110 @@ type Evaluation struct {
 // runs from the α/2 to the 1−α/2 quantile of the B values (linear
 // interpolation between order statistics, numpy.percentile's default).
 func Evaluate(d Logged, pi Policy, opts EvalOptions) (Evaluation, error) {
-	if err := checkOPE(d, pi, opts.RewardModel); err != nil {
+	evs, err := EvaluateAll(d, []Policy{pi}, opts)
+	if err != nil {
 		return Evaluation{}, err
+	}
+	return evs[0], nil
+}
+
+// EvaluateAll is Evaluate of several candidate policies on the same logged
+// rounds: each gets exactly the Evaluation Evaluate gives it, the
+// bootstrap resamples being drawn once for all of them.
+func EvaluateAll(d Logged, pis []Policy, opts EvalOptions) ([]Evaluation, error) {
+	for _, pi := range pis {
+		if err := checkOPE(d, pi, opts.RewardModel); err != nil {
+			return nil, err
+		}
 	}
 	b, level := opts.Bootstrap, opts.Level
 	if b == 0 {
 		b = DefaultBootstrap
 	}
 	if b < 0 {
-		return Evaluation{}, fmt.Errorf("measurement: EvalOptions.Bootstrap is %d, want a positive number of resamples (or 0 for %d)", b, DefaultBootstrap)
+		return nil, fmt.Errorf("measurement: EvalOptions.Bootstrap is %d, want a positive number of resamples (or 0 for %d)", b, DefaultBootstrap)
 	}
 	if level == 0 {
 		level = 0.95
 	}
 	if err := checkLevel(level); err != nil {
-		return Evaluation{}, err
+		return nil, err
 	}
-	t := newOPETerms(d, pi, opts.RewardModel)
 	n := d.Len()
-	ev := Evaluation{
-		N: n, Level: level, Bootstrap: b,
-		IPS:       Estimate{Value: t.ips(nil)},
-		SNIPS:     Estimate{Value: t.snips(nil)},
-		ESS:       EffectiveSampleSize(t.w),
-		MaxWeight: slices.Max(t.w),
-	}
-	if t.dmr != nil {
-		ev.DM, ev.DR = &Estimate{Value: t.dm(nil)}, &Estimate{Value: t.dr(nil)}
+	evs := make([]Evaluation, len(pis))
+	terms := make([]opeTerms, len(pis))
+	// vs[p][e]: the resamples' values of estimator e (IPS, SNIPS, DM, DR)
+	// of policy p.
+	vs := make([][4][]float64, len(pis))
+	for p, pi := range pis {
+		t := newOPETerms(d, pi, opts.RewardModel)
+		terms[p] = t
+		evs[p] = Evaluation{
+			N: n, Level: level, Bootstrap: b,
+			IPS:       Estimate{Value: t.ips()},
+			SNIPS:     Estimate{Value: t.snips()},
+			ESS:       EffectiveSampleSize(t.w),
+			MaxWeight: slices.Max(t.w),
+		}
+		if t.dmr != nil {
+			evs[p].DM, evs[p].DR = &Estimate{Value: t.dm()}, &Estimate{Value: t.dr()}
+		}
 	}
 
-	// Resample once, evaluate every estimator on the same resample.
-	type estimator struct {
-		e  *Estimate
-		f  func([]int) float64
-		vs []float64
-	}
-	ests := []*estimator{{e: &ev.IPS, f: t.ips}, {e: &ev.SNIPS, f: t.snips}}
-	if t.dmr != nil {
-		ests = append(ests, &estimator{e: ev.DM, f: t.dm}, &estimator{e: ev.DR, f: t.dr})
-	}
+	// Resample once, evaluate every estimator of every policy on the same
+	// resample.
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x6f70652d626f6f74)) // "ope-boot"
 	idx := make([]int, n)
 	for range b {
 		for j := range idx {
 			idx[j] = rng.IntN(n)
 		}
-		for _, s := range ests {
-			if v := s.f(idx); !math.IsNaN(v) {
-				s.vs = append(s.vs, v)
+		for p, t := range terms {
+			var sw, swr, sdm, sdr float64
+			if t.dmr != nil {
+				for _, i := range idx {
+					sw += t.w[i]
+					swr += t.wr[i]
+					sdm += t.dmr[i]
+					sdr += t.drr[i]
+				}
+			} else {
+				for _, i := range idx {
+					sw += t.w[i]
+					swr += t.wr[i]
+				}
+			}
+			nn := float64(n)
+			v := &vs[p]
+			v[0] = append(v[0], swr/nn)
+			if sw != 0 {
+				v[1] = append(v[1], swr/sw)
+			}
+			if t.dmr != nil {
+				v[2] = append(v[2], sdm/nn)
+				v[3] = append(v[3], sdr/nn)
 			}
 		}
 	}
 	alpha := 1 - level
-	for _, s := range ests {
-		s.e.CI, s.e.SE = bootInterval(s.vs, alpha), bootSD(s.vs)
+	for p := range evs {
+		ev := &evs[p]
+		for e, est := range []*Estimate{&ev.IPS, &ev.SNIPS, ev.DM, ev.DR} {
+			if est != nil {
+				est.CI, est.SE = bootInterval(vs[p][e], alpha), bootSD(vs[p][e])
+			}
+		}
+		if ev.MaxWeight > ExtremeWeight {
+			ev.Warnings = append(ev.Warnings, fmt.Sprintf("extreme importance weights: the largest is %.4g (above %g); IPS and DR rest on a few rounds", ev.MaxWeight, ExtremeWeight))
+		}
+		if ev.ESS < MinESSFraction*float64(n) {
+			ev.Warnings = append(ev.Warnings, fmt.Sprintf("effective sample size %.4g is below %g%% of the %d rounds", ev.ESS, 100*MinESSFraction, n))
+		}
+		if ev.MaxWeight == 0 {
+			ev.Warnings = append(ev.Warnings, "no logged round chose an arm the policy would choose: IPS is 0 by construction and SNIPS is undefined")
+		}
 	}
-
-	if ev.MaxWeight > ExtremeWeight {
-		ev.Warnings = append(ev.Warnings, fmt.Sprintf("extreme importance weights: the largest is %.4g (above %g); IPS and DR rest on a few rounds", ev.MaxWeight, ExtremeWeight))
-	}
-	if ev.ESS < MinESSFraction*float64(n) {
-		ev.Warnings = append(ev.Warnings, fmt.Sprintf("effective sample size %.4g is below %g%% of the %d rounds", ev.ESS, 100*MinESSFraction, n))
-	}
-	if ev.MaxWeight == 0 {
-		ev.Warnings = append(ev.Warnings, "no logged round chose an arm the policy would choose: IPS is 0 by construction and SNIPS is undefined")
-	}
-	return ev, nil
+	return evs, nil
 }
 
 // bootInterval returns the α/2 and 1−α/2 quantiles of vs (sorted in
@@ -523,7 +548,7 @@ func bootSD(vs []float64) float64 {
 	if len(vs) < 2 {
 		return math.NaN()
 	}
-	m := sumOver(vs, nil) / float64(len(vs))
+	m := sum(vs) / float64(len(vs))
 	ss := 0.0
 	for _, v := range vs {
 		ss += (v - m) * (v - m)
