@@ -55,12 +55,15 @@ a randomised experiment exported as CSV.
 
 A campaign (--campaign NAME) over a period [--from, --to): its decisions by
 outcome, the sample-ratio-mismatch checks of its holdout and of the global
-control, treated against holdout (intent to treat) for the campaign, each arm
+control (on customers), treated against holdout (intent to treat) on first
+exposures (each customer's first eligible decision) for the campaign, each arm
 and each channel, and the global control against everyone else: conversion and
-revenue per decision with Welch intervals, p-values, delta-method relative
-lifts, always-valid (sequential) intervals and incremental conversions and
-revenue; CUPED with a pre-decision covariate; attributed against incremental
-revenue, cost and ROI; off-policy estimates of candidate policies. With
+revenue per decision with Welch intervals, simultaneous (Bonferroni) intervals,
+p-values, delta-method relative lifts, always-valid (sequential) intervals and
+incremental conversions and revenue; per customer, the total effect (all of a
+customer's decisions summed); CUPED with a pre-decision covariate; attributed
+against incremental revenue, cost and ROI; retention of the weekly cohorts of
+first exposures; off-policy estimates of candidate policies. With
 --postgres it reads the ledger database itself; otherwise it asks a running
 'kairos serve' for the report (the embedded ledger lives in it).
 
