@@ -41,10 +41,13 @@ const noFigure = "—"
 // RenderPage writes the HTML report page of one campaign: the sample
 // ratio mismatch banner when a check is flagged, the decisions by outcome,
 // a forest plot and a table of the lifts of each metric per arm and per
-// channel, cumulative conversion rates of the treated and holdout groups,
-// the arm allocation over time, CUPED, attribution against incremental
-// revenue, and the off-policy evaluation. Missing and non-finite figures
-// show as "—". It writes nothing when the template fails.
+// channel on first exposures (with their simultaneous intervals), the
+// per-customer comparison (the campaign's total effect), the retention of
+// the weekly first-exposure cohorts, cumulative conversion rates of the
+// treated and holdout groups, the arm allocation over time, CUPED,
+// attribution against incremental revenue, and the off-policy evaluation.
+// Missing and non-finite figures show as "—". It writes nothing when the
+// template fails.
 func RenderPage(w io.Writer, r *CampaignReport) error {
 	if r == nil {
 		return fmt.Errorf("measurement: render page: no report")
@@ -105,12 +108,17 @@ type pageView struct {
 	Outcomes            []pageOutcome
 	TotalDecisions      string
 	Metrics             []pageMetric
-	Cumulative          template.HTML
-	Allocation          template.HTML
-	CUPED               []pageCUPED
-	Attribution         pageAttribution
-	HasAttribution      bool
-	OPE                 []pageOPE
+	// SimultaneousRows is the number of comparisons the simultaneous
+	// intervals hold over ("" when none has one).
+	SimultaneousRows string
+	PerCustomer      []pageCustomer
+	Cohorts          pageCohorts
+	Cumulative       template.HTML
+	Allocation       template.HTML
+	CUPED            []pageCUPED
+	Attribution      pageAttribution
+	HasAttribution   bool
+	OPE              []pageOPE
 }
 
 type pageBanner struct {
@@ -131,10 +139,38 @@ type pageMetric struct {
 type pageComparison struct {
 	Scope, NTreated, NControl, Treated, Control    string
 	AbsLift, RelLift, P, AlwaysValid, AlwaysValidP string
-	Incremental, Note                              string
+	Simultaneous, Incremental, Note                string
 	// Significant: the interval excludes zero; Missing: no estimate (the
 	// note says why).
 	Significant, Missing bool
+}
+
+// pageCustomer is a row of the per-customer comparison.
+type pageCustomer struct {
+	Scope, Metric, NTreated, NControl, Treated, Control string
+	Lift, RelLift, P, Incremental, Note                 string
+	Significant, Missing                                bool
+}
+
+// pageCohorts is the retention table of the weekly cohorts: Weeks are
+// the column heads (week 0 to the longest row's last).
+type pageCohorts struct {
+	Weeks []string
+	Rows  []pageCohortRow
+}
+
+type pageCohortRow struct {
+	// Week is set on the first row of a week only; the week's other
+	// groups follow it.
+	Week, Group, Customers string
+	First                  bool
+	Cells                  []pageCohortCell
+}
+
+// pageCohortCell is one week of a cohort row; Alpha, the opacity of its
+// shading, is a CSS number ("" for a week not observed yet).
+type pageCohortCell struct {
+	Text, Alpha string
 }
 
 type pageCUPED struct {
@@ -205,7 +241,7 @@ func buildPageView(r *CampaignReport) pageView {
 		if c.s.PValue < 0.001 {
 			p = "p < 0.001"
 		}
-		detail := fmt.Sprintf("%s, configured share %s: observed %s%s, expected %s; χ² = %s (df %d), %s.",
+		detail := fmt.Sprintf("%s, configured share %s: observed %s customers%s, each counted once, at their first exposure; expected %s; χ² = %s (df %d), %s.",
 			c.name, showShare(c.share), joinInts(c.s.Observed), groups, joinFloats(c.s.Expected), showNum(c.s.Chi2), c.s.DF, p)
 		if c.s.Flagged {
 			v.Banners = append(v.Banners, pageBanner{Title: c.name, Detail: detail})
@@ -217,8 +253,15 @@ func buildPageView(r *CampaignReport) pageView {
 	v.Outcomes, v.TotalDecisions = buildOutcomes(r.Decisions)
 
 	for _, m := range reportMetrics(r) {
-		v.Metrics = append(v.Metrics, buildMetric(m, r.Comparisons, lv))
+		v.Metrics = append(v.Metrics, buildMetric(m, r.Comparisons, lv, r.SimultaneousRows))
 	}
+	if r.SimultaneousRows > 0 {
+		v.SimultaneousRows = showInt(r.SimultaneousRows)
+	}
+	for _, c := range r.PerCustomer {
+		v.PerCustomer = append(v.PerCustomer, buildCustomer(c))
+	}
+	v.Cohorts = buildCohorts(r.Cohorts)
 	v.Cumulative, v.Allocation = buildDaily(r.Daily)
 
 	for _, c := range r.CUPED {
@@ -254,7 +297,7 @@ func buildPageView(r *CampaignReport) pageView {
 	none := [2]float64{math.NaN(), math.NaN()}
 	v.Attribution.Chart = hbarChart("Attributed against incremental revenue", []hbar{
 		{Label: "attributed (last touch)", Value: a.AttributedRevenue, CI: none, Color: colorHoldout, Text: showNum(a.AttributedRevenue)},
-		{Label: "incremental (holdout)", Value: a.IncrementalRevenue, CI: a.IncrementalRevenueCI, Color: colorTreated,
+		{Label: "incremental (per customer)", Value: a.IncrementalRevenue, CI: a.IncrementalRevenueCI, Color: colorTreated,
 			Text: v.Attribution.IncrementalRevenue},
 		{Label: "cost", Value: a.Cost, CI: none, Color: colorOther, Text: showNum(a.Cost)},
 	}, "revenue")
@@ -344,7 +387,9 @@ func reportMetrics(r *CampaignReport) []string {
 	return ms
 }
 
-func buildMetric(m string, all []ComparisonRow, level string) pageMetric {
+// buildMetric builds the table and the forest plot of metric m; sims is
+// the number of rows the simultaneous intervals hold over.
+func buildMetric(m string, all []ComparisonRow, level string, sims int) pageMetric {
 	k := metricKindOf(m, all)
 	pm := pageMetric{Name: m, Title: metricTitle(m), Unit: k.unit}
 	var rows []forestRow
@@ -353,6 +398,12 @@ func buildMetric(m string, all []ComparisonRow, level string) pageMetric {
 			continue
 		}
 		lift := k.liftCI(c.AbsLift, c.AbsCI)
+		// Without simultaneous rows (a report from before they existed
+		// decodes them as [0, 0]) no simultaneous interval is shown.
+		sim := c.SimultaneousCI
+		if sims == 0 {
+			sim = [2]float64{math.NaN(), math.NaN()}
+		}
 		pm.Rows = append(pm.Rows, pageComparison{
 			Scope:        scopeLabel(c.Scope),
 			NTreated:     showInt(c.NTreated),
@@ -360,6 +411,7 @@ func buildMetric(m string, all []ComparisonRow, level string) pageMetric {
 			Treated:      k.value(c.TreatedMean),
 			Control:      k.value(c.ControlMean),
 			AbsLift:      lift,
+			Simultaneous: cmp.Or(k.ci(sim), noFigure),
 			RelLift:      showPctCI(c.RelLift, c.RelCI),
 			P:            showP(c.PValue),
 			AlwaysValid:  cmp.Or(k.ci(c.AlwaysValidCI), noFigure),
@@ -379,14 +431,104 @@ func buildMetric(m string, all []ComparisonRow, level string) pageMetric {
 			Point: c.AbsLift * k.scale,
 			CI:    [2]float64{c.AbsCI[0] * k.scale, c.AbsCI[1] * k.scale},
 			AV:    [2]float64{c.AlwaysValidCI[0] * k.scale, c.AlwaysValidCI[1] * k.scale},
+			Sim:   [2]float64{sim[0] * k.scale, sim[1] * k.scale},
 			Text:  text,
 			Bold:  c.Scope == ScopeCampaign,
 		})
 	}
 	if len(rows) > 0 {
-		pm.Forest = forestChart("Lift in "+pm.Title+" by scope", rows, "absolute lift ("+k.unit+")", level)
+		pm.Forest = forestChart("Lift in "+pm.Title+" by scope", rows, "absolute lift ("+k.unit+")", level, sims)
 	}
 	return pm
+}
+
+// buildCustomer formats a per-customer comparison: its metrics are
+// amounts per customer (a customer's conversions are a count, not a
+// rate).
+func buildCustomer(c ComparisonRow) pageCustomer {
+	k := metricKind{unit: "per customer", scale: 1}
+	return pageCustomer{
+		Scope:       scopeLabel(c.Scope),
+		Metric:      customerMetricTitle(c.Metric),
+		NTreated:    showInt(c.NTreated),
+		NControl:    showInt(c.NControl),
+		Treated:     k.value(c.TreatedMean),
+		Control:     k.value(c.ControlMean),
+		Lift:        k.liftCI(c.AbsLift, c.AbsCI),
+		RelLift:     showPctCI(c.RelLift, c.RelCI),
+		P:           showP(c.PValue),
+		Incremental: showValueCI(c.Incremental, c.IncrementalCI, true),
+		Note:        c.Note,
+		Missing:     !finite(c.AbsLift),
+		Significant: finite(c.AbsCI[0]) && finite(c.AbsCI[1]) && (c.AbsCI[0] > 0 || c.AbsCI[1] < 0),
+	}
+}
+
+func customerMetricTitle(m string) string {
+	switch m {
+	case MetricConversions:
+		return "conversions per customer"
+	case MetricRevenue:
+		return "revenue per customer"
+	}
+	return strings.ReplaceAll(m, "_", " ")
+}
+
+// cohortGroups orders the groups of a week's cohorts and names them.
+var cohortGroups = []struct{ code, name string }{
+	{"treated", "treated"},
+	{"holdout", "holdout"},
+	{ScopeGlobalControl, "global control"},
+}
+
+// buildCohorts lays out the retention table: rows by week, the groups of
+// a week together (treated, holdout, global control), one column per
+// week after the cohort's, each cell shaded by its share.
+func buildCohorts(rows []CohortRow) pageCohorts {
+	rank := func(g string) int {
+		for i, c := range cohortGroups {
+			if c.code == g {
+				return i
+			}
+		}
+		return len(cohortGroups)
+	}
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b CohortRow) int {
+		return cmp.Or(strings.Compare(a.Week, b.Week), cmp.Compare(rank(a.Group), rank(b.Group)), strings.Compare(a.Group, b.Group))
+	})
+	var pc pageCohorts
+	weeks := 0
+	for _, r := range rows {
+		weeks = max(weeks, len(r.Retained))
+	}
+	for k := range weeks {
+		pc.Weeks = append(pc.Weeks, strconv.Itoa(k))
+	}
+	for i, r := range rows {
+		name := r.Group
+		if j := rank(r.Group); j < len(cohortGroups) {
+			name = cohortGroups[j].name
+		}
+		row := pageCohortRow{Group: name, Customers: showInt(r.Customers), First: i == 0 || rows[i-1].Week != r.Week}
+		if row.First {
+			row.Week = r.Week
+		}
+		for k := range weeks {
+			cell := pageCohortCell{}
+			if k < len(r.Retained) {
+				cell.Text = showPct(r.Retained[k])
+				if x := r.Retained[k]; finite(x) {
+					// At most 0.6: dark text stays readable on the
+					// darkest cell.
+					cell.Alpha = strconv.FormatFloat(0.6*math.Min(1, math.Max(0, x)), 'f', 2, 64)
+				}
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		pc.Rows = append(pc.Rows, row)
+	}
+	return pc
 }
 
 // buildDaily draws the cumulative conversion rates and the allocation by

@@ -164,7 +164,7 @@ func TestBrowserReportPage(t *testing.T) {
 		width, height int
 	}{
 		{"report-page.png", 1280, 2000},
-		{"report-page-full.png", 1280, 4800},
+		{"report-page-full.png", 1280, 6000},
 	} {
 		path := filepath.Join(dir, shot.file)
 		_, stderr := runChromium(t, bin, "--screenshot="+path, "--window-size=1280,"+strconv.Itoa(shot.height), pageURL)
@@ -197,7 +197,7 @@ func TestBrowserReportPage(t *testing.T) {
 	if h1 := find(doc, byTag("h1")); len(h1) != 1 || textOf(h1[0]) != hostileName {
 		t.Errorf("the DOM's heading is not the campaign name")
 	}
-	for _, id := range []string{"metric-conversion", "metric-revenue", "cumulative", "allocation", "cuped", "attribution", "ope"} {
+	for _, id := range []string{"metric-conversion", "metric-revenue", "per-customer", "cohorts", "cumulative", "allocation", "cuped", "attribution", "ope"} {
 		if len(find(doc, byID(id))) != 1 {
 			t.Errorf("the DOM has no #%s", id)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"kairos/decisioning"
 )
 
 // hostileName is a campaign name from configuration that would run a
@@ -22,8 +25,9 @@ const hostileName = `<script>alert("pwned")</script> & "spring"`
 
 // sampleReport is a report with what the page must cope with: a flagged
 // sample ratio check, several arms and channels (one named like markup,
-// one without an estimate), NaN figures, 30 days and OPE rows with
-// warnings.
+// one without an estimate), NaN figures, per-customer rows (one without
+// an estimate), weekly cohorts of unequal lengths (the groups of a week
+// out of order), 30 days and OPE rows with warnings.
 func sampleReport() *CampaignReport {
 	nan := math.NaN()
 	nan2 := [2]float64{nan, nan}
@@ -42,7 +46,7 @@ func sampleReport() *CampaignReport {
 		Attribution: Attribution{
 			AttributedRevenue: 48210.5, AttributedConversions: 1130,
 			IncrementalRevenue: 9120, IncrementalRevenueCI: [2]float64{2100, 16140},
-			IncrementalConversions: 61.2, IncrementalConversionsCI: [2]float64{22.5, 99.9},
+			IncrementalConversions: 155.4, IncrementalConversionsCI: [2]float64{31.1, 279.7},
 			Cost: 900, ROI: 9.13, ROICI: [2]float64{1.33, 16.9},
 			RevenuePerDecision: 5.36,
 		},
@@ -75,7 +79,8 @@ func sampleReport() *CampaignReport {
 				c.TreatedMean, c.ControlMean, c.AbsLift, c.RelLift, c.PValue = nan, nan, nan, nan, nan
 				c.AbsCI, c.RelCI, c.AlwaysValidCI, c.IncrementalCI = nan2, nan2, nan2, nan2
 				c.Incremental, c.AlwaysValidPValue, c.Tau = nan, nan, nan
-				c.Note = "too few decisions: 12 treated, 3 held out (need 2 and some variance in each)"
+				c.SE, c.DF, c.SimultaneousCI = nan, nan, nan2
+				c.Note = "too few to compare: 12 treated, 3 control with a reward (at least 30 each)"
 			} else {
 				lift := s.lift * k
 				se := 0.0028 * k * math.Sqrt(1200/float64(s.nc))
@@ -86,11 +91,51 @@ func sampleReport() *CampaignReport {
 				c.AlwaysValidCI = [2]float64{lift - 3.1*se, lift + 3.1*se}
 				c.AlwaysValidPValue, c.Tau = math.Min(1, 3*c.PValue), 2.9*se
 				c.Incremental, c.IncrementalCI = lift*float64(s.nt), [2]float64{c.AbsCI[0] * float64(s.nt), c.AbsCI[1] * float64(s.nt)}
+				// Bonferroni over the 14 rows with a lift: z(1 − 0.05/28).
+				c.SE, c.DF = se, 1500
+				c.SimultaneousCI = [2]float64{lift - 2.914*se, lift + 2.914*se}
 			}
 			if s.scope == "channel:push" && m == "revenue" {
 				c.RelLift, c.RelCI, c.Note = nan, nan2, "relative lift undefined: the control mean is 0"
 			}
 			r.Comparisons = append(r.Comparisons, c)
+		}
+	}
+	r.SimultaneousRows = 14
+	r.PerCustomer = []ComparisonRow{
+		{Scope: "campaign", Metric: "conversions", NTreated: 7400, NControl: 990, TreatedMean: 0.142, ControlMean: 0.121,
+			AbsLift: 0.021, AbsCI: [2]float64{0.0042, 0.0378}, RelLift: 0.174, RelCI: [2]float64{0.03, 0.318}, PValue: 0.014,
+			Incremental: 155.4, IncrementalCI: [2]float64{31.1, 279.7}, SimultaneousCI: nan2},
+		{Scope: "campaign", Metric: "revenue", NTreated: 7400, NControl: 990, TreatedMean: 10.31, ControlMean: 9.08,
+			AbsLift: 1.2324, AbsCI: [2]float64{0.2838, 2.1811}, RelLift: 0.136, RelCI: [2]float64{0.031, 0.241}, PValue: 0.011,
+			Incremental: 9120, IncrementalCI: [2]float64{2100, 16140}, SimultaneousCI: nan2},
+		{Scope: "global_control", Metric: "conversions", NTreated: 8390, NControl: 412, TreatedMean: 0.14, ControlMean: 0.127,
+			AbsLift: 0.013, AbsCI: [2]float64{-0.011, 0.037}, RelLift: 0.102, RelCI: [2]float64{-0.087, 0.291}, PValue: 0.29,
+			Incremental: 109.1, IncrementalCI: [2]float64{-92.3, 310.4}, SimultaneousCI: nan2},
+		{Scope: "global_control", Metric: "revenue", NTreated: 8390, NControl: 12, TreatedMean: nan, ControlMean: nan,
+			AbsLift: nan, AbsCI: nan2, RelLift: nan, RelCI: nan2, PValue: nan, Incremental: nan, IncrementalCI: nan2, SimultaneousCI: nan2,
+			Note: "too few to compare: 8390 treated, 12 control with a reward (at least 30 each)"},
+	}
+	// Mondays from the week of March 1 (a Sunday); the period ends on
+	// March 31, so later weeks follow their cohorts for fewer weeks.
+	for w, week := range []string{"2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"} {
+		groups := []string{"treated", "holdout", "global_control"}
+		if w == 1 {
+			groups = []string{"global_control", "holdout", "treated"}
+		}
+		for _, g := range groups {
+			n, decay := 1900, 0.55
+			switch g {
+			case "holdout":
+				n, decay = 240, 0.5
+			case "global_control":
+				n, decay = 100, 0.48
+			}
+			row := CohortRow{Week: week, Group: g, Customers: n - n*w/8}
+			for k := range 5 - w {
+				row.Retained = append(row.Retained, math.Pow(decay, float64(k)))
+			}
+			r.Cohorts = append(r.Cohorts, row)
 		}
 	}
 	r.CUPED = []CUPEDRow{
@@ -339,7 +384,8 @@ func TestPageRenders(t *testing.T) {
 		t.Fatalf("%d SRM banners, want 1 (only the campaign holdout check is flagged)", len(banners))
 	}
 	bt := textOf(banners[0])
-	for _, want := range []string{"Sample ratio mismatch", "Campaign holdout", "not the sizes configured", "cannot be trusted until the cause is found", "9,000 / 1,200", "(treated / held out)", "χ² = 35.29 (df 1), p < 0.001"} {
+	for _, want := range []string{"Sample ratio mismatch", "Campaign holdout", "not the sizes configured", "cannot be trusted until the cause is found",
+		"observed 9,000 / 1,200 customers (treated / held out), each counted once, at their first exposure", "χ² = 35.29 (df 1), p < 0.001"} {
 		if !strings.Contains(bt, want) {
 			t.Errorf("banner %q lacks %q", bt, want)
 		}
@@ -347,7 +393,8 @@ func TestPageRenders(t *testing.T) {
 	if strings.Index(page, `class="banner"`) > strings.Index(page, `id="decisions"`) {
 		t.Errorf("the SRM banner is not above the report")
 	}
-	if checks := find(doc, byClass("checks")); len(checks) != 1 || !strings.Contains(textOf(checks[0]), "Global control group") {
+	if checks := find(doc, byClass("checks")); len(checks) != 1 || !strings.Contains(textOf(checks[0]), "Global control group") ||
+		!strings.Contains(textOf(checks[0]), "10,650 / 520 customers (everyone else / global control)") {
 		t.Errorf("the passed global control check is not shown")
 	}
 
@@ -356,8 +403,8 @@ func TestPageRenders(t *testing.T) {
 		"Arm email/10off", "Arm email/free_ship", "Arm push/<b>flash</b>", "Arm sms/reminder", "Channel email", "Channel push",
 		"Campaign (all arms)", "Global control group",
 		"Sent", "9,000", "Campaign holdout", "1,200", "11,170", // decisions by outcome and total
-		"+0.68 pp [+0.13, +1.23]",                         // campaign conversion lift, in percentage points
-		"too few decisions",                               // the note of the arm without an estimate
+		"+0.68 pp [+0.13, +1.23] [−0.14, +1.50]",          // campaign conversion lift and its simultaneous interval, in percentage points
+		"too few to compare: 12 treated, 3 control",       // the note of the arm without an estimate
 		"relative lift undefined",                         // a note beside figures
 		"revenue_30d", "18.3%", "17.9%", "8,950 vs 1,190", // CUPED
 		"431 decisions still in their reward window", // pending
@@ -369,7 +416,7 @@ func TestPageRenders(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-	for _, bad := range []string{"NaN", "Inf", "%!"} {
+	for _, bad := range []string{"NaN", "Inf", "%!", "ZgotmplZ"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("the page shows %q", bad)
 		}
@@ -386,10 +433,25 @@ func TestPageRenders(t *testing.T) {
 	for _, f := range frags {
 		checkSVG(t, f)
 	}
-	for _, id := range []string{"metric-conversion", "metric-revenue", "cumulative", "allocation", "attribution", "cuped", "ope"} {
+	for _, id := range []string{"metric-conversion", "metric-revenue", "per-customer", "cohorts", "cumulative", "allocation", "attribution", "cuped", "ope"} {
 		if len(find(doc, byID(id))) != 1 {
 			t.Errorf("no element #%s", id)
 		}
+	}
+	// The forest plots draw the simultaneous intervals of the rows with
+	// one (7 of 8 per metric), each a line and two end ticks, and a legend
+	// entry naming the rows they hold over.
+	for _, f := range frags[:2] {
+		if n := strings.Count(f, `class="sim"`); n != 3*7+3 || !strings.Contains(f, "simultaneous 95% interval (all 14 rows at once)") {
+			t.Errorf("forest plot: %d simultaneous-interval lines, want %d, and a legend naming 14 rows", n, 3*7+3)
+		}
+	}
+	checkLift(t, doc)
+	checkPerCustomer(t, doc)
+	checkCohorts(t, doc)
+	// Attribution says where its incremental figures come from.
+	if at := textOf(find(doc, byID("attribution"))[0]); !strings.Contains(at, "per-customer comparison") {
+		t.Errorf("the attribution does not say its incremental figures are the per-customer comparison's: %q", at)
 	}
 	// Every arm has a colour in the allocation chart, "none" too.
 	alloc := find(doc, byID("allocation"))[0]
@@ -407,6 +469,25 @@ func TestPageRenders(t *testing.T) {
 	links := find(doc, func(n *html.Node) bool { return n.Data == "a" && textOf(n) == "JSON" })
 	if len(links) != 1 || attr(links[0], "href") != want {
 		t.Errorf("JSON link = %v, want href %q", links, want)
+	}
+}
+
+// A report without simultaneous rows (none with a lift, or one decoded
+// from before they existed, where they read [0, 0]) shows none.
+func TestPageWithoutSimultaneous(t *testing.T) {
+	r := sampleReport()
+	r.SimultaneousRows = 0
+	for i := range r.Comparisons {
+		r.Comparisons[i].SimultaneousCI = [2]float64{}
+	}
+	page := renderPage(t, r)
+	doc := parsePage(t, page)
+	if strings.Contains(page, `class="sim"`) || strings.Contains(page, "simultaneous 95% interval") {
+		t.Errorf("simultaneous intervals drawn without simultaneous rows")
+	}
+	text := textOf(doc)
+	if !strings.Contains(text, "Simultaneous CI none") || !strings.Contains(text, "+0.68 pp [+0.13, +1.23] — +11.9%") || strings.Contains(text, "Bonferroni over") {
+		t.Errorf("the lift section shows simultaneous intervals without simultaneous rows")
 	}
 }
 
@@ -435,7 +516,8 @@ func TestPageEmptyReport(t *testing.T) {
 	page := renderPage(t, &CampaignReport{Campaign: "new", Attribution: Attribution{ROI: math.NaN()}})
 	doc := parsePage(t, page)
 	text := textOf(doc)
-	for _, want := range []string{"No decisions in the period.", "No comparisons in the period.", "No daily data in the period.", "No CUPED", "No attribution in the period.", "No off-policy evaluation", "the first decision to the latest"} {
+	for _, want := range []string{"No decisions in the period.", "No comparisons in the period.", "No per-customer comparison in the period.", "No cohorts in the period.",
+		"No daily data in the period.", "No CUPED", "No attribution in the period.", "No off-policy evaluation", "the first decision to the latest"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the empty page lacks %q", want)
 		}
@@ -448,6 +530,305 @@ func TestPageEmptyReport(t *testing.T) {
 	}
 	if err := RenderPage(io.Discard, nil); err == nil {
 		t.Errorf("RenderPage(nil) succeeded")
+	}
+}
+
+// checkLift checks the lift section of sampleReport's page: it says
+// that the rows are first exposures and what the simultaneous interval
+// is, and the tables have the column.
+func checkLift(t *testing.T, doc *html.Node) {
+	t.Helper()
+	lift := textOf(find(doc, byID("lift"))[0])
+	for _, want := range []string{
+		"The rows compare first exposures", "each customer's first eligible decision", "No earlier message of the campaign can have changed",
+		"each row is the effect of one decision",
+		"holds for every row of these tables at once (Bonferroni over the 14 rows with a lift",
+		"Simultaneous CI all 14 rows at once",
+		"First exposures treated vs control",
+	} {
+		if !strings.Contains(lift, want) {
+			t.Errorf("the lift section lacks %q", want)
+		}
+	}
+	tables := find(doc, byClass("comparisons"))
+	if len(tables) != 3 {
+		t.Fatalf("%d comparison tables, want 2 metrics and the per-customer one", len(tables))
+	}
+	// The header and each row with figures have 9 cells; the row without
+	// an estimate spans the 7 after its counts.
+	rows := find(tables[0], byTag("tr"))
+	if n := len(find(rows[0], byTag("th"))); n != 9 {
+		t.Errorf("the comparisons' header has %d columns, want 9", n)
+	}
+	for _, r := range rows[1:] {
+		cells := find(r, byTag("td"))
+		switch {
+		case strings.Contains(textOf(r), "Arm sms/reminder"):
+			if len(cells) != 3 || attr(cells[2], "colspan") != "7" {
+				t.Errorf("row without an estimate: %d cells, colspan %q", len(cells), attr(cells[2], "colspan"))
+			}
+		case !strings.Contains(attr(r, "class"), "noterow") && len(cells) != 9:
+			t.Errorf("row %q has %d cells, want 9", textOf(r), len(cells))
+		}
+	}
+}
+
+// checkPerCustomer checks the per-customer table of sampleReport's page.
+func checkPerCustomer(t *testing.T, doc *html.Node) {
+	t.Helper()
+	sec := find(doc, byID("per-customer"))[0]
+	text := textOf(sec)
+	for _, want := range []string{
+		"Per customer: the total effect", "all their decisions in the period summed", "later messages did and the carry-over",
+		"the incremental conversions and revenue of the attribution come from here",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the per-customer section lacks %q", want)
+		}
+	}
+	rows := find(find(doc, byID("per-customer-table"))[0], byTag("tr"))
+	want := []string{
+		"Comparison Metric Customers treated vs control Mean treated vs control Lift per customer [95% CI] Relative lift [CI] p Incremental [CI]",
+		"Campaign (all arms) conversions per customer 7,400 vs 990 0.142 vs 0.121 +0.0210 [+0.0042, +0.0378] +17.4% [+3.00%, +31.8%] 0.014 +155 [+31, +280]",
+		"Campaign (all arms) revenue per customer 7,400 vs 990 10.31 vs 9.08 +1.23 [+0.28, +2.18] +13.6% [+3.10%, +24.1%] 0.011 +9,120 [+2,100, +16,140]",
+		"Global control group conversions per customer 8,390 vs 412 0.140 vs 0.127 +0.0130 [−0.0110, +0.0370] +10.2% [−8.70%, +29.1%] 0.290 +109 [−92, +310]",
+		"Global control group revenue per customer 8,390 vs 12 too few to compare: 8390 treated, 12 control with a reward (at least 30 each)",
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("per-customer table has %d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if got := textOf(r); got != want[i] {
+			t.Errorf("per-customer row %d = %q, want %q", i, got, want[i])
+		}
+	}
+	if sig := find(find(doc, byID("per-customer-table"))[0], byClass("sig")); len(sig) != 2 {
+		t.Errorf("%d per-customer rows marked significant, want the campaign's 2", len(sig))
+	}
+}
+
+// checkCohorts checks the retention table of sampleReport's page: rows by
+// week with the groups of a week in order, week columns as percentages,
+// shaded cells and blank weeks past the period.
+func checkCohorts(t *testing.T, doc *html.Node) {
+	t.Helper()
+	sec := find(doc, byID("cohorts"))[0]
+	for _, want := range []string{"Monday to Sunday, UTC", "Active means a decision of this campaign or a conversion in that week", "only this campaign's records"} {
+		if !strings.Contains(textOf(sec), want) {
+			t.Errorf("the cohorts section lacks %q", want)
+		}
+	}
+	rows := find(sec, byTag("tr"))
+	if len(rows) != 1+15 {
+		t.Fatalf("cohort table has %d rows, want a header and 15", len(rows))
+	}
+	for i, want := range map[int]string{
+		0:  "First exposed week of Group Customers week 0 week 1 week 2 week 3 week 4",
+		1:  "2026-02-23 treated 1,900 100% 55.0% 30.3% 16.6% 9.15%",
+		2:  "holdout 240 100% 50.0% 25.0% 12.5% 6.25%",
+		3:  "global control 100 100% 48.0% 23.0% 11.1% 5.31%",
+		4:  "2026-03-02 treated 1,663 100% 55.0% 30.3% 16.6%",
+		5:  "holdout 210 100% 50.0% 25.0% 12.5%",
+		6:  "global control 88 100% 48.0% 23.0% 11.1%",
+		13: "2026-03-23 treated 950 100%",
+	} {
+		if got := textOf(rows[i]); got != want {
+			t.Errorf("cohort row %d = %q, want %q", i, got, want)
+		}
+	}
+	if n := len(find(sec, byClass("wk"))); n != 5 {
+		t.Errorf("%d rows start a week, want 5", n)
+	}
+	// Every row has 5 week cells; those past the period are blank.
+	if n := len(find(sec, byClass("later"))); n != 3*(0+1+2+3+4) {
+		t.Errorf("%d blank week cells, want 30", n)
+	}
+	cells := find(rows[1], byClass("cell"))
+	if len(cells) != 5 || attr(cells[0], "style") != "background-color: rgba(0, 114, 178, 0.60)" || attr(cells[1], "style") != "background-color: rgba(0, 114, 178, 0.33)" {
+		t.Errorf("cohort cells are not shaded by their share: %q, %q", attr(cells[0], "style"), attr(cells[1], "style"))
+	}
+}
+
+// builtReport builds a report with BuildCampaign of 2,000 customers over
+// five weeks from Monday 2026-03-02: each first decided on in the first
+// three weeks and again about weekly, in a group fixed per customer (5%
+// global control, 20% of the others held out), on three arms.
+func builtReport(t *testing.T) *CampaignReport {
+	t.Helper()
+	camp := &decisioning.Campaign{Name: "winback", Holdout: 2000, Arms: []decisioning.Arm{
+		{Channel: "email", Offer: "discount_10", Cost: 0.1}, {Channel: "push", Offer: "reminder", Cost: 0.01}, {Channel: "none"}}}
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	end := start.AddDate(0, 0, 35)
+	rng := rand.New(rand.NewPCG(7, 1))
+	var ds []decisioning.Decision
+	var rs []decisioning.Reward
+	for c := range 2000 {
+		outcome := decisioning.Send
+		switch x := rng.Float64(); {
+		case x < 0.05:
+			outcome = decisioning.GlobalControl
+		case x < 0.24:
+			outcome = decisioning.Holdout
+		}
+		at := start.Add(time.Duration(rng.Float64() * float64(21*24*time.Hour)))
+		for at.Before(end) {
+			arm := rng.IntN(len(camp.Arms))
+			a := camp.Arms[arm]
+			o := outcome
+			if o == decisioning.Send && a.Channel == decisioning.ChannelNone {
+				o = decisioning.NoAction
+			}
+			d := decisioning.Decision{ID: fmt.Sprintf("d%06d", len(ds)), CustomerID: fmt.Sprintf("c%04d", c), Campaign: camp.Name,
+				Outcome: o, Channel: a.Channel, Offer: a.Offer, ArmIndex: arm, Propensity: 1 / float64(len(camp.Arms)),
+				DecidedAt: at, RewardEvent: "purchase", RewardValue: "amount", RewardUntil: at.Add(72 * time.Hour)}
+			ds = append(ds, d)
+			p := 0.10
+			if o == decisioning.Send {
+				p = 0.14
+			}
+			r := decisioning.Reward{DecisionID: d.ID, CustomerID: d.CustomerID, Campaign: camp.Name, ClosedAt: d.RewardUntil}
+			if rng.Float64() < p {
+				r.Converted, r.Value, r.EventAt = true, 30+float64(rng.IntN(40)), at.Add(time.Hour)
+			}
+			rs = append(rs, r)
+			if rng.Float64() < 0.3 {
+				break // the customer does not come back
+			}
+			at = at.Add(time.Duration((5 + 4*rng.Float64()) * float64(24*time.Hour)))
+		}
+	}
+	slices.SortFunc(ds, func(a, b decisioning.Decision) int { return a.DecidedAt.Compare(b.DecidedAt) })
+	rep, err := BuildCampaign(CampaignInput{Campaign: camp, ControlGroup: 500, Decisions: ds, Rewards: rs,
+		From: start, To: end, Now: end.AddDate(0, 0, 5), Bootstrap: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SimultaneousRows == 0 || len(rep.PerCustomer) != 4 || len(rep.Cohorts) == 0 {
+		t.Fatalf("built report: %d simultaneous rows, %d per-customer rows, %d cohorts", rep.SimultaneousRows, len(rep.PerCustomer), len(rep.Cohorts))
+	}
+	return rep
+}
+
+// showPP formats an interval in percentage points as the page should:
+// signed, two decimals, a true minus sign.
+func showPP(ci [2]float64) string {
+	f := func(x float64) string { return strings.Replace(fmt.Sprintf("%+.2f", 100*x), "-", "−", 1) }
+	return "[" + f(ci[0]) + ", " + f(ci[1]) + "]"
+}
+
+// TestPageBuiltReport: the page of a report BuildCampaign made shows its
+// simultaneous intervals, per-customer rows and cohorts.
+func TestPageBuiltReport(t *testing.T) {
+	rep := builtReport(t)
+	page := renderPage(t, rep)
+	doc := parsePage(t, page)
+	for _, bad := range []string{"NaN", "Inf", "%!", "ZgotmplZ"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page shows %q", bad)
+		}
+	}
+
+	// The sample ratio check counts customers.
+	checks := textOf(find(doc, byClass("checks"))[0])
+	if want := fmt.Sprintf("observed %s / %s customers (treated / held out)", showInt(rep.SRM.Observed[0]), showInt(rep.SRM.Observed[1])); !strings.Contains(checks, want) {
+		t.Errorf("check %q lacks %q", checks, want)
+	}
+
+	// The lift tables: the simultaneous interval of every row with one,
+	// in its column.
+	if want := fmt.Sprintf("Bonferroni over the %d rows with a lift", rep.SimultaneousRows); !strings.Contains(textOf(find(doc, byID("lift"))[0]), want) {
+		t.Errorf("the lift section lacks %q", want)
+	}
+	tables := find(doc, byClass("comparisons"))
+	var shown, sims int
+	for mi, m := range rep.Metrics {
+		var rows []*html.Node
+		for _, r := range find(tables[mi], byTag("tr"))[1:] {
+			if !strings.Contains(attr(r, "class"), "noterow") {
+				rows = append(rows, r)
+			}
+		}
+		var cs []ComparisonRow
+		for _, c := range rep.Comparisons {
+			if c.Metric == m {
+				cs = append(cs, c)
+			}
+		}
+		if len(rows) != len(cs) {
+			t.Fatalf("%s: %d table rows, %d comparisons", m, len(rows), len(cs))
+		}
+		frag := svgFragments(page)[mi]
+		withSim := 0
+		for i, c := range cs {
+			cells := find(rows[i], byTag("td"))
+			if !finite(c.SimultaneousCI[0]) {
+				continue
+			}
+			withSim++
+			want := showPP(c.SimultaneousCI)
+			if m != MetricConversion {
+				want = "[" + showFixed(c.SimultaneousCI[0], decimalsFor(c.SimultaneousCI[0], c.SimultaneousCI[1]), true) + ", " +
+					showFixed(c.SimultaneousCI[1], decimalsFor(c.SimultaneousCI[0], c.SimultaneousCI[1]), true) + "]"
+			}
+			if got := textOf(cells[4]); got != want {
+				t.Errorf("%s %s: simultaneous CI shown %q, want %q", c.Scope, m, got, want)
+			}
+			shown++
+		}
+		if n := strings.Count(frag, `class="sim"`); n != 3*withSim+3 {
+			t.Errorf("%s forest plot: %d simultaneous-interval lines, want %d", m, n, 3*withSim+3)
+		}
+		sims += withSim
+	}
+	if shown != rep.SimultaneousRows || sims != rep.SimultaneousRows {
+		t.Errorf("%d simultaneous intervals shown, the report has %d", shown, rep.SimultaneousRows)
+	}
+
+	// Per customer: one row each, and the attribution's incremental
+	// revenue is the campaign row's.
+	pc := find(find(doc, byID("per-customer-table"))[0], byTag("tr"))[1:]
+	if len(pc) != len(rep.PerCustomer) {
+		t.Fatalf("%d per-customer rows, want %d", len(pc), len(rep.PerCustomer))
+	}
+	for i, c := range rep.PerCustomer {
+		cells := find(pc[i], byTag("td"))
+		if got, want := textOf(cells[2]), showInt(c.NTreated)+" vs "+showInt(c.NControl); got != want {
+			t.Errorf("per-customer %s %s: customers %q, want %q", c.Scope, c.Metric, got, want)
+		}
+		if c.Scope == ScopeCampaign && c.Metric == MetricRevenue {
+			var inc string
+			for _, div := range find(find(doc, byID("attribution"))[0], byTag("div")) {
+				if dt := find(div, byTag("dt")); len(dt) == 1 && strings.HasPrefix(textOf(dt[0]), "Incremental revenue") {
+					inc = textOf(find(div, byTag("dd"))[0])
+				}
+			}
+			if got := textOf(cells[len(cells)-1]); got != inc || !strings.HasPrefix(got, "+") {
+				t.Errorf("per-customer incremental revenue %q, attribution's %q", got, inc)
+			}
+		}
+	}
+
+	// Cohorts: a row each, a shaded cell per observed week, week 0 100%.
+	rows := find(find(doc, byID("cohorts"))[0], byTag("tr"))[1:]
+	if len(rows) != len(rep.Cohorts) {
+		t.Fatalf("%d cohort rows, want %d", len(rows), len(rep.Cohorts))
+	}
+	for i, c := range rep.Cohorts {
+		var observed []string
+		for _, cell := range find(rows[i], byClass("cell")) {
+			if !strings.Contains(attr(cell, "class"), "later") {
+				observed = append(observed, textOf(cell))
+			}
+		}
+		if len(observed) != len(c.Retained) || observed[0] != "100%" || !strings.Contains(textOf(rows[i]), showInt(c.Customers)) {
+			t.Errorf("cohort %s %s: cells %q, want %d weeks from 100%%", c.Week, c.Group, observed, len(c.Retained))
+			continue
+		}
+		for k, x := range c.Retained {
+			if want := showPct(x); observed[k] != want {
+				t.Errorf("cohort %s %s week %d: %q, want %q", c.Week, c.Group, k, observed[k], want)
+			}
+		}
 	}
 }
 

@@ -217,52 +217,66 @@ func (a chartAxis) label(v float64, suffix string) string {
 // forestRow is one comparison of a forest plot.
 type forestRow struct {
 	Label, Sub string
-	// Point, CI and AV (the always-valid interval) are in the plot's
-	// units; non-finite values are not drawn.
-	Point  float64
-	CI, AV [2]float64
+	// Point, CI, AV (the always-valid interval) and Sim (the simultaneous
+	// interval) are in the plot's units; non-finite values are not drawn.
+	Point       float64
+	CI, AV, Sim [2]float64
 	// Text is written right of the plot (the figures).
 	Text string
 	Bold bool
 }
 
 // forestChart draws one row per comparison: the point estimate with its
-// interval as a dark whisker, the always-valid interval as a light, wider
-// bar behind it, and a dashed line at zero. unit labels the x axis, level
-// names the intervals in the legend (e.g. "95%").
-func forestChart(title string, rows []forestRow, unit, level string) template.HTML {
+// interval as a dark whisker, the simultaneous interval as a thin whisker
+// outside it, the always-valid interval as a light, wider bar behind
+// them, and a dashed line at zero. unit labels the x axis, level names
+// the intervals in the legend (e.g. "95%"), sims is the number of rows
+// the simultaneous intervals hold over (0: none is drawn).
+func forestChart(title string, rows []forestRow, unit, level string, sims int) template.HTML {
 	const (
 		labelW = 250
 		textW  = 250
 		rowH   = 32
-		top    = 44
 	)
 	plotX0, plotX1 := float64(labelW+16), float64(chartWidth-textW-16)
-	height := float64(top + len(rows)*rowH + 58)
+	legend := []string{"lift and " + level + " confidence interval", "always-valid " + level + " interval (safe to read every day)"}
+	if sims > 0 {
+		legend = append(legend, "simultaneous "+level+" interval (all "+showInt(sims)+" rows at once)")
+	}
+	// The legend may wrap: lay it out first in a scratch chart.
+	legendEnd := (&svgDoc{}).legend(plotX0, 16, chartWidth, legend, func(int, float64, float64) {})
+	top := legendEnd + 10
+	height := top + float64(len(rows)*rowH) + 58
 	d := newSVG(chartWidth, height, title)
 
 	var vs []float64
 	for _, r := range rows {
 		vs = append(vs, r.Point, r.CI[0], r.CI[1], r.AV[0], r.AV[1])
+		if sims > 0 {
+			vs = append(vs, r.Sim[0], r.Sim[1])
+		}
 	}
 	x := newChartAxis(vs, true, 6, plotX0, plotX1)
-	bottom := float64(top + len(rows)*rowH)
+	bottom := top + float64(len(rows)*rowH)
 
-	// Legend.
-	d.legend(plotX0, 16, chartWidth, []string{"lift and " + level + " confidence interval", "always-valid " + level + " interval (safe to read every day)"},
-		func(i int, lx, ly float64) {
-			if i == 0 {
-				d.line(lx, ly, lx+18, ly, "ci")
-				d.circle(lx+9, ly, 4, "", "pt")
-			} else {
-				d.line(lx, ly, lx+18, ly, "av")
-			}
-		})
-	d.text(chartWidth-textW, 36, "start", "head", "lift ["+level+" CI]")
+	d.legend(plotX0, 16, chartWidth, legend, func(i int, lx, ly float64) {
+		switch i {
+		case 0:
+			d.line(lx, ly, lx+18, ly, "ci")
+			d.circle(lx+9, ly, 4, "", "pt")
+		case 1:
+			d.line(lx, ly, lx+18, ly, "av")
+		default:
+			d.line(lx, ly, lx+18, ly, "sim")
+			d.line(lx, ly-6, lx, ly+6, "sim")
+			d.line(lx+18, ly-6, lx+18, ly+6, "sim")
+		}
+	})
+	d.text(chartWidth-textW, legendEnd+2, "start", "head", "lift ["+level+" CI]")
 
 	// Stripes, grid, axis.
 	for i := 1; i < len(rows); i += 2 {
-		d.rect(0, float64(top+i*rowH), chartWidth, rowH, "", "stripe", "")
+		d.rect(0, top+float64(i*rowH), chartWidth, rowH, "", "stripe", "")
 	}
 	for _, t := range x.ticks {
 		px := x.at(t)
@@ -274,7 +288,7 @@ func forestChart(title string, rows []forestRow, unit, level string) template.HT
 	d.text((plotX0+plotX1)/2, bottom+42, "middle", "axislabel", unit)
 
 	for i, r := range rows {
-		cy := float64(top + i*rowH + rowH/2)
+		cy := top + float64(i*rowH+rowH/2)
 		cls := "label"
 		if r.Bold {
 			cls = "label strong"
@@ -284,6 +298,14 @@ func forestChart(title string, rows []forestRow, unit, level string) template.HT
 		d.text(labelW, cy+12, "end", "sub", r.Sub)
 		if finite(r.AV[0]) && finite(r.AV[1]) {
 			d.line(x.at(r.AV[0]), cy, x.at(r.AV[1]), cy, "av")
+		}
+		if sims > 0 && finite(r.Sim[0]) && finite(r.Sim[1]) {
+			x0, x1 := x.at(r.Sim[0]), x.at(r.Sim[1])
+			d.line(x0, cy, x1, cy, "sim")
+			// End ticks taller than the always-valid bar, thinner than
+			// the interval's.
+			d.line(x0, cy-7, x0, cy+7, "sim")
+			d.line(x1, cy-7, x1, cy+7, "sim")
 		}
 		if finite(r.CI[0]) && finite(r.CI[1]) {
 			x0, x1 := x.at(r.CI[0]), x.at(r.CI[1])

@@ -55,12 +55,15 @@ a randomised experiment exported as CSV.
 
 A campaign (--campaign NAME) over a period [--from, --to): its decisions by
 outcome, the sample-ratio-mismatch checks of its holdout and of the global
-control, treated against holdout (intent to treat) for the campaign, each arm
+control (on customers), treated against holdout (intent to treat) on first
+exposures (each customer's first eligible decision) for the campaign, each arm
 and each channel, and the global control against everyone else: conversion and
-revenue per decision with Welch intervals, p-values, delta-method relative
-lifts, always-valid (sequential) intervals and incremental conversions and
-revenue; CUPED with a pre-decision covariate; attributed against incremental
-revenue, cost and ROI; off-policy estimates of candidate policies. With
+revenue per decision with Welch intervals, simultaneous (Bonferroni) intervals,
+p-values, delta-method relative lifts, always-valid (sequential) intervals and
+incremental conversions and revenue; per customer, the total effect (all of a
+customer's decisions summed); CUPED with a pre-decision covariate; attributed
+against incremental revenue, cost and ROI; retention of the weekly cohorts of
+first exposures; off-policy estimates of candidate policies. With
 --postgres it reads the ledger database itself; otherwise it asks a running
 'kairos serve' for the report (the embedded ledger lives in it).
 
@@ -818,7 +821,9 @@ func writeCampaignJSON(w io.Writer, r *measurement.CampaignReport) error {
 
 // writeCampaignTable prints the report as aligned tables: the SRM
 // warnings first when they fire, the decisions by outcome, the warnings,
-// the comparisons, CUPED, attribution and the off-policy evaluation.
+// the comparisons on first exposures with their simultaneous intervals,
+// the per-customer comparison, CUPED, attribution, the weekly cohorts and
+// the off-policy evaluation.
 func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 	level := formatLevel(r.Level)
 	type check struct {
@@ -827,8 +832,8 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 		share             float64
 	}
 	checks := []check{
-		{"campaign holdout", "held out", "eligible decisions", r.SRM, r.HoldoutShare},
-		{"global control", "in the global control", "eligible and global-control decisions", r.GlobalSRM, r.ControlShare},
+		{"campaign holdout", "held out", "customers (first exposures)", r.SRM, r.HoldoutShare},
+		{"global control", "in the global control", "customers (first exposures)", r.GlobalSRM, r.ControlShare},
 	}
 	srmText := func(c check) string {
 		n := c.srm.Observed[0] + c.srm.Observed[1]
@@ -854,7 +859,7 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 		period += ", the end excluded"
 	}
 	fmt.Fprintf(w, "Campaign %s, decisions %s), %s intervals; generated %s\n", r.Campaign, period, level, r.GeneratedAt.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "Holdout %s of eligible decisions, global control %s.\n\n", pct(r.HoldoutShare, 2), pct(r.ControlShare, 2))
+	fmt.Fprintf(w, "Holdout %s of the campaign's eligible customers, global control %s of all customers.\n\n", pct(r.HoldoutShare, 2), pct(r.ControlShare, 2))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	total := 0
@@ -918,21 +923,34 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 		return formatP(p)
 	}
 
-	fmt.Fprintf(w, "\nTreated against control (treated − control; conversion in %%, revenue per decision):\n")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Treated against control on first exposures: each customer's first eligible decision, which no earlier")
+	fmt.Fprintln(w, "message of the campaign changed, so each row is the effect of one decision (treated − control;")
+	fmt.Fprintln(w, "conversion in %, revenue per decision; N: first exposures with a reward):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SCOPE\tMETRIC\tN TREATED\tN CONTROL\tTREATED\tCONTROL\tABS LIFT\t%s CI\tREL LIFT\t%s CI\tP-VALUE\n", level, level)
+	fmt.Fprintf(tw, "SCOPE\tMETRIC\tN TREATED\tN CONTROL\tTREATED\tCONTROL\tABS LIFT\t%s CI\tSIMULTANEOUS CI\tREL LIFT\t%s CI\tP-VALUE\n", level, level)
 	var notes []string
 	for _, c := range r.Comparisons {
 		m := c.Metric
 		l := func(v float64) string { return lift(m, v) }
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Scope, m, c.NTreated, c.NControl,
-			mean(m, c.TreatedMean), mean(m, c.ControlMean), l(c.AbsLift), interval(l, c.AbsCI), relPct(c.RelLift), interval(relPct, c.RelCI), pval(c.PValue))
+		// Without simultaneous rows (a report from before they existed
+		// decodes them as [0, 0]) there is no simultaneous interval.
+		sim := "-"
+		if r.SimultaneousRows > 0 {
+			sim = interval(l, c.SimultaneousCI)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Scope, m, c.NTreated, c.NControl,
+			mean(m, c.TreatedMean), mean(m, c.ControlMean), l(c.AbsLift), interval(l, c.AbsCI), sim, relPct(c.RelLift), interval(relPct, c.RelCI), pval(c.PValue))
 		if c.Note != "" {
 			notes = append(notes, fmt.Sprintf("%s %s: %s", c.Scope, m, c.Note))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.SimultaneousRows > 0 {
+		fmt.Fprintf(w, "Simultaneous CI: Bonferroni over the %d rows with a lift; all %d hold at once with probability at least %s.\n",
+			r.SimultaneousRows, r.SimultaneousRows, level)
 	}
 	fmt.Fprintf(w, "\nAlways-valid intervals (safe to read every day) and incremental conversions and revenue (lift × treated):\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -958,11 +976,15 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 		fmt.Fprintf(w, "note: %s.\n", n)
 	}
 
+	if err := writePerCustomer(w, r, level); err != nil {
+		return err
+	}
+
 	if len(r.CUPED) > 0 {
 		fmt.Fprintln(w)
 		for _, c := range r.CUPED {
 			l := func(v float64) string { return lift(c.Metric, v) }
-			fmt.Fprintf(w, "CUPED (%s) on %s: lift %s %s, p = %s (unadjusted %s on the same %d/%d decisions); variance reduced by %s, the lift's by %s.\n",
+			fmt.Fprintf(w, "CUPED (%s) on %s: lift %s %s, p = %s (unadjusted %s on the same %d/%d first exposures); variance reduced by %s, the lift's by %s.\n",
 				c.Covariate, c.Metric, l(c.AbsLift), interval(l, c.AbsCI), pval(c.PValue), interval(l, c.UnadjustedAbsCI), c.NTreated, c.NControl,
 				pct(c.VarianceReduction, 1), pct(c.SEReduction, 1))
 		}
@@ -970,7 +992,7 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 
 	a := r.Attribution
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Attributed (last touch) against incremental (holdout):")
+	fmt.Fprintln(w, "Attributed (last touch) against incremental (the per-customer campaign comparison):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\tCONVERSIONS\tREVENUE\n")
 	fmt.Fprintf(tw, "attributed to SEND decisions\t%d\t%s\n", a.AttributedConversions, num(a.AttributedRevenue, false))
@@ -994,6 +1016,10 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 		roi = fmt.Sprintf("%s %s", relPct(a.ROI), interval(relPct, a.ROICI))
 	}
 	fmt.Fprintf(w, "Cost %s, ROI %s; revenue per triggered decision %s.\n", num(a.Cost, false), roi, num(a.RevenuePerDecision, false))
+
+	if err := writeCohorts(w, r.Cohorts); err != nil {
+		return err
+	}
 
 	if len(r.OPE) > 0 {
 		reward := cmp.Or(r.OPEReward, "reward")
@@ -1020,15 +1046,92 @@ func writeCampaignTable(w io.Writer, r *measurement.CampaignReport) error {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Unit: the decision. Treated: SEND and NO_ACTION decisions with an arm; control: HOLDOUT (intent to treat),")
-	fmt.Fprintln(w, "per arm and channel by the arm the holdout would have been sent. Relative lifts by the delta method,")
-	fmt.Fprintln(w, "pp = percentage points. 'kairos report -h' and the measurement package documentation define every figure.")
+	fmt.Fprintln(w, "Unit: the first exposure (a customer's first decision in a compared group) in the comparisons, the")
+	fmt.Fprintln(w, "customer in the per-customer table. Treated: SEND and NO_ACTION decisions with an arm; control: HOLDOUT")
+	fmt.Fprintln(w, "(intent to treat), per arm and channel by the arm the holdout would have been sent. Relative lifts by")
+	fmt.Fprintln(w, "the delta method, pp = percentage points. 'kairos report -h' and the measurement package documentation")
+	fmt.Fprintln(w, "define every figure.")
 	for _, c := range checks {
 		if c.srm != nil && !c.srm.Flagged {
 			fmt.Fprintf(w, "Sample ratio (%s): %s: no mismatch (flagged below p = %g).\n", c.name, srmText(c), measurement.SRMAlpha)
 		}
 	}
 	return nil
+}
+
+// writePerCustomer prints the per-customer comparison: the total effect
+// of the campaign on the customers first exposed in the period.
+func writePerCustomer(w io.Writer, r *measurement.CampaignReport, level string) error {
+	fmt.Fprintln(w)
+	if len(r.PerCustomer) == 0 {
+		fmt.Fprintln(w, "Per customer: no customer to compare in the period.")
+		return nil
+	}
+	fmt.Fprintln(w, "Per customer, the total effect: each customer first exposed in the period, in the group of that first")
+	fmt.Fprintln(w, "exposure, with the conversions and revenue of all their decisions in the period summed (later messages")
+	fmt.Fprintln(w, "and their carry-over included). The attribution's incremental figures come from here:")
+	f := func(v float64) string { return num(v, false) }
+	signed := func(v float64) string { return num(v, true) }
+	interval := func(ci [2]float64) string {
+		if !finiteNum(ci[0]) || !finiteNum(ci[1]) {
+			return "-"
+		}
+		return "[" + signed(ci[0]) + ", " + signed(ci[1]) + "]"
+	}
+	p := func(v float64) string {
+		if !finiteNum(v) {
+			return "n/a"
+		}
+		return formatP(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "SCOPE\tMETRIC\tCUSTOMERS TREATED\tCUSTOMERS CONTROL\tTREATED\tCONTROL\tLIFT\t%s CI\tP-VALUE\tINCREMENTAL\t%s CI\n", level, level)
+	var notes []string
+	for _, c := range r.PerCustomer {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Scope, c.Metric, c.NTreated, c.NControl,
+			f(c.TreatedMean), f(c.ControlMean), signed(c.AbsLift), interval(c.AbsCI), p(c.PValue), signed(c.Incremental), interval(c.IncrementalCI))
+		if c.Note != "" {
+			notes = append(notes, fmt.Sprintf("%s %s: %s", c.Scope, c.Metric, c.Note))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: per customer %s.\n", n)
+	}
+	return nil
+}
+
+// writeCohorts prints the weekly cohorts: one row per week and group,
+// the share of the cohort active in each week after its own.
+func writeCohorts(w io.Writer, cohorts []measurement.CohortRow) error {
+	fmt.Fprintln(w)
+	if len(cohorts) == 0 {
+		fmt.Fprintln(w, "Cohorts by first-exposure week: none in the period.")
+		return nil
+	}
+	fmt.Fprintln(w, "Cohorts by first-exposure week (weeks from Monday, UTC): the share of each cohort active in week k after")
+	fmt.Fprintln(w, "its own (W0 = 100%). Active: a decision of this campaign or a conversion in the week; the ledger holds")
+	fmt.Fprintln(w, "only this campaign's records. Weeks that end after the period are blank:")
+	weeks := 0
+	for _, c := range cohorts {
+		weeks = max(weeks, len(c.Retained))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := []string{"WEEK", "GROUP", "CUSTOMERS"}
+	for k := range weeks {
+		head = append(head, fmt.Sprintf("W%d", k))
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, c := range cohorts {
+		cells := []string{c.Week, c.Group, strconv.Itoa(c.Customers)}
+		for _, x := range c.Retained {
+			cells = append(cells, pct(x, 1))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
 }
 
 func finiteNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

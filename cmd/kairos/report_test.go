@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -508,15 +509,54 @@ func TestReportCampaignPostgres(t *testing.T) {
 	for _, re := range []string{
 		`^Campaign cart_recovery, decisions from ` + from + ` to ` + to + ` \(UTC, the end excluded\), 95% intervals`,
 		`(?m)^SEND +\d+ +\d+\.\d%$`, `(?m)^SUPPRESSED +\d+ `, `(?m)^total +\d+`,
-		`(?m)^campaign +conversion +\d+ +\d+ +\d\.\d{3}% +\d\.\d{3}% +[+-]\d\.\d{3} pp +\[[+-]\d\.\d{3} pp, [+-]\d\.\d{3} pp\] +[+-]\d+\.\d% +\[`,
+		`Treated against control on first exposures: each customer's first eligible decision`,
+		// Lift, its interval and the simultaneous one, then the relative lift.
+		`(?m)^campaign +conversion +\d+ +\d+ +\d\.\d{3}% +\d\.\d{3}% +[+-]\d\.\d{3} pp +\[[+-]\d\.\d{3} pp, [+-]\d\.\d{3} pp\] +\[[+-]\d+\.\d{3} pp, [+-]\d+\.\d{3} pp\] +[+-]\d+\.\d% +\[`,
 		`(?m)^arm:email/discount_10 +revenue `, `(?m)^channel:sms +conversion `, `(?m)^global_control +revenue `,
+		`SIMULTANEOUS CI`, fmt.Sprintf(`(?m)^Simultaneous CI: Bonferroni over the %d rows with a lift; all %d hold at once with probability at least 95%%\.$`, got.SimultaneousRows, got.SimultaneousRows),
+		`(?m)^Per customer, the total effect: each customer first exposed in the period`,
+		`(?m)^SCOPE +METRIC +CUSTOMERS TREATED +CUSTOMERS CONTROL +TREATED +CONTROL +LIFT +95% CI +P-VALUE +INCREMENTAL +95% CI$`,
+		`(?m)^Cohorts by first-exposure week`, `(?m)^WEEK +GROUP +CUSTOMERS +W0$`,
+		`on the same \d+/\d+ first exposures`,
 		`ALWAYS-VALID 95% CI`, `CUPED \(revenue_30d\) on conversion: lift`, `variance reduced by \d+\.\d%`,
 		`(?m)^attributed to SEND decisions +\d+ +\d+\.\d{4}$`, `Cost \d+\.\d{4}, ROI [+-]\d+\.\d%`,
 		`(?m)^logged +\d+\.\d{4} +\[`, `(?m)^never_send `, `(?m)^arm:sms/reminder `,
-		`Sample ratio \(campaign holdout\): \d+ of \d+ eligible decisions held out \(\d+\.\d\d%\), configured 10\.00%`,
+		`Sample ratio \(campaign holdout\): \d+ of \d+ customers \(first exposures\) held out \(\d+\.\d\d%\), configured 10\.00%`,
+		`Sample ratio \(global control\): \d+ of \d+ customers \(first exposures\) in the global control \(\d+\.\d\d%\), configured 5\.00%`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("table does not match %q", re)
+		}
+	}
+	// The per-customer rows, each with its counts; the campaign's revenue
+	// row's incremental revenue is the attribution's.
+	if len(got.PerCustomer) != 4 {
+		t.Fatalf("%d per-customer rows, want campaign and global control, conversions and revenue", len(got.PerCustomer))
+	}
+	for _, c := range got.PerCustomer {
+		re := fmt.Sprintf(`(?m)^%s +%s +%d +%d +\d+\.\d{4} +\d+\.\d{4} +[+-]\d+\.\d{4} +\[`, c.Scope, c.Metric, c.NTreated, c.NControl)
+		if c.Scope == "campaign" && c.Metric == "revenue" {
+			inc := regexp.QuoteMeta(formatNumber(c.Incremental, true))
+			re += `.* ` + inc + ` +\[`
+			if want := `(?m)^incremental +.* ` + inc + ` \[`; !regexp.MustCompile(want).MatchString(out) {
+				t.Errorf("the attribution's incremental revenue is not the per-customer row's %s", inc)
+			}
+		}
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no per-customer row %s %s matching %q", c.Scope, c.Metric, re)
+		}
+	}
+	// One line per cohort, in the report's order.
+	if len(got.Cohorts) == 0 {
+		t.Fatal("no cohorts in the report")
+	}
+	cohortLines := regexp.MustCompile(`(?m)^(\d{4}-\d\d-\d\d) +(treated|holdout|global_control) +(\d+) +100\.0%$`).FindAllStringSubmatch(out, -1)
+	if len(cohortLines) != len(got.Cohorts) {
+		t.Errorf("%d cohort lines, want %d", len(cohortLines), len(got.Cohorts))
+	}
+	for i, m := range cohortLines {
+		if c := got.Cohorts[min(i, len(got.Cohorts)-1)]; m[1] != c.Week || m[2] != c.Group || m[3] != strconv.Itoa(c.Customers) {
+			t.Errorf("cohort line %d = %q, want %s %s %d", i, m[0], c.Week, c.Group, c.Customers)
 		}
 	}
 	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "NaN") {
@@ -559,7 +599,7 @@ func TestReportCampaignSRM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`^SAMPLE RATIO MISMATCH \(campaign holdout\): \d+ of \d+ eligible decisions held out \(\d+\.\d+%\), configured 10\.00%: χ² = [\d.]+ \(1 df\), p = .* < 0\.001\.\n`).MatchString(out) ||
+	if !regexp.MustCompile(`^SAMPLE RATIO MISMATCH \(campaign holdout\): \d+ of \d+ customers \(first exposures\) held out \(\d+\.\d+%\), configured 10\.00%: χ² = [\d.]+ \(1 df\), p = .* < 0\.001\.\n`).MatchString(out) ||
 		!strings.Contains(out, "90% CI") || strings.Contains(out, "SAMPLE RATIO MISMATCH (global control)") {
 		t.Errorf("table does not start with the holdout's mismatch alone (or lacks the 90%% CI):\n%s", out)
 	}
@@ -627,8 +667,20 @@ func TestReportCampaignAdmin(t *testing.T) {
 		t.Errorf("stderr = %q, want a warning that --confidence was not applied", stderr.String())
 	}
 	if asked[1] != "/reports/cart_recovery.json?level=0.9" || !strings.HasPrefix(out, "Campaign cart_recovery, decisions from 2026-09-01 to 2026-10-01") ||
-		!regexp.MustCompile(`(?m)^campaign +conversion +\d+ +\d+ +\S+ +\S+ +\S+ pp +\[.*\] +n/a +- `).MatchString(out) {
+		!regexp.MustCompile(`(?m)^campaign +conversion +\d+ +\d+ +\S+ +\S+ +\S+ pp +\[[^]]*\] +\[[^]]* pp\] +n/a +- `).MatchString(out) {
 		t.Errorf("asked %q; table:\n%s", asked[1], out)
+	}
+	// The cohorts of the weeks from Monday 2026-08-31 and 2026-09-07,
+	// followed to the end of the period (October 1): four weeks and three.
+	for _, re := range []string{
+		`(?m)^WEEK +GROUP +CUSTOMERS +W0 +W1 +W2 +W3$`,
+		`(?m)^2026-08-31 +treated +\d+ +100\.0% +\d+\.\d% +\d+\.\d% +\d+\.\d%$`,
+		`(?m)^2026-08-31 +holdout +\d+ +100\.0% +\d+\.\d% +\d+\.\d% +\d+\.\d%$`,
+		`(?m)^2026-09-07 +treated +\d+ +100\.0% +\d+\.\d% +\d+\.\d%$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("cohort table does not match %q:\n%s", re, out)
+		}
 	}
 
 	// Errors: an unknown campaign, no server.
@@ -640,6 +692,40 @@ func TestReportCampaignAdmin(t *testing.T) {
 	_, err = runReport(t, "--campaign", "cart_recovery", "--admin", srv.URL)
 	if err == nil || !strings.Contains(err.Error(), "no kairos serve answers at "+srv.URL) || !strings.Contains(err.Error(), "--postgres") {
 		t.Errorf("report without a server = %v", err)
+	}
+}
+
+// TestReportCampaignTableEmpty: a report without per-customer rows,
+// cohorts or simultaneous rows (as from a server older than them) says so
+// instead of printing empty tables or [0, 0] intervals.
+func TestReportCampaignTableEmpty(t *testing.T) {
+	nan := math.NaN()
+	rep := &measurement.CampaignReport{
+		Campaign: "cart_recovery", Level: 0.95, Decisions: map[string]int{"SEND": 40, "HOLDOUT": 5},
+		Metrics: []string{"conversion"},
+		Comparisons: []measurement.ComparisonRow{{Scope: "campaign", Metric: "conversion", NTreated: 40, NControl: 5,
+			TreatedMean: nan, ControlMean: nan, AbsLift: nan, AbsCI: [2]float64{nan, nan}, RelLift: nan, RelCI: [2]float64{nan, nan}, PValue: nan,
+			AlwaysValidCI: [2]float64{nan, nan}, AlwaysValidPValue: nan, Incremental: nan, IncrementalCI: [2]float64{nan, nan},
+			Note: "too few to compare: 40 treated, 5 control with a reward (at least 30 each)"}},
+		Attribution: measurement.Attribution{IncrementalRevenue: nan, IncrementalConversions: nan, ROI: nan, RevenuePerDecision: nan},
+	}
+	var b bytes.Buffer
+	if err := writeCampaignTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"Per customer: no customer to compare in the period.",
+		"Cohorts by first-exposure week: none in the period.",
+		"note: campaign conversion: too few to compare: 40 treated, 5 control",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^campaign +conversion +40 +5 +n/a +n/a +n/a +- +- +n/a +- +n/a$`).MatchString(out) ||
+		strings.Contains(out, "Bonferroni") || strings.Contains(out, "[0") || strings.Contains(out, "NaN") {
+		t.Errorf("the comparison without figures or simultaneous rows shows intervals:\n%s", out)
 	}
 }
 
