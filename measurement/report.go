@@ -20,14 +20,16 @@ type CampaignReport struct {
 	// ratio checks compare with.
 	HoldoutShare float64 `json:"holdout_share"`
 	ControlShare float64 `json:"control_share"`
-	// SRM checks the campaign holdout's size among eligible decisions;
-	// GlobalSRM the global control group's among all decisions. A flagged
-	// check is shown first: the comparisons cannot be trusted.
+	// SRM checks the campaign holdout's size among the customers first
+	// exposed in the period (treated and held out); GlobalSRM the global
+	// control group's among all of them. A flagged check is shown first:
+	// the comparisons cannot be trusted.
 	SRM       *SRM `json:"srm,omitempty"`
 	GlobalSRM *SRM `json:"global_srm,omitempty"`
-	// Metrics names the per-decision metrics compared: "conversion" (the
-	// reward event within the window, 0/1) and "revenue" (the reward
-	// value).
+	// Metrics names the metrics compared per first exposure: "conversion"
+	// (the reward event within the window, 0/1), "revenue" (the reward
+	// value), then the campaign's event-rate metrics (decisioning.
+	// Campaign.Metrics: 1 when the metric's event came within its window).
 	Metrics []string `json:"metrics"`
 	// Comparisons are made on first exposures, each customer's first
 	// decision in a compared group: the campaign (intent to treat: the

@@ -385,17 +385,24 @@ func campaignRecords(t *testing.T, seed uint64, n int, start time.Time, holdout 
 	var ds []decisioning.Decision
 	var rs []decisioning.Reward
 	step := (10 * 24 * time.Hour / time.Duration(n)).Truncate(time.Microsecond)
+	groups := map[string]decisioning.Outcome{} // sticky, like the engine's buckets
 	for i := range n {
 		at := start.Add(time.Duration(i) * step)
 		arm := rng.IntN(len(camp.Arms))
 		a := camp.Arms[arm]
-		outcome := decisioning.Send
-		switch {
-		case rng.Float64() < 0.05:
-			outcome = decisioning.GlobalControl
-		case rng.Float64() < holdout:
-			outcome = decisioning.Holdout
-		case a.Channel == decisioning.ChannelNone:
+		customer := fmt.Sprintf("c%04d", rng.IntN(3000))
+		outcome, ok := groups[customer]
+		if !ok {
+			outcome = decisioning.Send
+			switch {
+			case rng.Float64() < 0.05:
+				outcome = decisioning.GlobalControl
+			case rng.Float64() < holdout:
+				outcome = decisioning.Holdout
+			}
+			groups[customer] = outcome
+		}
+		if outcome == decisioning.Send && a.Channel == decisioning.ChannelNone {
 			outcome = decisioning.NoAction
 		}
 		if i%50 == 49 {
@@ -403,7 +410,7 @@ func campaignRecords(t *testing.T, seed uint64, n int, start time.Time, holdout 
 		}
 		cov := rng.ExpFloat64() * 100
 		d := decisioning.Decision{
-			ID: fmt.Sprintf("d%06d", i), CustomerID: fmt.Sprintf("c%04d", rng.IntN(3000)), Campaign: camp.Name,
+			ID: fmt.Sprintf("d%06d", i), CustomerID: customer, Campaign: camp.Name,
 			Outcome: outcome, Channel: a.Channel, Offer: a.Offer, ArmIndex: arm, DecidedAt: at,
 			FeatureNames: []string{"revenue_30d"}, Features: []float64{cov}, Reasons: []string{"test"},
 		}
