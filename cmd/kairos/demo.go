@@ -615,7 +615,11 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 			if math.IsNaN(row.AbsLift) {
 				lift, ci, sim = "", row.Note, ""
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", row.Scope, row.Metric, row.NTreated, row.NControl, lift, ci, sim, f(truth), inside)
+			shownTruth := "-" // the simulator knows no truth of this metric
+			if !math.IsNaN(truth) {
+				shownTruth = f(truth)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", row.Scope, row.Metric, row.NTreated, row.NControl, lift, ci, sim, shownTruth, inside)
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "  per customer (all their decisions in the period summed; the total effect, carry-over included: no per-decision truth to set beside it):")
