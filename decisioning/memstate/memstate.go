@@ -1,7 +1,7 @@
 // Package memstate is the embedded decision state: recent sends, request
-// ids, open reward and metric windows, the shared policy state and the
-// ledger and dispatch queues, kept in process memory beside a memstore
-// feature store.
+// ids, open reward and metric windows, the shared policy state, the
+// ledger and dispatch queues and the trigger timers, kept in process
+// memory beside a memstore feature store.
 // It is what `kairos serve` uses without --redis, so the whole loop runs
 // with nothing installed. Nothing survives a restart: use redisstate for
 // that.
@@ -43,9 +43,9 @@ type Options struct {
 
 const shards = 64
 
-// State is the in-memory decisioning.State, PolicyStore and Windows, and
-// the ledger.Queue of the decisions it records. It is safe for concurrent
-// use.
+// State is the in-memory decisioning.State, PolicyStore, Windows and
+// Timers, and the ledger.Queue of the decisions it records. It is safe
+// for concurrent use.
 type State struct {
 	feats    *memstore.Store
 	lookback time.Duration
@@ -64,6 +64,8 @@ type State struct {
 	dead    []DeadEntry
 
 	dq dispatchQueue
+
+	timers timerStore
 
 	dmu sync.Mutex
 	due dueHeap
@@ -118,6 +120,7 @@ func New(feats *memstore.Store, opts Options) *State {
 	}
 	s.qcond = sync.NewCond(&s.qmu)
 	s.dq.init()
+	s.timers.init()
 	for i := range s.shards {
 		s.shards[i] = shard{sends: map[string][]decisioning.Sent{}, seq: map[string]uint64{}, unreachable: map[string]map[string]string{}, requests: map[string]request{}, open: map[string]map[string]decisioning.Window{}}
 	}
