@@ -496,3 +496,22 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("Features changed the set's names: %q", set.Names())
 	}
 }
+
+// badEnv gives every name the same slot.
+type badEnv int
+
+func (b badEnv) Lookup(string) (int, bool) { return int(b), true }
+func (badEnv) Names() []string             { return nil }
+
+func TestBadSlot(t *testing.T) {
+	for _, slot := range []int{-1, math.MaxInt32 + 1} {
+		_, err := Compile("1 < x", badEnv(slot))
+		var ee *Error
+		if !errors.As(err, &ee) || ee.Pos != 4 || !strings.Contains(ee.Msg, "the environment is wrong") {
+			t.Errorf("slot %d: error %v, want one at 4 about the environment", slot, err)
+		}
+	}
+	if e, err := Compile("x == x", badEnv(math.MaxInt32)); err != nil || e.Eval([]float64{1}) {
+		t.Errorf("slot MaxInt32: %v, %v; want it compiled and missing", e, err)
+	}
+}

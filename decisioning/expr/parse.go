@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -399,6 +400,9 @@ func (p *parser) primary() (*node, *Error) {
 				return nil, p.errf(t.pos, "unknown feature or score %q (did you mean %q?)", t.text, s)
 			}
 			return nil, p.errf(t.pos, "unknown feature or score %q", t.text)
+		}
+		if slot < 0 || slot > math.MaxInt32 {
+			return nil, p.errf(t.pos, "%q has slot %d, outside [0, %d]: the environment is wrong", t.text, slot, math.MaxInt32)
 		}
 		n = &node{op: tName, pos: t.pos, start: t.pos, text: t.text, slot: slot, typ: number}
 	case tLParen:
