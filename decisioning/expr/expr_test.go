@@ -400,8 +400,8 @@ func TestEvalTrace(t *testing.T) {
 		"since_last_login = 864000 (10d) > 7d: true",
 		"churn = 0.5 > 0.7: false",
 		"x = missing > 1: false",
-		"nba:discount / 2 = 0.2 <= y = 0.25: true",
-		"x > 1 = false == nba:discount / 2 <= y = true: false",
+		"(nba:discount / 2) = 0.2 <= y = 0.25: true",
+		"(x > 1) = false == (nba:discount / 2 <= y) = true: false",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -412,7 +412,7 @@ func TestEvalTrace(t *testing.T) {
 		t.Errorf("step = %+v", s)
 	}
 	_, steps = mustCompile(t, "-x / 0 < 1").EvalTrace(vec(map[string]float64{"x": 0}))
-	if got, want := steps[0].String(), "-x / 0 = NaN < 1: false"; got != want {
+	if got, want := steps[0].String(), "(-x / 0) = NaN < 1: false"; got != want {
 		t.Errorf("step = %q, want %q", got, want)
 	}
 	_, steps = mustCompile(t, "x < 1e-9 or x > 1e30").EvalTrace(vec(map[string]float64{"x": 1e25}))
