@@ -307,6 +307,7 @@ func TestErrors(t *testing.T) {
 		{"-(x > 1)", 1, `"-" needs a number; "x > 1" is true/false`},
 		{"churn", 0, `the expression must be true or false, but "churn" is a number: compare it, as in "churn > 0"`},
 		{"(revenue_30d / purchases_30d)", 0, `the expression must be true or false, but "revenue_30d / purchases_30d" is a number: compare it, as in "revenue_30d / purchases_30d > 0"`},
+		{"revenue_30d + revenue_30d + revenue_30d + revenue_30d", 0, `the expression must be true or false, but "revenue_30d + revenue_30d + revenue_3..." is a number: compare it`},
 		{"revenue_30d + revenue_30d + revenue_30d + revenue_30d and x > 1", 0, `"and" needs true/false on both sides; "revenue_30d + revenue_30d + revenue_3..." is a number`},
 
 		// Limits.
