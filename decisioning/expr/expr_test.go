@@ -307,6 +307,7 @@ func TestErrors(t *testing.T) {
 		{"-(x > 1)", 1, `"-" needs a number; "x > 1" is true/false`},
 		{"churn", 0, `the expression must be true or false, but "churn" is a number: compare it, as in "churn > 0"`},
 		{"(revenue_30d / purchases_30d)", 0, `the expression must be true or false, but "revenue_30d / purchases_30d" is a number: compare it, as in "revenue_30d / purchases_30d > 0"`},
+		{"revenue_30d + revenue_30d + revenue_30d + revenue_30d", 0, `the expression must be true or false, but "revenue_30d + revenue_30d + revenue_3..." is a number: compare it`},
 		{"revenue_30d + revenue_30d + revenue_30d + revenue_30d and x > 1", 0, `"and" needs true/false on both sides; "revenue_30d + revenue_30d + revenue_3..." is a number`},
 
 		// Limits.
@@ -400,8 +401,8 @@ func TestEvalTrace(t *testing.T) {
 		"since_last_login = 864000 (10d) > 7d: true",
 		"churn = 0.5 > 0.7: false",
 		"x = missing > 1: false",
-		"nba:discount / 2 = 0.2 <= y = 0.25: true",
-		"x > 1 = false == nba:discount / 2 <= y = true: false",
+		"(nba:discount / 2) = 0.2 <= y = 0.25: true",
+		"(x > 1) = false == (nba:discount / 2 <= y) = true: false",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -412,7 +413,7 @@ func TestEvalTrace(t *testing.T) {
 		t.Errorf("step = %+v", s)
 	}
 	_, steps = mustCompile(t, "-x / 0 < 1").EvalTrace(vec(map[string]float64{"x": 0}))
-	if got, want := steps[0].String(), "-x / 0 = NaN < 1: false"; got != want {
+	if got, want := steps[0].String(), "(-x / 0) = NaN < 1: false"; got != want {
 		t.Errorf("step = %q, want %q", got, want)
 	}
 	_, steps = mustCompile(t, "x < 1e-9 or x > 1e30").EvalTrace(vec(map[string]float64{"x": 1e25}))
@@ -494,5 +495,24 @@ func TestFeatures(t *testing.T) {
 	}
 	if len(set.Names()) != 2 {
 		t.Errorf("Features changed the set's names: %q", set.Names())
+	}
+}
+
+// badEnv gives every name the same slot.
+type badEnv int
+
+func (b badEnv) Lookup(string) (int, bool) { return int(b), true }
+func (badEnv) Names() []string             { return nil }
+
+func TestBadSlot(t *testing.T) {
+	for _, slot := range []int{-1, math.MaxInt32 + 1} {
+		_, err := Compile("1 < x", badEnv(slot))
+		var ee *Error
+		if !errors.As(err, &ee) || ee.Pos != 4 || !strings.Contains(ee.Msg, "the environment is wrong") {
+			t.Errorf("slot %d: error %v, want one at 4 about the environment", slot, err)
+		}
+	}
+	if e, err := Compile("x == x", badEnv(math.MaxInt32)); err != nil || e.Eval([]float64{1}) {
+		t.Errorf("slot MaxInt32: %v, %v; want it compiled and missing", e, err)
 	}
 }

@@ -272,9 +272,6 @@ func (l *lexer) name() (token, *Error) {
 		return token{}, l.errf(start, "%q: a name after %q is missing (as in nba:discount)", text, head+":")
 	case strings.Contains(class, ":"):
 		return token{}, l.errf(start, "%q: a name has at most one \":\" (as in nba:discount)", text)
-	case !isLower(head[0]):
-		// Unreachable: name is entered on a letter, and uppercase is refused above.
-		return token{}, l.errf(start, "%q: a name starts with a lowercase letter", text)
 	}
 	return token{kind: tName, pos: start, text: text}, nil
 }

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -25,7 +26,6 @@ func (t typ) String() string {
 type node struct {
 	op    tokKind // tNum, tDur, tTrue, tFalse, tName, tNot, tSub (binary or negation), ...
 	neg   bool    // op is tSub as negation
-	pos   int     // where the operator, literal or name is
 	start int     // where the node's text starts, opening parenthesis included
 	text  string  // literal or name as written
 	val   float64 // number or duration (seconds)
@@ -165,7 +165,11 @@ func parse(src string, env Env) (*node, *Error) {
 		return nil, p.unexpected("an operator or the end of the expression")
 	}
 	if n.typ != truth {
-		return nil, p.errf(n.start, "the expression must be true or false, but %s is a number: compare it, as in \"%s > 0\"", n.quote(), n)
+		hint := ""
+		if s := n.String(); len(s) <= 40 {
+			hint = fmt.Sprintf(", as in \"%s > 0\"", s)
+		}
+		return nil, p.errf(n.start, "the expression must be true or false, but %s is a number: compare it%s", n.quote(), hint)
 	}
 	return n, nil
 }
@@ -188,7 +192,7 @@ func (p *parser) unexpected(expected string) *Error {
 
 // binary builds the node of operator t and type-checks it.
 func (p *parser) binary(t token, l, r *node) (*node, *Error) {
-	n := &node{op: t.kind, pos: t.pos, start: l.start, l: l, r: r}
+	n := &node{op: t.kind, start: l.start, l: l, r: r}
 	op := tokText[t.kind]
 	switch t.kind {
 	case tAnd, tOr:
@@ -282,7 +286,7 @@ func (p *parser) not() (*node, *Error) {
 	if x.typ != truth {
 		return nil, p.errf(x.start, "\"not\" needs true/false; %s is a number", x.quote())
 	}
-	return &node{op: tNot, pos: t.pos, start: t.pos, typ: truth, l: x}, nil
+	return &node{op: tNot, start: t.pos, typ: truth, l: x}, nil
 }
 
 func isCompare(k tokKind) bool { return tLt <= k && k <= tNe }
@@ -372,7 +376,7 @@ func (p *parser) unary() (*node, *Error) {
 	if x.typ != number {
 		return nil, p.errf(x.start, "\"-\" needs a number; %s is true/false", x.quote())
 	}
-	return &node{op: tSub, neg: true, pos: t.pos, start: t.pos, typ: number, l: x}, nil
+	return &node{op: tSub, neg: true, start: t.pos, typ: number, l: x}, nil
 }
 
 const operand = "a feature, a score, a number, true, false, \"not\", \"-\" or \"(\""
@@ -382,9 +386,9 @@ func (p *parser) primary() (*node, *Error) {
 	var n *node
 	switch t.kind {
 	case tNum, tDur:
-		n = &node{op: t.kind, pos: t.pos, start: t.pos, text: t.text, val: t.val, typ: number}
+		n = &node{op: t.kind, start: t.pos, text: t.text, val: t.val, typ: number}
 	case tTrue, tFalse:
-		n = &node{op: t.kind, pos: t.pos, start: t.pos, text: t.text, val: float64(b2i(t.kind == tTrue)), typ: truth}
+		n = &node{op: t.kind, start: t.pos, text: t.text, val: float64(b2i(t.kind == tTrue)), typ: truth}
 	case tName:
 		slot, ok := -1, false
 		if p.env != nil {
@@ -400,7 +404,10 @@ func (p *parser) primary() (*node, *Error) {
 			}
 			return nil, p.errf(t.pos, "unknown feature or score %q", t.text)
 		}
-		n = &node{op: tName, pos: t.pos, start: t.pos, text: t.text, slot: slot, typ: number}
+		if slot < 0 || slot > math.MaxInt32 {
+			return nil, p.errf(t.pos, "%q has slot %d, outside [0, %d]: the environment is wrong", t.text, slot, math.MaxInt32)
+		}
+		n = &node{op: tName, start: t.pos, text: t.text, slot: slot, typ: number}
 	case tLParen:
 		if err := p.nest(t.pos); err != nil {
 			return nil, err

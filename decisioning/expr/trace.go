@@ -36,8 +36,12 @@ type Operand struct {
 }
 
 // String writes the step as explanations show it:
-// "pricing_views_24h = 3 >= 2: true", "since_last_login = 864000 (10d) > 7d: true",
-// "since_last_login = missing > 7d: false".
+//
+//	pricing_views_24h = 3 >= 2: true
+//	since_last_login = 864000 (10d) > 7d: true
+//	since_last_login = missing > 7d: false
+//	(revenue_30d / purchases_30d) = 62.5 > 50: true
+//	(churn > 0.7) = false == (propensity > 0.2) = true: false
 func (s Step) String() string {
 	var b strings.Builder
 	s.Left.write(&b, s.Right.Duration)
@@ -50,19 +54,27 @@ func (s Step) String() string {
 	return b.String()
 }
 
-// write writes the operand: its text, and its value unless it is a
-// literal. asDuration adds the value as a duration, when the other side is
-// one.
+// write writes the operand: its text, in parentheses unless it is a name
+// or a literal, and its value unless it is a literal. asDuration adds the
+// value as a duration, when the other side is one.
 func (o Operand) write(b *strings.Builder, asDuration bool) {
-	b.WriteString(o.Expr)
 	if o.Literal {
+		b.WriteString(o.Expr)
 		return
+	}
+	name := isName(o.Expr)
+	if !name {
+		b.WriteByte('(')
+	}
+	b.WriteString(o.Expr)
+	if !name {
+		b.WriteByte(')')
 	}
 	b.WriteString(" = ")
 	switch {
 	case o.Truth:
 		b.WriteString(strconv.FormatBool(o.Value != 0))
-	case math.IsNaN(o.Value) && isName(o.Expr):
+	case math.IsNaN(o.Value) && name:
 		b.WriteString("missing")
 	default:
 		b.WriteString(formatNumber(o.Value))
