@@ -16,8 +16,8 @@ import (
 var _ decisioning.Timers = (*State)(nil)
 
 // timerStore is the embedded store of trigger timers: every timer by ID,
-// the timers no live lease holds in a heap by Due, the leased ones in a
-// heap by lease end, and each customer's timers.
+// the timers never claimed in a heap by Due, the claimed ones in a heap by
+// lease end, and each customer's timers.
 //
 // Due-ness is judged by the now ClaimDue is given; leases keep real time
 // (time.Now), whatever Options.Now says, as the dispatch queue's do, so a
@@ -37,8 +37,8 @@ type timerStore struct {
 type timerEntry struct {
 	t      decisioning.Timer
 	token  string    // of the last claim; "" before the first
-	until  time.Time // lease end (real time) while in the leased heap
-	leased bool      // in the leased heap, not the pending one
+	until  time.Time // lease end (real time)
+	leased bool      // claimed: in the leased heap, not the pending one
 	idx    int       // index in its heap
 }
 
@@ -152,7 +152,9 @@ func (s *State) CancelTimers(ctx context.Context, customerID, campaign string) (
 }
 
 // ClaimDue implements decisioning.Timers. Leases run on real time: a lease
-// ends lease after the call, whatever now says.
+// ends lease after the call, whatever now says, and a timer whose lease
+// ended is claimed again whatever now says (it was due when first
+// claimed).
 func (s *State) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, n int) ([]decisioning.ClaimedTimer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -168,16 +170,29 @@ func (s *State) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	wall := time.Now()
-	// Timers whose lease ended are due again.
-	for ts.leased.Len() > 0 && !ts.leased.es[0].until.After(wall) {
-		e := heap.Pop(&ts.leased).(*timerEntry)
-		e.leased = false
-		heap.Push(&ts.pending, e)
-	}
 	until := wall.Add(lease)
 	var out []decisioning.ClaimedTimer
-	for len(out) < n && ts.pending.Len() > 0 && !ts.pending.es[0].t.Due.After(now) {
-		e := heap.Pop(&ts.pending).(*timerEntry)
+	for len(out) < n {
+		// The earlier of the first due timer and the first timer whose
+		// lease ended (due again, whatever now says), as redisstate
+		// orders them by score.
+		var e *timerEntry
+		if ts.pending.Len() > 0 && !ts.pending.es[0].t.Due.After(now) {
+			e = ts.pending.es[0]
+		}
+		if ts.leased.Len() > 0 {
+			if l := ts.leased.es[0]; !l.until.After(wall) && (e == nil || l.until.Before(e.t.Due)) {
+				e = l
+			}
+		}
+		if e == nil {
+			break
+		}
+		if e.leased {
+			heap.Remove(&ts.leased, e.idx)
+		} else {
+			heap.Remove(&ts.pending, e.idx)
+		}
 		e.token, e.until, e.leased = token, until, true
 		heap.Push(&ts.leased, e)
 		out = append(out, decisioning.ClaimedTimer{Timer: e.t, Token: token, LeaseUntil: until})

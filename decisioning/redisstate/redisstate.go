@@ -1,8 +1,8 @@
 // Package redisstate keeps the decision state in Redis beside the feature
 // store (features/redisstore), shared by every Kairos instance: recent
 // sends, request ids, open reward and metric windows, the campaigns'
-// policy state, and the ledger and dispatch queues. It must not import
-// decisioning/memstate.
+// policy state, the ledger and dispatch queues, and the trigger timers.
+// It must not import decisioning/memstate.
 //
 // # Keys
 //
@@ -26,6 +26,10 @@
 //	            (sending, retry, interrupted, done), a (attempts started),
 //	            l (the lease of the attempt in flight, ms), r (retry time,
 //	            ms), x (final status); kept 7 days once settled
+//	t           the customer's trigger timers: a hash of timer ID →
+//	            campaign, the index of CancelTimers and PendingTimers (the
+//	            timers are in kairos:timers:data); deleted with its last
+//	            timer
 //
 // Records are in the binary encodings of package decisioning (Decision,
 // Sent, Window, Reward: MarshalBinary) and ledger.Entry; the policy state
@@ -57,6 +61,16 @@
 //	                       (ms); the key of a reward window is its decision id
 //	kairos:policy:<name>   a campaign's policy: a hash with v (update count)
 //	                       and s (JSON bandit.State)
+//	kairos:timers          trigger timers by time: a sorted set of timer IDs
+//	                       scored by Due (ms) while no watcher holds them, by
+//	                       the end of the lease (ms, Redis's clock) while one
+//	                       does
+//	kairos:timers:data     the timers: a hash of timer ID → binary record
+//	                       (customer, campaign, Due, SetAt and event id,
+//	                       times in ms)
+//	kairos:timers:lease    the leases: a hash of timer ID → the token of the
+//	                       last claim, from the first claim until the timer
+//	                       is done or cancelled
 //
 // # Round trips and atomicity
 //
@@ -72,11 +86,18 @@
 // set on d:<id>), Settle checks that lease and records the attempt's
 // result, its ledger record, its effect on the caps and the removal of the
 // job together, so a message is never sent by two dispatchers and its
-// result is never half recorded.
+// result is never half recorded. The trigger timers' SetTimers,
+// CancelTimers, ClaimDue, DoneTimers and PendingTimers are one script each:
+// ClaimDue judges Due by the caller's now and the end of a lease by
+// Redis's clock (TIME), and moves a timer it claims to its lease end in
+// kairos:timers with its token in kairos:timers:lease, so two live leases
+// never hold one timer and a lease that ends leaves the timer due again;
+// DoneTimers removes a timer only while its lease has the caller's token.
 //
 // Commit touches the customer's keys and the shared streams in one script,
 // so, like Track, it needs standalone Redis (or a Sentinel-managed
-// primary), not Redis Cluster.
+// primary), not Redis Cluster. So do the timer scripts but ClaimDue, which
+// touch a customer's index and the shared timer keys together.
 package redisstate
 
 import (
@@ -122,8 +143,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// State is the Redis decisioning.State, PolicyStore and Windows, and the
-// ledger.Queue of what it records.
+// State is the Redis decisioning.State, PolicyStore, Windows and Timers,
+// and the ledger.Queue of what it records.
 type State struct {
 	feats    *redisstore.Store
 	client   redis.UniversalClient

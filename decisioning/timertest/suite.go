@@ -282,7 +282,9 @@ func testNotDue(t *testing.T, st decisioning.Timers) {
 // testLease: a leased timer is not claimed again while the lease lives;
 // once it ends the timer is claimed again (taken over) with a new token,
 // after which the first holder's DoneTimers reports false and leaves it.
-// A lease that ended but was not taken over still lets its holder finish.
+// A lease that ended but was not taken over still lets its holder finish,
+// and an ended lease makes the timer due again whatever now a watcher
+// passes.
 func testLease(t *testing.T, st decisioning.Timers) {
 	now := ms(time.Now())
 	tm := timer("t1", "c1", "cart", now.Add(-time.Second))
@@ -327,6 +329,14 @@ func testLease(t *testing.T, st decisioning.Timers) {
 	}
 	checkClaimed(t, "after t2 was done", claim(t, st, time.Now(), long, 10))
 	checkCount(t, st, "after t2 was done", 0)
+
+	// A timer whose lease ended is due again, also to a watcher whose now
+	// is behind the timer's Due (a clock behind the first watcher's).
+	tm3 := timer("t3", "c1", "cart", now)
+	set(t, st, tm3)
+	checkClaimed(t, "claim of t3", claim(t, st, now, short, 10), tm3)
+	time.Sleep(short + 100*time.Millisecond)
+	checkClaimed(t, "t3 after its lease ended, with a now before its Due", claim(t, st, now.Add(-time.Hour), long, 10), tm3)
 }
 
 // testCancel: CancelTimers removes the customer's timers of one campaign
