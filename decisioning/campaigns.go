@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"kairos/decisioning/expr"
 	"kairos/features"
 	"kairos/internal/yamlconf"
 )
@@ -155,7 +156,7 @@ func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 		return nil, &ConfigError{File: name, Line: 1, Msg: "empty file: expected a mapping with 'global' and 'campaigns'"}
 	}
 	root := yamlconf.Deref(doc.Content[0])
-	m, err := p.mapping(root, "", "global", "campaigns")
+	m, err := p.mapping(root, "", "global", "campaigns", "segments")
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +193,11 @@ func ParseConfig(name string, data []byte, set *features.Set) (*Config, error) {
 		}
 		salts[c.Salt] = "campaign " + c.Name
 		cfg.Campaigns = append(cfg.Campaigns, c)
+	}
+	if v := m["segments"]; v != nil {
+		if cfg.Segments, err = p.segments(v); err != nil {
+			return nil, err
+		}
 	}
 	sum := sha256.Sum256(data)
 	cfg.Version = hex.EncodeToString(sum[:6])
@@ -436,7 +442,7 @@ func (p *parser) quietHours(n *yaml.Node, path string) (QuietHours, error) {
 // campaign parses one campaign.
 func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 	c := Campaign{}
-	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "metrics", "policy", "cooldown", "caps", "offers")
+	m, err := p.mapping(n, path, "name", "holdout", "salt", "arms", "reward", "metrics", "policy", "cooldown", "caps", "offers", "trigger", "entry")
 	if err != nil {
 		return c, err
 	}
@@ -492,7 +498,201 @@ func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 			return c, err
 		}
 	}
+	if v := m["trigger"]; v != nil {
+		if c.Trigger, err = p.trigger(v, path+".trigger"); err != nil {
+			return c, err
+		}
+	}
+	if v := m["entry"]; v != nil {
+		if c.Trigger == nil {
+			return c, p.errAt(v, path+".entry", "an entry rule needs a trigger: it limits how often the trigger lets a customer in")
+		}
+		if c.Entry, err = p.entry(v, path+".entry"); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// MaxSegments bounds the live segments of a configuration.
+const MaxSegments = 64
+
+var segmentNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// segments parses {<name>: "<condition>", ...}.
+func (p *parser) segments(n *yaml.Node) ([]Segment, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errAt(n, "segments", "must be a mapping of name: condition, e.g. {churn_risk: \"churn > 0.7\"}")
+	}
+	if len(n.Content)/2 > MaxSegments {
+		return nil, p.errAt(n, "segments", "%d segments: at most %d", len(n.Content)/2, MaxSegments)
+	}
+	var out []Segment
+	lines := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], yamlconf.Deref(n.Content[i+1])
+		path := "segments." + k.Value
+		switch first, dup := lines[k.Value]; {
+		case !segmentNameRE.MatchString(k.Value):
+			return nil, p.errAt(k, path, "segment name %q must be 1-64 characters of a-z, 0-9 and _, starting with a letter", k.Value)
+		case dup:
+			return nil, p.errAt(k, path, "segment %q is defined twice (first at line %d)", k.Value, first)
+		}
+		lines[k.Value] = k.Line
+		src, err := p.scalar(v, path)
+		if err != nil {
+			return nil, err
+		}
+		cond, err := p.condition(v, path, src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Segment{Name: k.Value, When: src, Cond: cond, Line: k.Line})
+	}
+	return out, nil
+}
+
+// MaxTriggerWait bounds a trigger's within and delay.
+const MaxTriggerWait = 30 * 24 * time.Hour
+
+// trigger parses {on, unless, within, when, delay}.
+func (p *parser) trigger(n *yaml.Node, path string) (*Trigger, error) {
+	const shapes = "{on: {event: <type>}} (on an event), {on: …, unless: {event: <type>}, within: <duration>} (its absence) or {when: \"<condition>\"} (a threshold crossing), each with an optional delay"
+	m, err := p.mapping(n, path, "on", "unless", "within", "when", "delay")
+	if err != nil {
+		return nil, err
+	}
+	t := &Trigger{Line: n.Line}
+	switch {
+	case m["on"] != nil && m["when"] != nil:
+		return nil, p.errAt(m["when"], path+".when", "a trigger has either on or when, not both: %s", shapes)
+	case m["on"] == nil && m["when"] == nil:
+		return nil, p.errAt(n, path, "a trigger needs on or when: %s", shapes)
+	case m["when"] != nil && (m["unless"] != nil || m["within"] != nil):
+		k := "unless"
+		if m["unless"] == nil {
+			k = "within"
+		}
+		return nil, p.errAt(m[k], path+"."+k, "%s belongs to an absence trigger (on … unless … within), not to when", k)
+	case (m["unless"] == nil) != (m["within"] == nil):
+		if m["unless"] == nil {
+			return nil, p.errAt(m["within"], path+".within", "within needs unless: {on: {event: add_to_cart}, unless: {event: purchase}, within: 30m}; to wait before deciding, use delay")
+		}
+		return nil, p.errAt(m["unless"], path+".unless", "unless needs within: how long the follow-up event may take, e.g. within: 30m")
+	}
+	if v := m["on"]; v != nil {
+		t.Kind = TriggerEvent
+		if t.On, err = p.eventMatch(v, path+".on"); err != nil {
+			return nil, err
+		}
+	}
+	if v := m["unless"]; v != nil {
+		t.Kind = TriggerAbsence
+		if t.Unless, err = p.eventMatch(v, path+".unless"); err != nil {
+			return nil, err
+		}
+		if t.Within, err = p.duration(m["within"], path+".within", true, MaxTriggerWait); err != nil {
+			return nil, err
+		}
+	}
+	if v := m["when"]; v != nil {
+		t.Kind = TriggerThreshold
+		if t.When, err = p.scalar(v, path+".when"); err != nil {
+			return nil, err
+		}
+		if t.Cond, err = p.condition(v, path+".when", t.When); err != nil {
+			return nil, err
+		}
+	}
+	if v := m["delay"]; v != nil {
+		if t.Delay, err = p.duration(v, path+".delay", false, MaxTriggerWait); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// eventMatch parses {event: <type>, where: {<property>: <value>, ...}}.
+func (p *parser) eventMatch(n *yaml.Node, path string) (EventMatch, error) {
+	var em EventMatch
+	m, err := p.mapping(n, path, "event", "where")
+	if err != nil {
+		return em, err
+	}
+	if m["event"] == nil {
+		return em, p.errAt(n, path+".event", "required: {event: <type>, where: {<property>: <value>}}")
+	}
+	if em.Event, err = p.scalar(m["event"], path+".event"); err != nil {
+		return em, err
+	}
+	if !p.set.KnownType(em.Event) {
+		return em, p.errAt(m["event"], path+".event", "unknown event type %q: use a standard type or declare it in the features' custom_events", em.Event)
+	}
+	if w := m["where"]; w != nil {
+		if w.Kind != yaml.MappingNode || len(w.Content) == 0 {
+			return em, p.errAt(w, path+".where", "must be a non-empty mapping of property: value, e.g. {currency: EUR}")
+		}
+		em.Where = map[string]string{}
+		for i := 0; i+1 < len(w.Content); i += 2 {
+			k, v := w.Content[i], yamlconf.Deref(w.Content[i+1])
+			if k.Value == "" || len(k.Value) > features.MaxPropertyKeyBytes || v.Kind != yaml.ScalarNode {
+				return em, p.errAt(k, path+".where", "entries are property: value, with a key of 1-%d bytes and a single value", features.MaxPropertyKeyBytes)
+			}
+			if _, dup := em.Where[k.Value]; dup {
+				return em, p.errAt(k, path+".where."+k.Value, "property %q is given twice", k.Value)
+			}
+			em.Where[k.Value] = features.CanonicalScalar(v)
+		}
+	}
+	return em, nil
+}
+
+// condition compiles a condition written in n; an error points at its
+// column in the file.
+func (p *parser) condition(n *yaml.Node, path, src string) (*Condition, error) {
+	c, err := CompileCondition(src, p.set)
+	var xe *expr.Error
+	if errors.As(err, &xe) {
+		col := n.Column + xe.Pos
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			col++ // the opening quote
+		}
+		at := *n
+		at.Column = col
+		return nil, p.errAt(&at, path, "%s in %q", xe.Msg, src)
+	}
+	return c, err
+}
+
+// entry parses {limit: once|once_per|every_time, period: <duration>}.
+func (p *parser) entry(n *yaml.Node, path string) (EntryRule, error) {
+	var e EntryRule
+	m, err := p.mapping(n, path, "limit", "period")
+	if err != nil {
+		return e, err
+	}
+	if m["limit"] == nil {
+		return e, p.errAt(n, path+".limit", "required: {limit: once | once_per | every_time, period: <duration> for once_per}")
+	}
+	if e.Limit, err = p.scalar(m["limit"], path+".limit"); err != nil {
+		return e, err
+	}
+	switch e.Limit {
+	case EntryOnce, EntryEveryTime:
+		if m["period"] != nil {
+			return e, p.errAt(m["period"], path+".period", "a period goes with limit: once_per, not %s", e.Limit)
+		}
+	case EntryOncePer:
+		if m["period"] == nil {
+			return e, p.errAt(n, path+".period", "required with once_per: how long before the customer may enter again, e.g. period: 14d")
+		}
+		if e.Period, err = p.duration(m["period"], path+".period", true, MaxCapWindow); err != nil {
+			return e, err
+		}
+	default:
+		return e, p.errAt(m["limit"], path+".limit", "unknown limit %q: use once, once_per (with a period) or every_time", e.Limit)
+	}
+	return e, nil
 }
 
 // offers parses {<offer>: {<variable>: <value>, ...}, ...}: the variables

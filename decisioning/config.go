@@ -33,6 +33,9 @@ const (
 type Config struct {
 	Global    Global
 	Campaigns []Campaign
+	// Segments are the live segments: named conditions whose members the
+	// trigger watchers keep up to date.
+	Segments []Segment
 	// Source names the file it was read from; Version is the first 12 hex
 	// digits of its SHA-256, recorded in every decision.
 	Source  string
@@ -107,8 +110,81 @@ type Campaign struct {
 	// variable name. Only offers with at least one variable have an
 	// entry; nil when none has. Read it with OfferVars.
 	Offers map[string]map[string]string
+	// Trigger, when set, makes Kairos decide the campaign by itself when
+	// the customer's behaviour calls for it (Watcher); nil: the campaign
+	// is decided only when an app calls Decide.
+	Trigger *Trigger
+	// Entry says how often a customer may enter the campaign's triggered
+	// journey.
+	Entry EntryRule
 	// Line is where the campaign starts in its file.
 	Line int
+}
+
+// Segment is a live segment: the customers for whom Cond holds, kept up
+// to date as their events arrive (Watcher). Entering and leaving emit the
+// events segment_entered and segment_exited (property segment), so that
+// triggers and reports can use them.
+type Segment struct {
+	Name string
+	// When is the condition as written, Cond its compiled form.
+	When string
+	Cond *Condition
+	Line int
+}
+
+// Kinds of Trigger.
+const (
+	// TriggerEvent fires on an event (after Delay, when set).
+	TriggerEvent = "event"
+	// TriggerAbsence fires when On's event is not followed by Unless's
+	// within Within (after Delay more, when set); Unless's event cancels it.
+	TriggerAbsence = "absence"
+	// TriggerThreshold fires when When turns from false to true (after
+	// Delay, when set), not again while it stays true.
+	TriggerThreshold = "threshold"
+)
+
+// Trigger is what starts a campaign by itself.
+type Trigger struct {
+	Kind string
+	// On is the entering event (event and absence triggers).
+	On EventMatch
+	// Unless is the follow-up event whose arrival within Within of On's
+	// cancels an absence trigger.
+	Unless EventMatch
+	Within time.Duration
+	// When is the condition of a threshold trigger, as written, and Cond
+	// its compiled form.
+	When string
+	Cond *Condition
+	// Delay is how long to wait after the trigger before deciding.
+	Delay time.Duration
+	Line  int
+}
+
+// EventMatch matches events of one type whose properties pass Where
+// (features.MatchWhere).
+type EventMatch struct {
+	Event string
+	Where map[string]string
+}
+
+// Entry limits of EntryRule.
+const (
+	EntryEveryTime = "every_time"
+	EntryOnce      = "once"
+	EntryOncePer   = "once_per"
+)
+
+// EntryRule limits how often a customer enters a triggered journey; a
+// customer already in it (a timer of the campaign pending) never enters
+// again. The zero value is every time.
+type EntryRule struct {
+	// Limit is EntryEveryTime (or empty), EntryOnce (once ever) or
+	// EntryOncePer (once per Period).
+	Limit  string
+	Period time.Duration
 }
 
 // Arm is a channel and an offer, with the cost of sending it.

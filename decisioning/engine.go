@@ -229,18 +229,8 @@ func (e *Engine) compile(c *Campaign) (*compiled, error) {
 		return nil, fmt.Errorf("decisioning: campaign %s: %w", c.Name, err)
 	}
 	resolve := func(name string) (input, error) {
-		switch {
-		case name == "churn":
-			return input{name: name, kind: inputChurn}, nil
-		case name == "propensity":
-			return input{name: name, kind: inputPropensity}, nil
-		case len(name) > 4 && name[:4] == "nba:":
-			return input{name: name, kind: inputNBA, class: name[4:]}, nil
-		}
-		for i, n := range e.set.Names() {
-			if n == name {
-				return input{name: name, kind: inputFeature, feature: i}, nil
-			}
+		if in, ok := resolveInput(e.set, name); ok {
+			return in, nil
 		}
 		return input{}, fmt.Errorf("decisioning: campaign %s: policy input %q is not a score or a defined feature", c.Name, name)
 	}
@@ -441,6 +431,31 @@ func (e *Engine) Decide(ctx context.Context, r Request) (*Decision, error) {
 	}
 	e.metrics.latency.Observe(time.Since(start).Seconds())
 	return &ds[0], nil
+}
+
+// Inputs returns what a condition over the customer reads: the feature
+// vector and the model scores as Decide would compute them now (one
+// round trip to the store). Put sc back with ReleaseScores.
+func (e *Engine) Inputs(ctx context.Context, customerID string) (features.Vector, *models.Scores, error) {
+	now := e.now()
+	snap, err := e.state.Load(ctx, customerID, "", now, now)
+	if err != nil {
+		return features.Vector{}, nil, fmt.Errorf("decisioning: read %s: %w", customerID, err)
+	}
+	vec := snap.Profile.Vector
+	if len(vec.Values) == 0 {
+		vec, _ = e.set.Compute(now, nil, nil)
+	}
+	sc := e.scores.Get().(*models.Scores)
+	e.scorer.Score(vec, sc)
+	return vec, sc, nil
+}
+
+// ReleaseScores returns scores from Inputs for reuse.
+func (e *Engine) ReleaseScores(sc *models.Scores) {
+	if sc != nil {
+		e.scores.Put(sc)
+	}
 }
 
 // fallbackReason classifies a store error as one Decide falls back on.
@@ -691,6 +706,25 @@ func (c *compiled) policyInputs(vec features.Vector, sc *models.Scores) (int, []
 		}
 	}
 	return seg, x
+}
+
+// resolveInput resolves the name of a score (churn, propensity,
+// nba:<class>) or of a feature of set.
+func resolveInput(set *features.Set, name string) (input, bool) {
+	switch {
+	case name == "churn":
+		return input{name: name, kind: inputChurn}, true
+	case name == "propensity":
+		return input{name: name, kind: inputPropensity}, true
+	case len(name) > 4 && name[:4] == "nba:":
+		return input{name: name, kind: inputNBA, class: name[4:]}, true
+	}
+	for i, n := range set.Names() {
+		if n == name {
+			return input{name: name, kind: inputFeature, feature: i}, true
+		}
+	}
+	return input{}, false
 }
 
 func (in *input) value(vec features.Vector, sc *models.Scores) float64 {

@@ -211,7 +211,7 @@ func parseDefinition(n *yaml.Node, fail func(int, string, ...any) error) (Defini
 				if wv.Kind != yaml.ScalarNode || wk.Value == "" || len(wk.Value) > MaxPropertyKeyBytes {
 					return d, fail(wk.Line, "'where' entries must be property: value with a key of 1-%d bytes", MaxPropertyKeyBytes)
 				}
-				d.Where[wk.Value] = canonicalScalar(wv)
+				d.Where[wk.Value] = CanonicalScalar(wv)
 			}
 		case "ratio":
 			if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
@@ -250,9 +250,9 @@ func parseDefinition(n *yaml.Node, fail func(int, string, ...any) error) (Defini
 	return d, nil
 }
 
-// canonicalScalar renders a YAML scalar as Value.String renders the
-// property it is compared with.
-func canonicalScalar(n *yaml.Node) string {
+// CanonicalScalar renders a YAML scalar as Value.String renders the
+// property it is compared with: the value of a property filter ("where").
+func CanonicalScalar(n *yaml.Node) string {
 	switch n.Tag {
 	case "!!int", "!!float":
 		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {

@@ -30,7 +30,7 @@ var StandardTypes = []string{
 	"add_to_cart", "purchase", "subscription_started", "payment_failed",
 	"subscription_cancelled", "email_opened", "email_clicked", "push_clicked",
 	"sms_replied", "inapp_interaction", "message_delivered", "unsubscribed",
-	"message_bounced",
+	"message_bounced", "segment_entered", "segment_exited",
 }
 
 // Kind is the type of a property value.

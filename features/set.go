@@ -254,6 +254,18 @@ func UpdatedOp(now time.Time) Op {
 	return Op{Code: OpMax, Key: MetaKey, Field: UpdatedField, Arg: strconv.FormatInt(now.UnixMilli(), 10)}
 }
 
+// MatchWhere reports whether properties pass a property filter ("where":
+// every property equal to its value as CanonicalScalar renders it).
+func MatchWhere(where map[string]string, props map[string]Value) bool {
+	for k, want := range where {
+		v, ok := props[k]
+		if !ok || v.String() != want {
+			return false
+		}
+	}
+	return true
+}
+
 func matches(where [][2]string, props map[string]Value) bool {
 	for _, w := range where {
 		v, ok := props[w[0]]

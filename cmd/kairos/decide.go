@@ -28,7 +28,13 @@ import (
 type decisionStack struct {
 	engine  *decisioning.Engine
 	joiner  *decisioning.Joiner
-	drainer *ledger.Drainer
+	// watcher runs the campaigns' triggers; nil when no campaign has one
+	// (or the store keeps no event log). triggers keeps their state and
+	// journals, for kairos explain.
+	watcher  *decisioning.Watcher
+	triggers decisioning.TriggerState
+	segments decisioning.Segments
+	drainer  *ledger.Drainer
 	ledger  ledger.Ledger
 	// dispatch is the queue of the SEND decisions' messages.
 	dispatch decisioning.DispatchQueue
@@ -70,6 +76,9 @@ type decisionOptions struct {
 	now, rewardNow func() time.Time
 	// uniform draws the policies' random numbers; nil: math/rand/v2.
 	uniform func(*decisioning.Decision) float64
+	// onTrigger, when set, sees each decision the trigger watcher makes
+	// and its latency (kairos bench triggers).
+	onTrigger func(d *decisioning.Decision, lag time.Duration)
 }
 
 // openDecisioning builds the decision stack on the feature store st.
@@ -83,16 +92,19 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 		windows  decisioning.Windows
 		queue    ledger.Queue
 		dq       decisioning.DispatchQueue
+		timers   decisioning.Timers
+		trig     decisioning.TriggerState
+		segs     decisioning.Segments
 	)
 	switch {
 	case st.redis != nil:
 		rs := redisstate.New(st.redis, redisstate.Options{Lookback: cfg.Lookback(), Logger: logger})
-		state, policies, windows, queue, dq = rs, rs, rs, rs, rs
+		state, policies, windows, queue, dq, timers, trig, segs = rs, rs, rs, rs, rs, rs, rs, rs
 	default:
 		ms := memstate.New(st.mem, memstate.Options{Lookback: cfg.Lookback(), Now: o.now})
-		state, policies, windows, queue, dq = ms, ms, ms, ms, ms
+		state, policies, windows, queue, dq, timers, trig, segs = ms, ms, ms, ms, ms, ms, ms, ms
 	}
-	stack := &decisionStack{kind: "embedded", close: func() {}, dispatch: dq}
+	stack := &decisionStack{kind: "embedded", close: func() {}, dispatch: dq, triggers: trig, segments: segs}
 	if postgresURL == "" {
 		stack.ledger = ledger.NewMemory()
 	} else {
@@ -125,6 +137,13 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 			Config: cfg, Log: evlog, Windows: windows, Policies: policies, Consumer: consumer,
 			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg, Now: o.rewardNow,
 		})
+		w := decisioning.NewWatcher(decisioning.WatcherOptions{
+			Config: cfg, Engine: engine, Log: evlog, Timers: timers, State: trig, Segments: segs, Store: st.store, Consumer: consumer,
+			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg, Now: o.now, OnDecision: o.onTrigger,
+		})
+		if w.Triggered() {
+			stack.watcher = w
+		}
 	}
 	stack.drainer = ledger.NewDrainer(queue, stack.ledger, ledger.DrainOptions{Consumer: consumer, ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg})
 	stack.checks = []server.Check{{

@@ -36,6 +36,7 @@ func commands() []command {
 		{"campaigns", "validate a campaign configuration, or print the built-in example (kairos campaigns help)", campaignsCmd},
 		{"channels", "dispatch status, message previews, and the channels configuration (kairos channels help)", channelsCmd},
 		{"report", "incrementality report of a campaign (from the ledger) or of an experiment exported as CSV: lifts with confidence intervals, SRM, CUPED, attribution, off-policy evaluation", reportCmd},
+		{"explain", "why did (or didn't) a customer get a message: trigger steps, timers, decisions with their reasons and delivery attempts, oldest first", explain},
 		{"bench", "benchmark Track, GetProfile, Decide (against an empty gRPC handler), score or export", benchCmd},
 	}
 }

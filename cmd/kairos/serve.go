@@ -267,6 +267,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		reports := measurement.Handler(&ledgerReports{cfg: campaigns, ledger: dec.ledger}, logger.With("component", "reports"))
 		admin.Handle("/reports", reports)
 		admin.Handle("/reports/", reports)
+		// Why did (or didn't) a customer get a message.
+		admin.Handle("/explain", explainHandler(dec.ledger, dec.triggers, logger.With("component", "explain")))
+	}
+	if dec.segments != nil && len(campaigns.Segments) > 0 {
+		sh := segmentsHandler(campaigns, dec.segments, logger.With("component", "segments"))
+		admin.Handle("/segments", sh)
+		admin.Handle("/segments/", sh)
 	}
 	hs := &http.Server{
 		Handler:           admin,
@@ -328,6 +335,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	if arch != nil {
 		g.Go(func() error { return arch.Run(afterCtx) })
+	}
+	if dec.watcher != nil {
+		// Triggered decisions stop with the service; the drainer below
+		// moves the last of them to the ledger.
+		g.Go(func() error { return dec.watcher.Run(gctx) })
 	}
 	// The joiner and the drainer also outlive the gRPC server: the drainer
 	// moves the last decisions to the ledger before serve returns.

@@ -64,6 +64,8 @@ type State struct {
 	dead    []DeadEntry
 
 	dq dispatchQueue
+	ts triggerState
+	sg segmentSet
 
 	timers timerStore
 

@@ -28,6 +28,8 @@ const (
 	tMessageDelivered
 	tUnsubscribed
 	tMessageBounced // never simulated: the simulated addresses are all valid
+	tSegmentEntered // never simulated: Kairos's trigger watcher emits them
+	tSegmentExited
 	nTypes
 )
 

@@ -1,0 +1,626 @@
+package decisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kairos/features"
+	"kairos/internal/prom"
+	"kairos/internal/retry"
+	"kairos/models"
+)
+
+// WatcherGroup is the event-log consumer group of the trigger watchers.
+const WatcherGroup = "triggers"
+
+// JournalEntry is one step of a customer's triggered journeys, for
+// `kairos explain`: a trigger that fired or was refused, a condition that
+// changed, a timer set, cancelled or fired, a decision made.
+type JournalEntry struct {
+	At       time.Time `json:"at"`
+	Campaign string    `json:"campaign,omitempty"`
+	// Kind is one of the Journal* constants.
+	Kind string `json:"kind"`
+	// Detail says what happened and why, for a person.
+	Detail string `json:"detail"`
+	// EventID is the event behind the step, DecisionID the decision it
+	// made; empty when none.
+	EventID    string `json:"event_id,omitempty"`
+	DecisionID string `json:"decision_id,omitempty"`
+}
+
+// Kinds of JournalEntry.
+const (
+	JournalTriggered      = "triggered"       // the trigger matched and the customer entered
+	JournalRefused        = "refused"         // the trigger matched; the entry rule kept the customer out
+	JournalCondition      = "condition"       // a threshold condition changed value
+	JournalTimerSet       = "timer_set"       // a timer was set
+	JournalTimerCancelled = "timer_cancelled" // the follow-up event came: timers cancelled
+	JournalTimerFired     = "timer_fired"     // a timer came due and was fired
+	JournalDecided        = "decided"         // the decision the trigger made
+	JournalFailed         = "failed"          // a step failed (retried)
+	JournalSegmentEntered = "segment_entered" // the customer entered a live segment
+	JournalSegmentExited  = "segment_exited"  // the customer left a live segment
+)
+
+// Entry is TriggerState.Enter's answer.
+type Entry struct {
+	Entered bool
+	// Reason says why a customer was kept out: "in_journey",
+	// "entered_before" (once), "entered_within_period" (once_per),
+	// "followed" (the absence trigger's follow-up came already).
+	Reason string
+}
+
+// TriggerState keeps, per customer, what the trigger watchers need to
+// remember between events: journeys (entries, their end, follow-up events
+// of absence triggers), the last value of each condition, and the journal.
+// memstate and redisstate implement it.
+type TriggerState interface {
+	// Enter admits the customer into campaign's journey at `at` (the
+	// triggering event's time) until `until` (when its decision is due),
+	// unless rule, a journey still in progress at `at`, or a follow-up
+	// event recorded at or after `at` keeps them out. Atomic.
+	Enter(ctx context.Context, customerID, campaign string, at, until time.Time, rule EntryRule) (Entry, error)
+	// Follow records a follow-up event of campaign's absence trigger at
+	// `at` and ends the journey in progress.
+	Follow(ctx context.Context, customerID, campaign string, at time.Time) error
+	// Followed reports whether a follow-up event at or after since was
+	// recorded.
+	Followed(ctx context.Context, customerID, campaign string, since time.Time) (bool, error)
+	// SetFlag stores the value of a named condition of the customer and
+	// returns the previous one (false when it was never set).
+	SetFlag(ctx context.Context, customerID, name string, value bool) (bool, error)
+	// AppendJournal adds steps to the customer's journal, which keeps the
+	// newest MaxJournal.
+	AppendJournal(ctx context.Context, customerID string, es []JournalEntry) error
+	// Journal returns the customer's journal, oldest first.
+	Journal(ctx context.Context, customerID string) ([]JournalEntry, error)
+}
+
+// MaxJournal is how many steps a customer's journal keeps.
+const MaxJournal = 500
+
+// WatcherOptions configures a Watcher.
+type WatcherOptions struct {
+	Config *Config
+	Engine *Engine
+	Log    features.EventLog
+	Timers Timers
+	State  TriggerState
+	// Segments keeps the live segments' members and Store receives their
+	// segment_entered and segment_exited events; without them (nil) the
+	// configuration's segments are not kept.
+	Segments Segments
+	Store    features.Store
+	// Consumer names this watcher in the consumer group; unique per
+	// process.
+	Consumer string
+	// Batch is how many log entries a read takes; 256 when 0.
+	Batch int
+	// ClaimIdle: see JoinerOptions; 30 s when 0.
+	ClaimIdle time.Duration
+	// Lease is how long a claimed timer is this watcher's before another
+	// may fire it; 30 s when 0.
+	Lease      time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	// OnDecision, when set, is called with each decision the watcher makes
+	// and the time from its trigger's moment (the event's arrival, or the
+	// timer's due time) to the decision: kairos bench triggers measures
+	// with it.
+	OnDecision func(d *Decision, lag time.Duration)
+}
+
+// Watcher is the trigger watcher: it reads the event log (its own
+// consumer group, shared by every instance's watcher), starts the
+// journeys of triggered campaigns — deciding at once, or setting a timer
+// — cancels absence timers when the follow-up event comes, evaluates
+// threshold conditions after each customer's events, and fires the timers
+// that came due. A decision it makes is a normal Decide (holdouts,
+// guardrails, policy) whose request id is the trigger's: "trigger:"
+// campaign ":" event id, so a trigger that fires twice (a timer whose
+// lease ran out, a log entry read again after a crash) decides once.
+//
+// Timers fire only while the watcher has read the log to its end, so
+// that a follow-up event already in the log cancels its timer before the
+// timer can fire; a follow-up event that arrives after its timer's due
+// time does not undo the decision.
+type Watcher struct {
+	opts    WatcherOptions
+	camps   []*Campaign // the triggered campaigns
+	log     *slog.Logger
+	metrics *watcherMetrics
+}
+
+type watcherMetrics struct {
+	fired    *prometheus.CounterVec
+	segments *prometheus.CounterVec
+	errors   prometheus.Counter
+	pending  prometheus.GaugeFunc
+	lag      prometheus.Histogram
+}
+
+// NewWatcher returns a Watcher of the campaigns of opts.Config that have
+// a trigger.
+func NewWatcher(opts WatcherOptions) *Watcher {
+	if opts.Batch <= 0 {
+		opts.Batch = 256
+	}
+	if opts.ClaimIdle <= 0 {
+		opts.ClaimIdle = 30 * time.Second
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Watcher{opts: opts, log: opts.Logger.With("component", "watcher")}
+	for i := range opts.Config.Campaigns {
+		if c := &opts.Config.Campaigns[i]; c.Trigger != nil {
+			w.camps = append(w.camps, c)
+		}
+	}
+	w.metrics = &watcherMetrics{
+		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairos_triggers_total",
+			Help: "Trigger steps by campaign and kind (triggered, refused, timer_set, timer_cancelled, timer_fired, decided).",
+		}, []string{"campaign", "kind"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_trigger_watcher_errors_total", Help: "Watcher rounds that failed and will be retried.",
+		}),
+		segments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairos_segment_changes_total", Help: "Customers entering (segment_entered) and leaving (segment_exited) each live segment.",
+		}, []string{"segment", "event"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kairos_trigger_latency_seconds",
+			Help:    "From a triggering event's arrival (or a timer's due time) to its decision.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+	}
+	if opts.Registerer != nil {
+		w.metrics.fired = prom.Register(opts.Registerer, w.metrics.fired)
+		w.metrics.errors = prom.Register(opts.Registerer, w.metrics.errors)
+		w.metrics.lag = prom.Register(opts.Registerer, w.metrics.lag)
+		w.metrics.segments = prom.Register(opts.Registerer, w.metrics.segments)
+		if opts.Segments != nil {
+			for _, sg := range opts.Config.Segments {
+				prom.Register(opts.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+					Name: "kairos_segment_members", Help: "Members of each live segment (every instance's).",
+					ConstLabels: prometheus.Labels{"segment": sg.Name},
+				}, func() float64 {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					n, err := opts.Segments.SegmentSize(ctx, sg.Name)
+					if err != nil {
+						return -1
+					}
+					return float64(n)
+				}))
+			}
+		}
+		w.metrics.pending = prom.Register(opts.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kairos_trigger_timers", Help: "Trigger timers waiting in the store (every instance's).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := opts.Timers.TimerCount(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
+	}
+	return w
+}
+
+// Triggered reports whether any campaign has a trigger or the
+// configuration a live segment: without either the watcher has nothing to
+// do.
+func (w *Watcher) Triggered() bool { return len(w.camps) > 0 || w.segmented() }
+
+func (w *Watcher) segmented() bool {
+	return len(w.opts.Config.Segments) > 0 && w.opts.Segments != nil && w.opts.Store != nil
+}
+
+// Run reads and acts until ctx is done. Failures are logged once per
+// outage and retried with backoff; entries are acknowledged only once
+// acted on, so a crash loses none (another watcher claims them after
+// ClaimIdle). Run returns nil when ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	failing := false
+	fail := func(err error) {
+		w.metrics.errors.Inc()
+		if !failing {
+			w.log.Warn("trigger watcher failing; retrying", "err", err)
+			failing = true
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if err := w.opts.Log.CreateGroup(ctx, WatcherGroup); err != nil {
+			if ctx.Err() == nil {
+				fail(err)
+				retry.Sleep(ctx, backoff)
+			}
+			continue
+		}
+		break
+	}
+	nextClaim := time.Now()
+	for ctx.Err() == nil {
+		err := w.round(ctx, &nextClaim)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			fail(err)
+			retry.Sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		case failing:
+			w.log.Info("trigger watcher recovered")
+			failing = false
+		}
+		backoff = 100 * time.Millisecond
+	}
+	return nil
+}
+
+// round is one round of Run: entries left by a watcher that went away
+// (now and then), a read, and the due timers once caught up.
+func (w *Watcher) round(ctx context.Context, nextClaim *time.Time) error {
+	if time.Now().After(*nextClaim) {
+		*nextClaim = time.Now().Add(w.opts.ClaimIdle / 2)
+		es, err := w.opts.Log.Claim(ctx, WatcherGroup, w.opts.Consumer, w.opts.ClaimIdle, w.opts.Batch)
+		if err != nil {
+			return fmt.Errorf("watcher: claim: %w", err)
+		}
+		if err := w.process(ctx, es); err != nil {
+			return err
+		}
+	}
+	n, err := w.Step(ctx, 100*time.Millisecond)
+	if err != nil || n >= w.opts.Batch {
+		return err
+	}
+	for {
+		f, err := w.FireDue(ctx, 100)
+		if err != nil || f < 100 {
+			return err
+		}
+	}
+}
+
+// Step reads up to a batch of log entries (waiting up to block for the
+// first), acts on them and acknowledges them; it returns how many it read.
+func (w *Watcher) Step(ctx context.Context, block time.Duration) (int, error) {
+	es, err := w.opts.Log.Read(ctx, WatcherGroup, w.opts.Consumer, w.opts.Batch, block)
+	if err != nil {
+		return 0, fmt.Errorf("watcher: read the event log: %w", err)
+	}
+	return len(es), w.process(ctx, es)
+}
+
+func (w *Watcher) process(ctx context.Context, es []features.LogEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	if w.Triggered() {
+		// Conditions are evaluated once per customer, after their events of
+		// the batch; the last of those events names the crossing.
+		var crossing []string
+		last := map[string]*features.Event{}
+		for i := range es {
+			for k := range es[i].Events {
+				ev := &es[i].Events[k]
+				if err := w.onEvent(ctx, ev, es[i].Arrived); err != nil {
+					return err
+				}
+				if _, ok := last[ev.CustomerID]; !ok {
+					crossing = append(crossing, ev.CustomerID)
+				}
+				last[ev.CustomerID] = ev
+			}
+		}
+		for _, cid := range crossing {
+			if err := w.evaluate(ctx, last[cid]); err != nil {
+				return err
+			}
+		}
+	}
+	ids := make([]string, len(es))
+	for i := range es {
+		ids[i] = es[i].ID
+	}
+	if err := w.opts.Log.Ack(ctx, WatcherGroup, ids...); err != nil {
+		return fmt.Errorf("watcher: acknowledge: %w", err)
+	}
+	return nil
+}
+
+// matches reports whether an event matches m.
+func matches(m EventMatch, ev *features.Event) bool {
+	return ev.Type == m.Event && features.MatchWhere(m.Where, ev.Properties)
+}
+
+// onEvent starts and cancels journeys on one event.
+func (w *Watcher) onEvent(ctx context.Context, ev *features.Event, arrived time.Time) error {
+	for _, c := range w.camps {
+		t := c.Trigger
+		if t.Kind == TriggerAbsence && matches(t.Unless, ev) {
+			if err := w.opts.State.Follow(ctx, ev.CustomerID, c.Name, ev.Time); err != nil {
+				return fmt.Errorf("watcher: %s: record %s: %w", c.Name, ev.Type, err)
+			}
+			cancelled, err := w.opts.Timers.CancelTimers(ctx, ev.CustomerID, c.Name)
+			if err != nil {
+				return fmt.Errorf("watcher: %s: cancel timers: %w", c.Name, err)
+			}
+			for _, tm := range cancelled {
+				w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalTimerCancelled, EventID: ev.ID,
+					Detail: fmt.Sprintf("%s %s came within %s of %s: the timer due %s is cancelled", ev.Type, ev.ID, features.FormatDuration(t.Within), tm.EventID, tm.Due.UTC().Format(time.RFC3339))})
+			}
+		}
+		if (t.Kind == TriggerEvent || t.Kind == TriggerAbsence) && matches(t.On, ev) {
+			if err := w.enter(ctx, c, ev, arrived, ev.Type+" "+ev.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// evaluate evaluates the threshold conditions and the live segments of
+// the customer of ev after their events, enters the journeys whose
+// condition rose, and records segment changes (with their events).
+func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
+	var vec features.Vector
+	var sc *models.Scores
+	defer func() { w.opts.Engine.ReleaseScores(sc) }()
+	inputs := func() error {
+		if sc != nil {
+			return nil
+		}
+		var err error
+		if vec, sc, err = w.opts.Engine.Inputs(ctx, ev.CustomerID); err != nil {
+			return fmt.Errorf("watcher: %w", err)
+		}
+		return nil
+	}
+	for _, c := range w.camps {
+		t := c.Trigger
+		if t.Kind != TriggerThreshold {
+			continue
+		}
+		if err := inputs(); err != nil {
+			return err
+		}
+		now, why := t.Cond.Explain(vec, sc)
+		was, err := w.opts.State.SetFlag(ctx, ev.CustomerID, "trigger:"+c.Name, now)
+		if err != nil {
+			return fmt.Errorf("watcher: %s: %w", c.Name, err)
+		}
+		if now == was {
+			continue
+		}
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalCondition, EventID: ev.ID,
+			Detail: fmt.Sprintf("when %q: %s (after %s %s)", t.When, why, ev.Type, ev.ID)})
+		if now {
+			if err := w.enter(ctx, c, ev, time.Time{}, fmt.Sprintf("%q turned true", t.When)); err != nil {
+				return err
+			}
+		}
+	}
+	if !w.segmented() || ev.Type == "segment_entered" || ev.Type == "segment_exited" {
+		return nil // a segment's own event changes no feature a segment reads
+	}
+	var emit []features.Event
+	for _, sg := range w.opts.Config.Segments {
+		if err := inputs(); err != nil {
+			return err
+		}
+		in, why := sg.Cond.Explain(vec, sc)
+		at := w.opts.Now()
+		changed, err := w.opts.Segments.SetMember(ctx, sg.Name, ev.CustomerID, in, at)
+		if err != nil {
+			return fmt.Errorf("watcher: segment %s: %w", sg.Name, err)
+		}
+		if !changed {
+			continue
+		}
+		typ, kind := "segment_exited", JournalSegmentExited
+		if in {
+			typ, kind = "segment_entered", JournalSegmentEntered
+		}
+		// The id names the change: the same change read twice (a log entry
+		// claimed again) is a duplicate the store drops.
+		id := fmt.Sprintf("%s:%s:%s:%s", typ, sg.Name, ev.CustomerID, ev.ID)
+		emit = append(emit, features.Event{ID: id, CustomerID: ev.CustomerID, Type: typ, Time: at,
+			Properties: map[string]features.Value{"segment": features.String(sg.Name)}})
+		w.metrics.segments.WithLabelValues(sg.Name, typ).Inc()
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: at, Kind: kind, EventID: ev.ID,
+			Detail: fmt.Sprintf("segment %s (%q): %s (after %s %s)", sg.Name, sg.When, why, ev.Type, ev.ID)})
+	}
+	if len(emit) > 0 {
+		if _, err := w.opts.Store.Track(ctx, emit, w.opts.Now()); err != nil {
+			return fmt.Errorf("watcher: track segment events: %w", err)
+		}
+	}
+	return nil
+}
+
+// enter starts c's journey for ev's customer, if the entry rule lets them
+// in: a decision now, or a timer.
+func (w *Watcher) enter(ctx context.Context, c *Campaign, ev *features.Event, arrived time.Time, why string) error {
+	t := c.Trigger
+	wait := t.Delay
+	if t.Kind == TriggerAbsence {
+		wait += t.Within
+	}
+	due := ev.Time.Add(wait)
+	e, err := w.opts.State.Enter(ctx, ev.CustomerID, c.Name, ev.Time, due, c.Entry)
+	if err != nil {
+		return fmt.Errorf("watcher: %s: enter: %w", c.Name, err)
+	}
+	now := w.opts.Now()
+	if !e.Entered {
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalRefused, EventID: ev.ID,
+			Detail: fmt.Sprintf("%s, but the customer does not enter: %s", why, refusal(e.Reason, c.Entry))})
+		return nil
+	}
+	id := "trigger:" + c.Name + ":" + ev.ID
+	if wait == 0 {
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTriggered, EventID: ev.ID, Detail: why + ": deciding now"})
+		return w.decide(ctx, c, ev.CustomerID, id, ev.ID, arrived)
+	}
+	tm := Timer{ID: id, CustomerID: ev.CustomerID, Campaign: c.Name, Due: due, SetAt: now, EventID: ev.ID}
+	if err := w.opts.Timers.SetTimers(ctx, []Timer{tm}); err != nil {
+		return fmt.Errorf("watcher: %s: set timer: %w", c.Name, err)
+	}
+	what := "deciding then"
+	if t.Kind == TriggerAbsence {
+		what = fmt.Sprintf("deciding then unless %s comes first", t.Unless.Event)
+	}
+	w.journal(ctx, ev.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTriggered, EventID: ev.ID, Detail: why})
+	w.journal(ctx, ev.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerSet, EventID: ev.ID,
+		Detail: fmt.Sprintf("timer %s due %s: %s", id, due.UTC().Format(time.RFC3339), what)})
+	return nil
+}
+
+// EntryRefusal is the entry rule both stores apply: why a customer whose
+// last entry was at entered (zero: never), whose journey in progress
+// ends at until and whose last follow-up event was at followed may not
+// enter at `at` under rule; "" when they may.
+func EntryRefusal(entered, until, followed, at time.Time, rule EntryRule) string {
+	switch {
+	case !followed.IsZero() && !followed.Before(at):
+		return "followed"
+	case !until.IsZero() && at.Before(until):
+		return "in_journey"
+	case rule.Limit == EntryOnce && !entered.IsZero():
+		return "entered_before"
+	case rule.Limit == EntryOncePer && !entered.IsZero() && at.Before(entered.Add(rule.Period)):
+		return "entered_within_period"
+	}
+	return ""
+}
+
+func refusal(reason string, rule EntryRule) string {
+	switch reason {
+	case "in_journey":
+		return "already in the journey (a timer of the campaign is pending)"
+	case "entered_before":
+		return "entered before, and the entry rule is once"
+	case "entered_within_period":
+		return "entered less than " + features.FormatDuration(rule.Period) + " ago (once_per)"
+	case "followed":
+		return "the follow-up event came already"
+	}
+	return reason
+}
+
+// FireDue fires up to n timers that came due and returns how many it
+// claimed. Call it once the log is read to its end (Run does).
+func (w *Watcher) FireDue(ctx context.Context, n int) (int, error) {
+	now := w.opts.Now()
+	ts, err := w.opts.Timers.ClaimDue(ctx, now, w.opts.Lease, n)
+	if err != nil {
+		return 0, fmt.Errorf("watcher: claim due timers: %w", err)
+	}
+	var done []ClaimedTimer
+	var errs []error
+	for _, tm := range ts {
+		c, ok := w.opts.Config.Campaign(tm.Campaign)
+		if !ok || c.Trigger == nil {
+			// The campaign or its trigger is gone from the configuration.
+			w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: tm.Campaign, Kind: JournalTimerCancelled, EventID: tm.EventID,
+				Detail: fmt.Sprintf("timer %s dropped: campaign %s has no trigger in the configuration any more", tm.ID, tm.Campaign)})
+			done = append(done, tm)
+			continue
+		}
+		if c.Trigger.Kind == TriggerAbsence {
+			// A follow-up read by another watcher may not have cancelled
+			// this timer yet.
+			followed, err := w.opts.State.Followed(ctx, tm.CustomerID, c.Name, tm.Due.Add(-c.Trigger.Within-c.Trigger.Delay))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if followed {
+				w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerCancelled, EventID: tm.EventID,
+					Detail: fmt.Sprintf("timer %s: %s came within %s: not deciding", tm.ID, c.Trigger.Unless.Event, features.FormatDuration(c.Trigger.Within))})
+				done = append(done, tm)
+				continue
+			}
+		}
+		w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerFired, EventID: tm.EventID,
+			Detail: fmt.Sprintf("timer %s due %s fired %s late", tm.ID, tm.Due.UTC().Format(time.RFC3339), now.Sub(tm.Due).Round(time.Millisecond))})
+		if err := w.decide(ctx, c, tm.CustomerID, tm.ID, tm.EventID, tm.Due); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, tm)
+	}
+	if len(done) > 0 {
+		if _, err := w.opts.Timers.DoneTimers(ctx, done); err != nil {
+			errs = append(errs, fmt.Errorf("watcher: timers done: %w", err))
+		}
+	}
+	return len(ts), errors.Join(errs...)
+}
+
+// decide makes the trigger's decision; since is when the trigger's
+// moment came (the event's arrival, the timer's due time), zero when
+// unknown.
+func (w *Watcher) decide(ctx context.Context, c *Campaign, customerID, requestID, eventID string, since time.Time) error {
+	d, err := w.opts.Engine.Decide(ctx, Request{
+		CustomerID: customerID, Campaigns: []string{c.Name}, RequestID: requestID,
+		Context: map[string]string{"trigger": c.Trigger.Kind, "trigger_event": eventID},
+	})
+	if err != nil {
+		w.journal(ctx, customerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalFailed, EventID: eventID, Detail: "decide: " + err.Error()})
+		return fmt.Errorf("watcher: %s: decide: %w", c.Name, err)
+	}
+	if !since.IsZero() {
+		lag := max(w.opts.Now().Sub(since), 0)
+		w.metrics.lag.Observe(lag.Seconds())
+		if w.opts.OnDecision != nil {
+			w.opts.OnDecision(d, lag)
+		}
+	}
+	arm := d.Channel
+	if d.Offer != "" {
+		arm += "/" + d.Offer
+	}
+	w.journal(ctx, customerID, JournalEntry{At: d.DecidedAt, Campaign: c.Name, Kind: JournalDecided, EventID: eventID, DecisionID: d.ID,
+		Detail: fmt.Sprintf("%s %s (%s)", d.Outcome, arm, joinReasons(d.Reasons))})
+	return nil
+}
+
+func joinReasons(rs []string) string {
+	if len(rs) == 0 {
+		return "no reason recorded"
+	}
+	return fmt.Sprint(slices.Clone(rs))
+}
+
+// journal appends a step to the customer's journal and counts it. A
+// journal that cannot be written is logged, never an error: it is the
+// explanation, not the decision.
+func (w *Watcher) journal(ctx context.Context, customerID string, e JournalEntry) {
+	w.metrics.fired.WithLabelValues(e.Campaign, e.Kind).Inc()
+	if err := w.opts.State.AppendJournal(ctx, customerID, []JournalEntry{e}); err != nil {
+		w.log.Warn("journal not written", "customer", customerID, "kind", e.Kind, "err", err)
+	}
+}
