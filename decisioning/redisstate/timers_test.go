@@ -3,6 +3,7 @@ package redisstate_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"kairos/decisioning"
 	"kairos/decisioning/redisstate"
+	"kairos/decisioning/timerbench"
 	"kairos/decisioning/timertest"
 	"kairos/features"
 	"kairos/features/redisstore"
@@ -161,5 +163,29 @@ func BenchmarkTimersSetClaimDone(b *testing.B) {
 		if _, err := st.DoneTimers(ctx, cs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+var pendingTimers = flag.Int("timers.pending", 100_000, "pending timers of BenchmarkTimersPending")
+
+// BenchmarkTimersPending runs timerbench against a fresh Redis with
+// -timers.pending pending timers (run it with -benchtime 1x): memory per
+// pending timer, set and claim rates, and the lateness of a watcher
+// polling every 10 ms.
+func BenchmarkTimersPending(b *testing.B) {
+	for range b.N {
+		srv := redistest.Start(b)
+		st := redisstate.New(redisstore.New(srv.Client(b), features.Default(), redisstore.Options{}), redisstate.Options{})
+		res, err := timerbench.Run(context.Background(), st, st.UsedMemory, *pendingTimers, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.BytesPerTimer, "B/pending")
+		b.ReportMetric(res.SetRate, "set/s")
+		b.ReportMetric(res.ClaimRate, "claim+done/s")
+		b.ReportMetric(float64(res.LatenessP50.Microseconds())/1000, "late-p50-ms")
+		b.ReportMetric(float64(res.LatenessP99.Microseconds())/1000, "late-p99-ms")
+		b.ReportMetric(float64(res.LatenessMax.Microseconds())/1000, "late-max-ms")
+		b.Logf("%d pending: %+v", *pendingTimers, res)
 	}
 }
