@@ -27,8 +27,11 @@ func benchCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) > 0 && args[0] == "dispatch" {
 		return benchDispatch(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "triggers" {
+		return benchTriggers(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "track" && args[0] != "profile") {
-		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'profile', 'decide', 'dispatch', 'score' or 'export' (-h for flags)")
+		return fmt.Errorf("bench: name a benchmark: 'kairos bench track', 'profile', 'decide', 'dispatch', 'triggers', 'score' or 'export' (-h for flags)")
 	}
 	name := args[0]
 	var o bench.Options

@@ -93,3 +93,26 @@ func TestBenchRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchTriggers: every trigger is decided, the latencies and the
+// timers' figures are there, on the embedded store and on Redis.
+func TestBenchTriggers(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, store := range []string{"", srv.URL()} {
+		args := []string{"bench", "triggers", "--json", "--duration", "500ms", "--rate", "2000", "--customers", "100", "--timers", "3000"}
+		if store != "" {
+			args = append(args, "--redis", store)
+		}
+		res := runBench(t, args...)
+		if res["triggers"].(float64) < 50 || res["decided"] != res["triggers"] {
+			t.Errorf("%v: %v of %v triggers decided", args, res["decided"], res["triggers"])
+		}
+		if p50, p99 := res["latency_p50_ms"].(float64), res["latency_p99_ms"].(float64); !(p50 > 0 && p50 <= p99 && p99 < 1000) {
+			t.Errorf("%v: latency p50 %v p99 %v ms", args, p50, p99)
+		}
+		tm, _ := res["timers"].(map[string]any)
+		if tm == nil || tm["pending"].(float64) != 3000 || !(tm["bytes_per_timer"].(float64) > 0) || !(tm["set_per_second"].(float64) > 0) {
+			t.Errorf("%v: timers %v", args, tm)
+		}
+	}
+}

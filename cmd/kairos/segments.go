@@ -60,7 +60,12 @@ func segmentsHandler(cfg *decisioning.Config, segs decisioning.Segments, logger 
 			}
 			n = k
 		}
-		members, next, err := segs.SegmentMembers(r.Context(), name, r.URL.Query().Get("cursor"), n)
+		cursor := r.URL.Query().Get("cursor")
+		if _, err := strconv.ParseUint(cursor, 10, 64); cursor != "" && err != nil {
+			http.Error(w, "segments: cursor must be the next cursor of a previous page (or absent for the first)", http.StatusBadRequest)
+			return
+		}
+		members, next, err := segs.SegmentMembers(r.Context(), name, cursor, n)
 		if err != nil {
 			unavailable(w, logger, err)
 			return
