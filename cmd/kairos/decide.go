@@ -26,8 +26,8 @@ import (
 // A stack without campaigns (kind "none") has none of them: Decide and
 // ExplainDecision answer Unimplemented.
 type decisionStack struct {
-	engine  *decisioning.Engine
-	joiner  *decisioning.Joiner
+	engine *decisioning.Engine
+	joiner *decisioning.Joiner
 	// watcher runs the campaigns' triggers; nil when no campaign has one
 	// (or the store keeps no event log). triggers keeps their state and
 	// journals, for kairos explain.
@@ -35,7 +35,7 @@ type decisionStack struct {
 	triggers decisioning.TriggerState
 	segments decisioning.Segments
 	drainer  *ledger.Drainer
-	ledger  ledger.Ledger
+	ledger   ledger.Ledger
 	// dispatch is the queue of the SEND decisions' messages.
 	dispatch decisioning.DispatchQueue
 	// kind is "embedded" or "postgres", as printed at startup.
