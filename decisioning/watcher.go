@@ -66,14 +66,14 @@ type TriggerState interface {
 	// Enter admits the customer into campaign's journey at `at` (the
 	// triggering event's time) until `until` (when its decision is due),
 	// unless rule, a journey still in progress at `at`, or a follow-up
-	// event recorded at or after `at` keeps them out. Atomic.
+	// event recorded in [at, until) keeps them out. Atomic.
 	Enter(ctx context.Context, customerID, campaign string, at, until time.Time, rule EntryRule) (Entry, error)
 	// Follow records a follow-up event of campaign's absence trigger at
 	// `at` and ends the journey in progress.
 	Follow(ctx context.Context, customerID, campaign string, at time.Time) error
-	// Followed reports whether a follow-up event at or after since was
-	// recorded.
-	Followed(ctx context.Context, customerID, campaign string, since time.Time) (bool, error)
+	// Followed reports whether the last follow-up event recorded falls in
+	// [since, until).
+	Followed(ctx context.Context, customerID, campaign string, since, until time.Time) (bool, error)
 	// SetFlag stores the value of a named condition of the customer and
 	// returns the previous one (false when it was never set).
 	SetFlag(ctx context.Context, customerID, name string, value bool) (bool, error)
@@ -295,12 +295,7 @@ func (w *Watcher) round(ctx context.Context, nextClaim *time.Time) error {
 	if err != nil || n >= w.opts.Batch {
 		return err
 	}
-	for {
-		f, err := w.FireDue(ctx, 100)
-		if err != nil || f < 100 {
-			return err
-		}
-	}
+	return w.fireUntil(ctx, w.opts.Now())
 }
 
 // Step reads up to a batch of log entries (waiting up to block for the
@@ -360,6 +355,11 @@ func (w *Watcher) onEvent(ctx context.Context, ev *features.Event, arrived time.
 	for _, c := range w.camps {
 		t := c.Trigger
 		if t.Kind == TriggerAbsence && matches(t.Unless, ev) {
+			// Timers that came due before the follow-up happened fire first:
+			// their window had closed without it.
+			if err := w.fireUntil(ctx, ev.Time); err != nil {
+				return err
+			}
 			if err := w.opts.State.Follow(ctx, ev.CustomerID, c.Name, ev.Time); err != nil {
 				return fmt.Errorf("watcher: %s: record %s: %w", c.Name, ev.Type, err)
 			}
@@ -501,10 +501,12 @@ func (w *Watcher) enter(ctx context.Context, c *Campaign, ev *features.Event, ar
 // EntryRefusal is the entry rule both stores apply: why a customer whose
 // last entry was at entered (zero: never), whose journey in progress
 // ends at until and whose last follow-up event was at followed may not
-// enter at `at` under rule; "" when they may.
-func EntryRefusal(entered, until, followed, at time.Time, rule EntryRule) string {
+// enter at `at` a journey due at due under rule; "" when they may. A
+// follow-up event inside the new journey's window (read first, by
+// another watcher) keeps the customer out; one after it does not.
+func EntryRefusal(entered, until, followed, at, due time.Time, rule EntryRule) string {
 	switch {
-	case !followed.IsZero() && !followed.Before(at):
+	case !followed.IsZero() && !followed.Before(at) && followed.Before(due):
 		return "followed"
 	case !until.IsZero() && at.Before(until):
 		return "in_journey"
@@ -530,11 +532,29 @@ func refusal(reason string, rule EntryRule) string {
 	return reason
 }
 
+// fireUntil fires every timer due at or before t.
+func (w *Watcher) fireUntil(ctx context.Context, t time.Time) error {
+	for {
+		n, err := w.fireDue(ctx, t, fireBatch)
+		if err != nil || n < fireBatch {
+			return err
+		}
+	}
+}
+
+// fireBatch is how many timers one claim takes.
+const fireBatch = 100
+
 // FireDue fires up to n timers that came due and returns how many it
 // claimed. Call it once the log is read to its end (Run does).
 func (w *Watcher) FireDue(ctx context.Context, n int) (int, error) {
+	return w.fireDue(ctx, w.opts.Now(), n)
+}
+
+// fireDue fires up to n timers due at or before due.
+func (w *Watcher) fireDue(ctx context.Context, due time.Time, n int) (int, error) {
 	now := w.opts.Now()
-	ts, err := w.opts.Timers.ClaimDue(ctx, now, w.opts.Lease, n)
+	ts, err := w.opts.Timers.ClaimDue(ctx, due, w.opts.Lease, n)
 	if err != nil {
 		return 0, fmt.Errorf("watcher: claim due timers: %w", err)
 	}
@@ -552,7 +572,7 @@ func (w *Watcher) FireDue(ctx context.Context, n int) (int, error) {
 		if c.Trigger.Kind == TriggerAbsence {
 			// A follow-up read by another watcher may not have cancelled
 			// this timer yet.
-			followed, err := w.opts.State.Followed(ctx, tm.CustomerID, c.Name, tm.Due.Add(-c.Trigger.Within-c.Trigger.Delay))
+			followed, err := w.opts.State.Followed(ctx, tm.CustomerID, c.Name, tm.Due.Add(-c.Trigger.Within-c.Trigger.Delay), tm.Due.Add(-c.Trigger.Delay))
 			if err != nil {
 				errs = append(errs, err)
 				continue

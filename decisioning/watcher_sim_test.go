@@ -181,7 +181,7 @@ func cartJourneys(evs []features.Event, within time.Duration) (abandoned, bought
 // carts (bought in their session, or abandoned and maybe bought later).
 // The simulator's own campaigns send nothing.
 func TestWatcherCartAbandonmentOnSimulator(t *testing.T) {
-	const customers, days = 1000, 14
+	const customers, days = 300, 10
 	forEachConfig(t, simCartConfig, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		start := time.Now()

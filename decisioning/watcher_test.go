@@ -465,3 +465,23 @@ func TestWatcherSegments(t *testing.T) {
 		}
 	})
 }
+
+// TestWatcherLateFollowUp: a purchase after the cart's window, read
+// before the cart's timer fired (a backlog, a restart), does not undo the
+// reminder: the timer came due first.
+func TestWatcherLateFollowUp(t *testing.T) {
+	forEachConfig(t, triggerConfig, func(t *testing.T, h *harness) {
+		h.customer(reachable("a"))
+		w := newWatch(t, h, "w1")
+		at := h.clock()
+		h.advance(3 * time.Hour)
+		w.track(t, cart("a1", "a", at), purchase("a2", "a", at.Add(2*time.Hour)))
+		w.drain(t)
+		if got := w.steps(t, "a", "cart", decisioning.JournalDecided); len(got) != 1 || got[0].EventID != "a1" {
+			t.Errorf("decisions %+v, want one for a1", got)
+		}
+		if got := w.steps(t, "a", "cart", decisioning.JournalTimerCancelled); len(got) != 0 {
+			t.Errorf("the late purchase cancelled %+v", got)
+		}
+	})
+}

@@ -44,7 +44,7 @@ func (s *State) Enter(ctx context.Context, customerID, campaign string, at, unti
 	if j == nil {
 		j = &journey{}
 	}
-	if reason := decisioning.EntryRefusal(j.entered, j.until, j.followed, at, rule); reason != "" {
+	if reason := decisioning.EntryRefusal(j.entered, j.until, j.followed, at, until, rule); reason != "" {
 		return decisioning.Entry{Reason: reason}, nil
 	}
 	j.entered, j.until = at, until
@@ -72,12 +72,12 @@ func (s *State) Follow(ctx context.Context, customerID, campaign string, at time
 }
 
 // Followed implements decisioning.TriggerState.
-func (s *State) Followed(ctx context.Context, customerID, campaign string, since time.Time) (bool, error) {
+func (s *State) Followed(ctx context.Context, customerID, campaign string, since, until time.Time) (bool, error) {
 	t := &s.ts
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	j := t.journeys[[2]string{customerID, campaign}]
-	return j != nil && !j.followed.IsZero() && !j.followed.Before(since), nil
+	return j != nil && !j.followed.IsZero() && !j.followed.Before(since) && j.followed.Before(until), nil
 }
 
 // SetFlag implements decisioning.TriggerState.

@@ -118,7 +118,7 @@ func (s *State) Enter(ctx context.Context, customerID, campaign string, at, unti
 	var e decisioning.Entry
 	err := s.updateJourney(ctx, customerID, campaign, func(j *journeyRec) bool {
 		e = decisioning.Entry{}
-		if e.Reason = decisioning.EntryRefusal(j.entered, j.until, j.followed, at, rule); e.Reason != "" {
+		if e.Reason = decisioning.EntryRefusal(j.entered, j.until, j.followed, at, until, rule); e.Reason != "" {
 			return false
 		}
 		e.Entered = true
@@ -140,10 +140,10 @@ func (s *State) Follow(ctx context.Context, customerID, campaign string, at time
 }
 
 // Followed implements decisioning.TriggerState.
-func (s *State) Followed(ctx context.Context, customerID, campaign string, since time.Time) (bool, error) {
+func (s *State) Followed(ctx context.Context, customerID, campaign string, since, until time.Time) (bool, error) {
 	var j journeyRec
 	err := s.updateJourney(ctx, customerID, campaign, func(r *journeyRec) bool { j = *r; return false })
-	return !j.followed.IsZero() && !j.followed.Before(since), err
+	return !j.followed.IsZero() && !j.followed.Before(since) && j.followed.Before(until), err
 }
 
 // SetFlag implements decisioning.TriggerState: one script.
