@@ -35,6 +35,14 @@ const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; f
 //	GET /reports                   the index of campaigns (HTML)
 //	GET /reports/{campaign}        a campaign's report page (HTML)
 //	GET /reports/{campaign}.json   its CampaignReport as JSON
+//	GET /reports/segments.json     the live segments: {"segments": [SegmentSeries…]}
+//
+// When src is also a SegmentSource, the index shows its live segments
+// after the campaigns: each one's members now and a chart of its size by
+// day; when they cannot be read the section says so and the rest of the
+// index is shown. Without a SegmentSource, /reports/segments.json answers
+// 404. A campaign named "segments" keeps /reports/segments.json as its
+// JSON route (the index then links to no segments JSON).
 //
 // Each takes optional from and to query parameters bounding the period,
 // in RFC 3339 (2026-03-01T00:00:00Z) or as a date (2026-03-01, UTC): from
@@ -47,12 +55,19 @@ const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; f
 // has a page that says so, and its JSON route answers 404. Errors of the JSON route are JSON ({"error": …}), the
 // others plain text.
 func Handler(src ReportSource, logger *slog.Logger) http.Handler {
+	return newHandler(src, logger, time.Now)
+}
+
+// newHandler is Handler on the clock now (the segment charts end today).
+func newHandler(src ReportSource, logger *slog.Logger, now func() time.Time) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &reportHandler{src: src, log: logger}
+	h := &reportHandler{src: src, log: logger, now: now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /reports", h.index)
+	// More specific than the campaign route, so matched first.
+	mux.HandleFunc("GET /reports/segments.json", h.segments)
 	mux.HandleFunc("GET /reports/{$}", func(w http.ResponseWriter, r *http.Request) {
 		target := "/reports"
 		if r.URL.RawQuery != "" {
@@ -67,6 +82,18 @@ func Handler(src ReportSource, logger *slog.Logger) http.Handler {
 type reportHandler struct {
 	src ReportSource
 	log *slog.Logger
+	now func() time.Time
+}
+
+// segmentsName is the name of the segments' JSON route. Campaign names
+// are [a-z0-9_]{1,64} (decisioning), but a campaign named "segments" has
+// its JSON at this route too; that campaign keeps it.
+const segmentsName = "segments.json"
+
+// segmentsClash reports whether a campaign owns /reports/segments.json.
+func segmentsClash(campaigns []string) bool {
+	base, _ := strings.CutSuffix(segmentsName, ".json")
+	return slices.Contains(campaigns, base) || slices.Contains(campaigns, segmentsName)
 }
 
 func (h *reportHandler) index(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +125,60 @@ func (h *reportHandler) index(w http.ResponseWriter, r *http.Request) {
 		reportFail(w, false, http.StatusServiceUnavailable, "the reports cannot be built right now; the server log says why")
 		return
 	}
-	h.writeHTML(w, func(b *bytes.Buffer) error { return RenderIndex(b, entries) })
+	segs, ok := h.indexSegments(r.Context(), names)
+	if !ok {
+		return // the client left
+	}
+	h.writeHTML(w, func(b *bytes.Buffer) error { return renderIndex(b, entries, segs) })
+}
+
+// indexSegments reads the live segments for the index: shown when the
+// source has some, or a note when it cannot read them. It returns false
+// when the client left.
+func (h *reportHandler) indexSegments(ctx context.Context, campaigns []string) (segmentsView, bool) {
+	ss, ok := h.src.(SegmentSource)
+	if !ok {
+		return segmentsView{}, true
+	}
+	segs, err := ss.Segments(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return segmentsView{}, false
+		}
+		h.log.Error("cannot read the live segments for the index", "err", err)
+		return segmentsView{Show: true, Note: "segments unavailable: they cannot be read right now; the server log says why"}, true
+	}
+	if len(segs) == 0 {
+		return segmentsView{}, true
+	}
+	v := segmentsView{Show: true, Days: showInt(maxSegmentDays), Rows: buildSegments(segs, h.now())}
+	if !segmentsClash(campaigns) {
+		v.JSONHref = "/reports/" + segmentsName
+	}
+	return v, true
+}
+
+// segments serves /reports/segments.json, unless a campaign owns it.
+func (h *reportHandler) segments(w http.ResponseWriter, r *http.Request) {
+	if segmentsClash(h.src.Campaigns()) {
+		r.SetPathValue("campaign", segmentsName)
+		h.campaign(w, r)
+		return
+	}
+	ss, ok := h.src.(SegmentSource)
+	if !ok {
+		reportFail(w, true, http.StatusNotFound, "no live segments: this server's report source does not know segments")
+		return
+	}
+	segs, err := ss.Segments(r.Context())
+	if err != nil {
+		if r.Context().Err() == nil {
+			h.log.Error("cannot read the live segments", "err", err)
+		}
+		reportFail(w, true, http.StatusServiceUnavailable, "the live segments cannot be read right now; the server log says why")
+		return
+	}
+	h.writeJSON(w, newSegmentsJSON(segs), "the live segments")
 }
 
 func (h *reportHandler) campaign(w http.ResponseWriter, r *http.Request) {
@@ -140,18 +220,24 @@ func (h *reportHandler) campaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if asJSON {
-		b, err := json.Marshal(rep)
-		if err != nil {
-			h.log.Error("cannot encode a campaign report as JSON", "campaign", name, "err", err)
-			reportFail(w, true, http.StatusInternalServerError, fmt.Sprintf("the report of campaign %q cannot be encoded as JSON: %v", name, err))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write(append(b, '\n'))
+		h.writeJSON(w, rep, fmt.Sprintf("the report of campaign %q", name), "campaign", name)
 		return
 	}
 	h.writeHTML(w, func(b *bytes.Buffer) error { return RenderPage(b, rep) })
+}
+
+// writeJSON sends v as JSON, or 500 when it cannot be encoded: what names
+// v in the answer, logArgs in the log.
+func (h *reportHandler) writeJSON(w http.ResponseWriter, v any, what string, logArgs ...any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		h.log.Error("cannot encode as JSON", append(logArgs, "err", err)...)
+		reportFail(w, true, http.StatusInternalServerError, fmt.Sprintf("%s cannot be encoded as JSON: %v", what, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
 }
 
 // writeHTML renders a page and sends it, or 500 when rendering fails.

@@ -18,11 +18,13 @@ import (
 )
 
 // fakeSource serves fixed reports, or errors, by campaign, and records
-// the periods asked for.
+// the periods asked for; it serves segs, or segErr, as the live segments.
 type fakeSource struct {
 	names   []string
 	reports map[string]*CampaignReport
 	errs    map[string]error
+	segs    []SegmentSeries
+	segErr  error
 
 	mu    sync.Mutex
 	asked []fakeCall
@@ -33,7 +35,14 @@ type fakeCall struct {
 	from, to time.Time
 }
 
-var _ ReportSource = (*fakeSource)(nil)
+var (
+	_ ReportSource  = (*fakeSource)(nil)
+	_ SegmentSource = (*fakeSource)(nil)
+)
+
+func (s *fakeSource) Segments(ctx context.Context) ([]SegmentSeries, error) {
+	return s.segs, s.segErr
+}
 
 func (s *fakeSource) Campaigns() []string { return s.names }
 
@@ -60,7 +69,8 @@ func (s *fakeSource) calls() []fakeCall {
 }
 
 // newFakeSource has three campaigns: the sample report under a hostile
-// name, one whose name holds a slash, and one whose source fails.
+// name, one whose name holds a slash, and one whose source fails; and the
+// live segments of sampleSegments.
 func newFakeSource() *fakeSource {
 	plain := sampleReport()
 	plain.Campaign = "spring/sale"
@@ -68,6 +78,7 @@ func newFakeSource() *fakeSource {
 		names:   []string{hostileName, "spring/sale", "broken"},
 		reports: map[string]*CampaignReport{hostileName: sampleReport(), "spring/sale": plain},
 		errs:    map[string]error{"broken": errors.New("pgledger: connection refused (secret detail)")},
+		segs:    sampleSegments(),
 	}
 }
 

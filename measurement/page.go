@@ -69,7 +69,13 @@ type IndexEntry struct {
 // comparison, with its interval) and the state of its sample ratio checks,
 // linking to the campaign's page at /reports/{campaign}.
 func RenderIndex(w io.Writer, campaigns []IndexEntry) error {
-	v := indexView{CSS: pageCSS, Level: showShare(0.95)}
+	return renderIndex(w, campaigns, segmentsView{})
+}
+
+// renderIndex writes the index with its section of live segments (shown
+// when segs.Show is set).
+func renderIndex(w io.Writer, campaigns []IndexEntry, segs segmentsView) error {
+	v := indexView{CSS: pageCSS, Level: showShare(0.95), Segments: segs}
 	for _, e := range campaigns {
 		v.Rows = append(v.Rows, buildIndexRow(e))
 		if e.Report != nil && v.Period == "" {
@@ -195,6 +201,7 @@ type indexView struct {
 	Period, Level      string
 	FromValue, ToValue string
 	Rows               []indexRow
+	Segments           segmentsView
 }
 
 type indexRow struct {
@@ -824,8 +831,11 @@ func showRate(conv, n int) string {
 }
 
 // showInt formats a count with thousands separators.
-func showInt(n int) string {
-	s := strconv.Itoa(n)
+func showInt(n int) string { return showInt64(int64(n)) }
+
+// showInt64 formats a count with thousands separators.
+func showInt64(n int64) string {
+	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder

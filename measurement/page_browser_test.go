@@ -153,7 +153,9 @@ func keepScreenshot(t *testing.T, path string) {
 func TestBrowserReportPage(t *testing.T) {
 	bin := chromium(t)
 	src := newFakeSource()
-	srv := httptest.NewServer(Handler(src, nil))
+	// The clock of the segment charts: they end on the day after their
+	// last change.
+	srv := httptest.NewServer(newHandler(src, nil, func() time.Time { return segmentsToday }))
 	defer srv.Close()
 	pageURL := srv.URL + campaignPath(hostileName) + "?from=2026-03-01&to=2026-03-30"
 	dir := t.TempDir()
@@ -203,13 +205,37 @@ func TestBrowserReportPage(t *testing.T) {
 		}
 	}
 
-	// The index renders cleanly too.
+	// The index renders cleanly too, with its live segments (the fake
+	// source's, one under a hostile condition): a table and one chart
+	// each.
 	path := filepath.Join(dir, "report-index.png")
-	_, stderr = runChromium(t, bin, "--screenshot="+path, "--window-size=1280,600", srv.URL+"/reports")
+	_, stderr = runChromium(t, bin, "--screenshot="+path, "--window-size=1280,1400", srv.URL+"/reports")
 	if bad := consoleErrors(stderr, srv.URL); len(bad) > 0 {
 		t.Errorf("console errors rendering the index:\n%s", strings.Join(bad, "\n"))
 	}
+	checkScreenshot(t, path, 1280, 1400)
 	keepScreenshot(t, path)
+	dom, stderr = runChromium(t, bin, "--dump-dom", "--window-size=1280,1400", srv.URL+"/reports")
+	if bad := consoleErrors(stderr, srv.URL); len(bad) > 0 {
+		t.Errorf("console errors dumping the index's DOM:\n%s", strings.Join(bad, "\n"))
+	}
+	doc, err = html.Parse(strings.NewReader(dom))
+	if err != nil {
+		t.Fatalf("the dumped DOM of the index: %v", err)
+	}
+	if len(find(doc, byTag("script"))) > 0 {
+		t.Errorf("the index's DOM has a script element: a name or condition ran as markup")
+	}
+	sec := find(doc, byID("segments"))
+	if len(sec) != 1 {
+		t.Fatalf("the index's DOM has no #segments")
+	}
+	if n := len(find(sec[0], byTag("svg"))); n != len(src.segs) {
+		t.Errorf("the index's DOM has %d segment charts, want %d", n, len(src.segs))
+	}
+	if !strings.Contains(textOf(sec[0]), hostileCondition) {
+		t.Errorf("the index's DOM does not show the hostile condition as text")
+	}
 }
 
 // TestBrowserCatchesConsoleErrors shows that consoleErrors sees what it

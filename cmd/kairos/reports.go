@@ -20,9 +20,53 @@ type ledgerReports struct {
 	covariate string
 	level     float64
 	now       func() time.Time
+	// The live segments of the index: their names and conditions, in
+	// the configuration's order, and the store's sizes and histories.
+	// Without segSize there are none; without segHistory no history.
+	segNames, segWhens []string
+	segSize            func(ctx context.Context, name string) (int64, error)
+	segHistory         func(ctx context.Context, name string) ([]measurement.SegmentPoint, error)
 }
 
-var _ measurement.ReportSource = (*ledgerReports)(nil)
+var (
+	_ measurement.ReportSource  = (*ledgerReports)(nil)
+	_ measurement.SegmentSource = (*ledgerReports)(nil)
+)
+
+// Segments implements measurement.SegmentSource: each configured
+// segment's size and history (none without segSize).
+func (r *ledgerReports) Segments(ctx context.Context) ([]measurement.SegmentSeries, error) {
+	if r.segSize == nil {
+		return nil, nil
+	}
+	history := func(string) ([]measurement.SegmentPoint, error) { return nil, nil }
+	if r.segHistory != nil {
+		history = func(name string) ([]measurement.SegmentPoint, error) { return r.segHistory(ctx, name) }
+	}
+	return segmentSeries(r.segNames, r.segWhens, func(name string) (int64, error) { return r.segSize(ctx, name) }, history)
+}
+
+// segmentSeries builds the index's segment series from sizes and histories.
+// names and whens are the segments and their conditions, pairwise; the
+// first error, of size or of history, ends it.
+func segmentSeries(names, whens []string, size func(string) (int64, error), history func(string) ([]measurement.SegmentPoint, error)) ([]measurement.SegmentSeries, error) {
+	if len(names) != len(whens) {
+		return nil, fmt.Errorf("segments: %d names but %d conditions", len(names), len(whens))
+	}
+	out := make([]measurement.SegmentSeries, 0, len(names))
+	for i, name := range names {
+		n, err := size(name)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: size: %w", name, err)
+		}
+		h, err := history(name)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: history: %w", name, err)
+		}
+		out = append(out, measurement.SegmentSeries{Name: name, When: whens[i], Size: n, History: h})
+	}
+	return out, nil
+}
 
 // Campaigns implements measurement.ReportSource.
 func (r *ledgerReports) Campaigns() []string {
