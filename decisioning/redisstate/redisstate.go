@@ -96,8 +96,10 @@
 //
 // Commit touches the customer's keys and the shared streams in one script,
 // so, like Track, it needs standalone Redis (or a Sentinel-managed
-// primary), not Redis Cluster. So do the timer scripts but ClaimDue, which
-// touch a customer's index and the shared timer keys together.
+// primary), not Redis Cluster. So do the timer scripts: SetTimers,
+// CancelTimers, DoneTimers and PendingTimers touch a customer's index and
+// the shared timer keys together, and the three shared timer keys are in
+// different slots.
 package redisstate
 
 import (

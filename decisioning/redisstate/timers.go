@@ -328,7 +328,7 @@ func (s *State) DoneTimers(ctx context.Context, ts []decisioning.ClaimedTimer) (
 	return done, nil
 }
 
-// PendingTimers implements decisioning.Timers: one read-only script.
+// PendingTimers implements decisioning.Timers: one script, which only reads.
 func (s *State) PendingTimers(ctx context.Context, customerID string) ([]decisioning.Timer, error) {
 	res, err := pendingTimersScript.Run(ctx, s.client, []string{timerKey(customerID), timerDataKey}).StringSlice()
 	if err != nil {
