@@ -458,6 +458,9 @@ func (p *parser) campaign(n *yaml.Node, path string) (Campaign, error) {
 	if !campaignNameRE.MatchString(c.Name) {
 		return c, p.errAt(m["name"], path+".name", "campaign name %q must be 1-64 characters of a-z, 0-9 and _", c.Name)
 	}
+	if c.Name == "segments" {
+		return c, p.errAt(m["name"], path+".name", "campaign name %q is reserved: the reports page serves the live segments at /reports/segments.json", c.Name)
+	}
 	if v := m["holdout"]; v != nil {
 		if c.Holdout, err = p.share(v, path+".holdout"); err != nil {
 			return c, err

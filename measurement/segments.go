@@ -6,6 +6,7 @@ package measurement
 import (
 	"context"
 	"html/template"
+	"kairos/decisioning"
 	"math"
 	"slices"
 	"strconv"
@@ -21,13 +22,7 @@ type SegmentSeries struct {
 	Size int64 `json:"size"`
 	// History is the size at the end of each UTC day on which the
 	// membership changed, oldest first.
-	History []SegmentPoint `json:"history"`
-}
-
-// SegmentPoint is a segment's size at the end of a UTC day.
-type SegmentPoint struct {
-	Date string `json:"date"` // YYYY-MM-DD
-	Size int64  `json:"size"`
+	History []decisioning.SegmentDay `json:"history"`
 }
 
 // SegmentSource is implemented by a ReportSource that also knows the live
@@ -58,7 +53,7 @@ type segmentDay struct {
 // the day before forward, and today has size, the members now. History
 // points with a malformed date are left out; points of the same date,
 // the last one counts. Without history the series is today alone.
-func segmentDays(history []SegmentPoint, size int64, today time.Time) []segmentDay {
+func segmentDays(history []decisioning.SegmentDay, size int64, today time.Time) []segmentDay {
 	type point struct {
 		date time.Time
 		size int64
@@ -294,7 +289,7 @@ func newSegmentsJSON(segs []SegmentSeries) segmentsJSON {
 	out := make([]SegmentSeries, len(segs))
 	for i, s := range segs {
 		if s.History == nil {
-			s.History = []SegmentPoint{}
+			s.History = []decisioning.SegmentDay{}
 		}
 		out[i] = s
 	}

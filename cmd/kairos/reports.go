@@ -25,7 +25,7 @@ type ledgerReports struct {
 	// Without segSize there are none; without segHistory no history.
 	segNames, segWhens []string
 	segSize            func(ctx context.Context, name string) (int64, error)
-	segHistory         func(ctx context.Context, name string) ([]measurement.SegmentPoint, error)
+	segHistory         func(ctx context.Context, name string) ([]decisioning.SegmentDay, error)
 }
 
 var (
@@ -39,9 +39,9 @@ func (r *ledgerReports) Segments(ctx context.Context) ([]measurement.SegmentSeri
 	if r.segSize == nil {
 		return nil, nil
 	}
-	history := func(string) ([]measurement.SegmentPoint, error) { return nil, nil }
+	history := func(string) ([]decisioning.SegmentDay, error) { return nil, nil }
 	if r.segHistory != nil {
-		history = func(name string) ([]measurement.SegmentPoint, error) { return r.segHistory(ctx, name) }
+		history = func(name string) ([]decisioning.SegmentDay, error) { return r.segHistory(ctx, name) }
 	}
 	return segmentSeries(r.segNames, r.segWhens, func(name string) (int64, error) { return r.segSize(ctx, name) }, history)
 }
@@ -49,7 +49,7 @@ func (r *ledgerReports) Segments(ctx context.Context) ([]measurement.SegmentSeri
 // segmentSeries builds the index's segment series from sizes and histories.
 // names and whens are the segments and their conditions, pairwise; the
 // first error, of size or of history, ends it.
-func segmentSeries(names, whens []string, size func(string) (int64, error), history func(string) ([]measurement.SegmentPoint, error)) ([]measurement.SegmentSeries, error) {
+func segmentSeries(names, whens []string, size func(string) (int64, error), history func(string) ([]decisioning.SegmentDay, error)) ([]measurement.SegmentSeries, error) {
 	if len(names) != len(whens) {
 		return nil, fmt.Errorf("segments: %d names but %d conditions", len(names), len(whens))
 	}

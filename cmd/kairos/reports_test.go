@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"kairos/decisioning"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestServeReports(t *testing.T) {
 
 func TestSegmentSeries(t *testing.T) {
 	sizes := map[string]int64{"big_spender": 1234, "vip": 0}
-	histories := map[string][]measurement.SegmentPoint{"big_spender": {{Date: "2026-03-01", Size: 1000}, {Date: "2026-03-04", Size: 1234}}}
+	histories := map[string][]decisioning.SegmentDay{"big_spender": {{Date: "2026-03-01", Size: 1000}, {Date: "2026-03-04", Size: 1234}}}
 	down := errors.New("redis: connection refused")
 	size := func(name string) (int64, error) {
 		if name == "broken_size" {
@@ -71,7 +72,7 @@ func TestSegmentSeries(t *testing.T) {
 		}
 		return sizes[name], nil
 	}
-	history := func(name string) ([]measurement.SegmentPoint, error) {
+	history := func(name string) ([]decisioning.SegmentDay, error) {
 		if name == "broken_history" {
 			return nil, down
 		}
@@ -130,14 +131,14 @@ func TestReportsSegments(t *testing.T) {
 	if diff := cmp.Diff(want, got); err != nil || diff != "" {
 		t.Errorf("without history: %v (-want +got):\n%s", err, diff)
 	}
-	r.segHistory = func(c context.Context, name string) ([]measurement.SegmentPoint, error) {
+	r.segHistory = func(c context.Context, name string) ([]decisioning.SegmentDay, error) {
 		if c.Value(key{}) != "request" {
 			t.Errorf("SegmentHistory without the request's context")
 		}
-		return []measurement.SegmentPoint{{Date: "2026-03-01", Size: 7}}, nil
+		return []decisioning.SegmentDay{{Date: "2026-03-01", Size: 7}}, nil
 	}
 	got, err = r.Segments(ctx)
-	want[0].History = []measurement.SegmentPoint{{Date: "2026-03-01", Size: 7}}
+	want[0].History = []decisioning.SegmentDay{{Date: "2026-03-01", Size: 7}}
 	if diff := cmp.Diff(want, got); err != nil || diff != "" {
 		t.Errorf("with history: %v (-want +got):\n%s", err, diff)
 	}

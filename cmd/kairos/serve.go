@@ -264,7 +264,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	if dec.ledger != nil {
 		// The campaigns' incrementality reports, from the ledger.
-		reports := measurement.Handler(&ledgerReports{cfg: campaigns, ledger: dec.ledger}, logger.With("component", "reports"))
+		lr := &ledgerReports{cfg: campaigns, ledger: dec.ledger}
+		if dec.segments != nil && len(campaigns.Segments) > 0 {
+			// The live segments' sizes over time, on the reports index.
+			for _, sg := range campaigns.Segments {
+				lr.segNames, lr.segWhens = append(lr.segNames, sg.Name), append(lr.segWhens, sg.When)
+			}
+			lr.segSize, lr.segHistory = dec.segments.SegmentSize, dec.segments.SegmentHistory
+		}
+		reports := measurement.Handler(lr, logger.With("component", "reports"))
 		admin.Handle("/reports", reports)
 		admin.Handle("/reports/", reports)
 		// Why did (or didn't) a customer get a message.
