@@ -49,8 +49,9 @@ type Timers interface {
 	SetTimers(ctx context.Context, ts []Timer) error
 	// CancelTimers removes the customer's pending timers of campaign
 	// (every campaign when campaign is empty), leased ones included, and
-	// returns those it removed.
-	CancelTimers(ctx context.Context, customerID, campaign string) ([]Timer, error)
+	// returns those it removed; with ids, only those of them whose ID is
+	// one of ids.
+	CancelTimers(ctx context.Context, customerID, campaign string, ids ...string) ([]Timer, error)
 	// ClaimDue leases up to n timers whose Due is at or before now and
 	// that no live lease holds, for lease, earliest Due first. A timer
 	// whose lease ended is due again.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"kairos/features"
 	"kairos/internal/prom"
@@ -67,7 +69,9 @@ type TriggerState interface {
 	// triggering event's time) until `until` (when its decision is due),
 	// unless rule, a journey still in progress at `at`, or a follow-up
 	// event recorded in [at, until) keeps them out. Atomic.
-	Enter(ctx context.Context, customerID, campaign string, at, until time.Time, rule EntryRule) (Entry, error)
+	// Entering again with the journey's own event (a log entry read
+	// again after a failure) is admitted again.
+	Enter(ctx context.Context, customerID, campaign, eventID string, at, until time.Time, rule EntryRule) (Entry, error)
 	// Follow records a follow-up event of campaign's absence trigger at
 	// `at` and ends the journey in progress.
 	Follow(ctx context.Context, customerID, campaign string, at time.Time) error
@@ -106,6 +110,9 @@ type WatcherOptions struct {
 	Batch int
 	// ClaimIdle: see JoinerOptions; 30 s when 0.
 	ClaimIdle time.Duration
+	// Concurrency is how many customers' events are acted on at once;
+	// 16 when 0.
+	Concurrency int
 	// Lease is how long a claimed timer is this watcher's before another
 	// may fire it; 30 s when 0.
 	Lease      time.Duration
@@ -115,7 +122,7 @@ type WatcherOptions struct {
 	// OnDecision, when set, is called with each decision the watcher makes
 	// and the time from its trigger's moment (the event's arrival, or the
 	// timer's due time) to the decision: kairos bench triggers measures
-	// with it.
+	// with it. It is called from several goroutines at once.
 	OnDecision func(d *Decision, lag time.Duration)
 }
 
@@ -159,6 +166,9 @@ func NewWatcher(opts WatcherOptions) *Watcher {
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 30 * time.Second
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -313,26 +323,39 @@ func (w *Watcher) process(ctx context.Context, es []features.LogEntry) error {
 		return nil
 	}
 	if w.Triggered() {
-		// Conditions are evaluated once per customer, after their events of
-		// the batch; the last of those events names the crossing.
-		var crossing []string
-		last := map[string]*features.Event{}
+		// Customers are independent: each one's events, in log order, then
+		// its conditions (evaluated once, after its events of the batch; the
+		// last of those names a crossing) run beside the other customers'.
+		type item struct {
+			ev      *features.Event
+			arrived time.Time
+		}
+		var order []string
+		byCustomer := map[string][]item{}
 		for i := range es {
 			for k := range es[i].Events {
 				ev := &es[i].Events[k]
-				if err := w.onEvent(ctx, ev, es[i].Arrived); err != nil {
-					return err
+				if _, ok := byCustomer[ev.CustomerID]; !ok {
+					order = append(order, ev.CustomerID)
 				}
-				if _, ok := last[ev.CustomerID]; !ok {
-					crossing = append(crossing, ev.CustomerID)
-				}
-				last[ev.CustomerID] = ev
+				byCustomer[ev.CustomerID] = append(byCustomer[ev.CustomerID], item{ev, es[i].Arrived})
 			}
 		}
-		for _, cid := range crossing {
-			if err := w.evaluate(ctx, last[cid]); err != nil {
-				return err
-			}
+		var g errgroup.Group
+		g.SetLimit(w.opts.Concurrency)
+		for _, cid := range order {
+			items := byCustomer[cid]
+			g.Go(func() error {
+				for _, it := range items {
+					if err := w.onEvent(ctx, it.ev, it.arrived); err != nil {
+						return err
+					}
+				}
+				return w.evaluate(ctx, items[len(items)-1].ev)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
 		}
 	}
 	ids := make([]string, len(es))
@@ -355,21 +378,8 @@ func (w *Watcher) onEvent(ctx context.Context, ev *features.Event, arrived time.
 	for _, c := range w.camps {
 		t := c.Trigger
 		if t.Kind == TriggerAbsence && matches(t.Unless, ev) {
-			// Timers that came due before the follow-up happened fire first:
-			// their window had closed without it.
-			if err := w.fireUntil(ctx, ev.Time); err != nil {
+			if err := w.follow(ctx, c, ev); err != nil {
 				return err
-			}
-			if err := w.opts.State.Follow(ctx, ev.CustomerID, c.Name, ev.Time); err != nil {
-				return fmt.Errorf("watcher: %s: record %s: %w", c.Name, ev.Type, err)
-			}
-			cancelled, err := w.opts.Timers.CancelTimers(ctx, ev.CustomerID, c.Name)
-			if err != nil {
-				return fmt.Errorf("watcher: %s: cancel timers: %w", c.Name, err)
-			}
-			for _, tm := range cancelled {
-				w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalTimerCancelled, EventID: ev.ID,
-					Detail: fmt.Sprintf("%s %s came within %s of %s: the timer due %s is cancelled", ev.Type, ev.ID, features.FormatDuration(t.Within), tm.EventID, tm.Due.UTC().Format(time.RFC3339))})
 			}
 		}
 		if (t.Kind == TriggerEvent || t.Kind == TriggerAbsence) && matches(t.On, ev) {
@@ -377,6 +387,40 @@ func (w *Watcher) onEvent(ctx context.Context, ev *features.Event, arrived time.
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// follow records a follow-up event of c's absence trigger and cancels
+// the customer's timers of c whose window it falls in. A timer whose
+// window closed before the follow-up (due at or before it: the reminder
+// was owed already, the watcher had not fired it yet) stays, and fires.
+func (w *Watcher) follow(ctx context.Context, c *Campaign, ev *features.Event) error {
+	t := c.Trigger
+	if err := w.opts.State.Follow(ctx, ev.CustomerID, c.Name, ev.Time); err != nil {
+		return fmt.Errorf("watcher: %s: record %s: %w", c.Name, ev.Type, err)
+	}
+	pending, err := w.opts.Timers.PendingTimers(ctx, ev.CustomerID)
+	if err != nil {
+		return fmt.Errorf("watcher: %s: pending timers: %w", c.Name, err)
+	}
+	var ids []string
+	for _, tm := range pending {
+		start, end := tm.Due.Add(-t.Within-t.Delay), tm.Due.Add(-t.Delay)
+		if tm.Campaign == c.Name && !ev.Time.Before(start) && ev.Time.Before(end) {
+			ids = append(ids, tm.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cancelled, err := w.opts.Timers.CancelTimers(ctx, ev.CustomerID, c.Name, ids...)
+	if err != nil {
+		return fmt.Errorf("watcher: %s: cancel timers: %w", c.Name, err)
+	}
+	for _, tm := range cancelled {
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalTimerCancelled, EventID: ev.ID,
+			Detail: fmt.Sprintf("%s %s came within %s of %s: the timer due %s is cancelled", ev.Type, ev.ID, features.FormatDuration(t.Within), tm.EventID, tm.Due.UTC().Format(time.RFC3339))})
 	}
 	return nil
 }
@@ -469,7 +513,7 @@ func (w *Watcher) enter(ctx context.Context, c *Campaign, ev *features.Event, ar
 		wait += t.Within
 	}
 	due := ev.Time.Add(wait)
-	e, err := w.opts.State.Enter(ctx, ev.CustomerID, c.Name, ev.Time, due, c.Entry)
+	e, err := w.opts.State.Enter(ctx, ev.CustomerID, c.Name, ev.ID, ev.Time, due, c.Entry)
 	if err != nil {
 		return fmt.Errorf("watcher: %s: enter: %w", c.Name, err)
 	}
@@ -558,46 +602,77 @@ func (w *Watcher) fireDue(ctx context.Context, due time.Time, n int) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("watcher: claim due timers: %w", err)
 	}
-	var done []ClaimedTimer
-	var errs []error
+	var (
+		mu   sync.Mutex
+		done []ClaimedTimer
+		errs []error
+		g    errgroup.Group
+	)
+	g.SetLimit(w.opts.Concurrency)
+	// Customers in parallel; one customer's timers in Due order (ClaimDue's),
+	// so that each decision sees the earlier one's send.
+	var order []string
+	byCustomer := map[string][]ClaimedTimer{}
 	for _, tm := range ts {
-		c, ok := w.opts.Config.Campaign(tm.Campaign)
-		if !ok || c.Trigger == nil {
-			// The campaign or its trigger is gone from the configuration.
-			w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: tm.Campaign, Kind: JournalTimerCancelled, EventID: tm.EventID,
-				Detail: fmt.Sprintf("timer %s dropped: campaign %s has no trigger in the configuration any more", tm.ID, tm.Campaign)})
-			done = append(done, tm)
-			continue
+		if _, ok := byCustomer[tm.CustomerID]; !ok {
+			order = append(order, tm.CustomerID)
 		}
-		if c.Trigger.Kind == TriggerAbsence {
-			// A follow-up read by another watcher may not have cancelled
-			// this timer yet.
-			followed, err := w.opts.State.Followed(ctx, tm.CustomerID, c.Name, tm.Due.Add(-c.Trigger.Within-c.Trigger.Delay), tm.Due.Add(-c.Trigger.Delay))
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if followed {
-				w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerCancelled, EventID: tm.EventID,
-					Detail: fmt.Sprintf("timer %s: %s came within %s: not deciding", tm.ID, c.Trigger.Unless.Event, features.FormatDuration(c.Trigger.Within))})
-				done = append(done, tm)
-				continue
-			}
-		}
-		w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerFired, EventID: tm.EventID,
-			Detail: fmt.Sprintf("timer %s due %s fired %s late", tm.ID, tm.Due.UTC().Format(time.RFC3339), now.Sub(tm.Due).Round(time.Millisecond))})
-		if err := w.decide(ctx, c, tm.CustomerID, tm.ID, tm.EventID, tm.Due); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		done = append(done, tm)
+		byCustomer[tm.CustomerID] = append(byCustomer[tm.CustomerID], tm)
 	}
+	for _, cid := range order {
+		g.Go(func() error {
+			for _, tm := range byCustomer[cid] {
+				ok, err := w.fire(ctx, tm, now)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if ok {
+					done = append(done, tm)
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
 	if len(done) > 0 {
 		if _, err := w.opts.Timers.DoneTimers(ctx, done); err != nil {
 			errs = append(errs, fmt.Errorf("watcher: timers done: %w", err))
 		}
 	}
 	return len(ts), errors.Join(errs...)
+}
+
+// fire acts on one claimed timer; done reports whether it is finished
+// with (decided, or dropped) and may be removed.
+func (w *Watcher) fire(ctx context.Context, tm ClaimedTimer, now time.Time) (done bool, err error) {
+	c, ok := w.opts.Config.Campaign(tm.Campaign)
+	if !ok || c.Trigger == nil {
+		// The campaign or its trigger is gone from the configuration.
+		w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: tm.Campaign, Kind: JournalTimerCancelled, EventID: tm.EventID,
+			Detail: fmt.Sprintf("timer %s dropped: campaign %s has no trigger in the configuration any more", tm.ID, tm.Campaign)})
+		return true, nil
+	}
+	if c.Trigger.Kind == TriggerAbsence {
+		// A follow-up read by another watcher may not have cancelled this
+		// timer yet.
+		followed, err := w.opts.State.Followed(ctx, tm.CustomerID, c.Name, tm.Due.Add(-c.Trigger.Within-c.Trigger.Delay), tm.Due.Add(-c.Trigger.Delay))
+		if err != nil {
+			return false, err
+		}
+		if followed {
+			w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerCancelled, EventID: tm.EventID,
+				Detail: fmt.Sprintf("timer %s: %s came within %s: not deciding", tm.ID, c.Trigger.Unless.Event, features.FormatDuration(c.Trigger.Within))})
+			return true, nil
+		}
+	}
+	w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTimerFired, EventID: tm.EventID,
+		Detail: fmt.Sprintf("timer %s due %s fired %s late", tm.ID, tm.Due.UTC().Format(time.RFC3339), now.Sub(tm.Due).Round(time.Millisecond))})
+	if err := w.decide(ctx, c, tm.CustomerID, tm.ID, tm.EventID, tm.Due); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // decide makes the trigger's decision; since is when the trigger's

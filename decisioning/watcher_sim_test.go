@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ type watcherSink struct {
 	evs map[string][]features.Event
 	// wrong lists triggered decisions whose outcome or arm was not the
 	// one the customer's record (as upserted then) calls for.
+	mu    sync.Mutex // the watcher decides for several customers at once
 	wrong []string
 	sends int
 }
@@ -125,6 +127,8 @@ func (s *watcherSink) drain(ctx context.Context) error {
 // record has an email address with consent, else only none is left and
 // the decision is suppressed.
 func (s *watcherSink) decided(d *decisioning.Decision, _ time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rec, ok := s.records[d.CustomerID]
 	email := ok && decisioning.Reachable(&rec, decisioning.ChannelEmail) && decisioning.Consented(&rec, decisioning.ChannelEmail)
 	got := d.Outcome.String()

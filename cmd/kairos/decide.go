@@ -139,7 +139,9 @@ func openDecisioning(ctx context.Context, cfg *decisioning.Config, st openedStor
 		})
 		w := decisioning.NewWatcher(decisioning.WatcherOptions{
 			Config: cfg, Engine: engine, Log: evlog, Timers: timers, State: trig, Segments: segs, Store: st.store, Consumer: consumer,
-			ClaimIdle: o.claimIdle, Logger: logger, Registerer: reg, Now: o.now, OnDecision: o.onTrigger,
+			// A dead instance's timers wait for --claim-idle too (at least
+			// 5 s, longer than a batch of decisions takes).
+			ClaimIdle: o.claimIdle, Lease: max(o.claimIdle, 5*time.Second), Logger: logger, Registerer: reg, Now: o.now, OnDecision: o.onTrigger,
 		})
 		if w.Triggered() {
 			stack.watcher = w

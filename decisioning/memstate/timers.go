@@ -133,7 +133,7 @@ func (s *State) SetTimers(ctx context.Context, timers []decisioning.Timer) error
 
 // CancelTimers implements decisioning.Timers. The removed timers are
 // returned earliest Due first.
-func (s *State) CancelTimers(ctx context.Context, customerID, campaign string) ([]decisioning.Timer, error) {
+func (s *State) CancelTimers(ctx context.Context, customerID, campaign string, ids ...string) ([]decisioning.Timer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *State) CancelTimers(ctx context.Context, customerID, campaign string) (
 	ts.mu.Lock()
 	var out []decisioning.Timer
 	for _, e := range ts.customers[customerID] {
-		if campaign == "" || e.t.Campaign == campaign {
+		if (campaign == "" || e.t.Campaign == campaign) && (len(ids) == 0 || slices.Contains(ids, e.t.ID)) {
 			out = append(out, e.t)
 			ts.remove(e)
 		}

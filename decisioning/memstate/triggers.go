@@ -18,6 +18,7 @@ type triggerState struct {
 }
 
 type journey struct {
+	event    string    // the event of the last entry
 	entered  time.Time // the last entry; zero: never
 	until    time.Time // the journey in progress ends
 	followed time.Time // the last follow-up event
@@ -34,7 +35,7 @@ func (t *triggerState) init() {
 }
 
 // Enter implements decisioning.TriggerState.
-func (s *State) Enter(ctx context.Context, customerID, campaign string, at, until time.Time, rule decisioning.EntryRule) (decisioning.Entry, error) {
+func (s *State) Enter(ctx context.Context, customerID, campaign, eventID string, at, until time.Time, rule decisioning.EntryRule) (decisioning.Entry, error) {
 	t := &s.ts
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -44,10 +45,13 @@ func (s *State) Enter(ctx context.Context, customerID, campaign string, at, unti
 	if j == nil {
 		j = &journey{}
 	}
+	if j.event == eventID && eventID != "" {
+		return decisioning.Entry{Entered: true}, nil // the same entry again
+	}
 	if reason := decisioning.EntryRefusal(j.entered, j.until, j.followed, at, until, rule); reason != "" {
 		return decisioning.Entry{Reason: reason}, nil
 	}
-	j.entered, j.until = at, until
+	j.event, j.entered, j.until = eventID, at, until
 	t.journeys[k] = j
 	return decisioning.Entry{Entered: true}, nil
 }

@@ -87,9 +87,14 @@ return #recs / 2
 const cancelTimersLua = `#!lua
 ` + luaBatch + `
 local idx = redis.call('HGETALL', KEYS[1])
+local only
+if #ARGV > 1 then
+  only = {}
+  for i = 2, #ARGV do only[ARGV[i]] = true end
+end
 local ids = {}
 for i = 1, #idx, 2 do
-  if ARGV[1] == '' or idx[i+1] == ARGV[1] then ids[#ids+1] = idx[i] end
+  if (ARGV[1] == '' or idx[i+1] == ARGV[1]) and (not only or only[idx[i]]) then ids[#ids+1] = idx[i] end
 end
 if #ids == 0 then return {} end
 local recs = batch('HMGET', KEYS[3], ids)
@@ -256,9 +261,14 @@ func (s *State) SetTimers(ctx context.Context, ts []decisioning.Timer) error {
 
 // CancelTimers implements decisioning.Timers: one script. The removed
 // timers are returned earliest Due first.
-func (s *State) CancelTimers(ctx context.Context, customerID, campaign string) ([]decisioning.Timer, error) {
+func (s *State) CancelTimers(ctx context.Context, customerID, campaign string, ids ...string) ([]decisioning.Timer, error) {
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, campaign)
+	for _, id := range ids {
+		args = append(args, id)
+	}
 	res, err := cancelTimersScript.Run(ctx, s.client,
-		[]string{timerKey(customerID), TimersKey, timerDataKey, timerLeaseKey}, campaign).StringSlice()
+		[]string{timerKey(customerID), TimersKey, timerDataKey, timerLeaseKey}, args...).StringSlice()
 	if err != nil {
 		return nil, s.fail(ctx, "cancel timers", err)
 	}

@@ -17,8 +17,8 @@ import (
 
 // The trigger state of a customer (decisioning.TriggerState):
 //
-//	kairos:c:{<id>}:trig      hash: "j:<campaign>" → "<entered ms>:<until ms>:<followed ms>"
-//	                          (0: never) of the campaign's journey, "f:<name>" → "1" while
+//	kairos:c:{<id>}:trig      hash: "j:<campaign>" → "<entered ms>:<until ms>:<followed ms>:<event id>"
+//	                          (0: never) of the campaign's journey and the event of its last entry, "f:<name>" → "1" while
 //	                          the named condition is true; no expiry (an entry rule of
 //	                          once remembers for ever)
 //	kairos:c:{<id>}:journal   list of JSON decisioning.JournalEntry, oldest first, the
@@ -51,16 +51,23 @@ if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call
 return was
 `)
 
-type journeyRec struct{ entered, until, followed time.Time }
+type journeyRec struct {
+	entered, until, followed time.Time
+	event                    string
+}
 
 func parseJourney(s string) (journeyRec, error) {
 	var j journeyRec
 	if s == "" {
 		return j, nil
 	}
-	parts := strings.Split(s, ":")
+	parts := strings.SplitN(s, ":", 4)
+	if len(parts) == 4 {
+		j.event = parts[3]
+		parts = parts[:3]
+	}
 	if len(parts) != 3 {
-		return j, fmt.Errorf("redisstate: journey %q: want entered:until:followed", s)
+		return j, fmt.Errorf("redisstate: journey %q: want entered:until:followed:event", s)
 	}
 	ts := [3]*time.Time{&j.entered, &j.until, &j.followed}
 	for i, p := range parts {
@@ -82,7 +89,7 @@ func (j journeyRec) String() string {
 		}
 		return t.UnixMilli()
 	}
-	return fmt.Sprintf("%d:%d:%d", ms(j.entered), ms(j.until), ms(j.followed))
+	return fmt.Sprintf("%d:%d:%d:%s", ms(j.entered), ms(j.until), ms(j.followed), j.event)
 }
 
 // updateJourney applies fn to the stored journey with optimistic
@@ -114,15 +121,19 @@ func (s *State) updateJourney(ctx context.Context, customerID, campaign string, 
 }
 
 // Enter implements decisioning.TriggerState.
-func (s *State) Enter(ctx context.Context, customerID, campaign string, at, until time.Time, rule decisioning.EntryRule) (decisioning.Entry, error) {
+func (s *State) Enter(ctx context.Context, customerID, campaign, eventID string, at, until time.Time, rule decisioning.EntryRule) (decisioning.Entry, error) {
 	var e decisioning.Entry
 	err := s.updateJourney(ctx, customerID, campaign, func(j *journeyRec) bool {
 		e = decisioning.Entry{}
+		if j.event == eventID && eventID != "" {
+			e.Entered = true // the same entry again
+			return false
+		}
 		if e.Reason = decisioning.EntryRefusal(j.entered, j.until, j.followed, at, until, rule); e.Reason != "" {
 			return false
 		}
 		e.Entered = true
-		j.entered, j.until = at, until
+		j.event, j.entered, j.until = eventID, at, until
 		return true
 	})
 	return e, err

@@ -386,6 +386,17 @@ func testCancel(t *testing.T, st decisioning.Timers) {
 		t.Errorf("CancelTimers(c1, none) removed %v", got)
 	}
 	checkCount(t, st, "after cancelling an empty campaign", 2)
+
+	// With ids, only those of the customer's timers of the campaign.
+	set(t, st, a2, timer("a4", "c1", "cart", now.Add(3*time.Hour)))
+	got, err := st.CancelTimers(context.Background(), "c1", "cart", "a2", "b1", "zz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]decisioning.Timer{a2}, got, equal); diff != "" {
+		t.Errorf("CancelTimers(c1, cart, a2 b1 zz) (-want +got):\n%s", diff)
+	}
+	checkPending(t, st, "c1", "after cancelling a2 by id", a1, b1, timer("a4", "c1", "cart", now.Add(3*time.Hour)))
 }
 
 // testPending: PendingTimers lists a customer's timers, leased ones
