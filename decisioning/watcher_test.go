@@ -2,6 +2,7 @@ package decisioning_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -482,6 +483,49 @@ func TestWatcherLateFollowUp(t *testing.T) {
 		}
 		if got := w.steps(t, "a", "cart", decisioning.JournalTimerCancelled); len(got) != 0 {
 			t.Errorf("the late purchase cancelled %+v", got)
+		}
+	})
+}
+
+// failOnce fails the first SetTimers, like a connection reset.
+type failOnce struct {
+	decisioning.Timers
+	failed bool
+}
+
+func (f *failOnce) SetTimers(ctx context.Context, ts []decisioning.Timer) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("injected: connection reset")
+	}
+	return f.Timers.SetTimers(ctx, ts)
+}
+
+// TestWatcherRetryAfterFailure: a store failure after the customer
+// entered the journey and before its timer was set leaves the log entry
+// unacknowledged; read again, the same entry starts its journey (Enter is
+// idempotent per event), so the abandoned cart is not lost.
+func TestWatcherRetryAfterFailure(t *testing.T) {
+	forEachConfig(t, triggerConfig, func(t *testing.T, h *harness) {
+		h.customer(reachable("c"))
+		w := newWatch(t, h, "w1")
+		ft := &failOnce{Timers: w.timers}
+		bad := decisioning.NewWatcher(decisioning.WatcherOptions{Config: h.cfg, Engine: h.engine, Log: h.b.evlog, Timers: ft, State: w.state,
+			Consumer: "w1", ClaimIdle: time.Millisecond, Lease: time.Minute, Registerer: prometheus.NewRegistry(), Now: h.clock})
+		w.track(t, cart("a1", "c", h.clock()))
+		if _, err := bad.Step(context.Background(), 0); err == nil {
+			t.Fatal("want the injected error")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		time.Sleep(10 * time.Millisecond)
+		_ = bad.Run(ctx) // claims the unacknowledged entry and processes it again
+		n, _ := w.timers.TimerCount(context.Background())
+		if r := w.steps(t, "c", "cart", decisioning.JournalRefused); len(r) != 0 {
+			t.Errorf("the entry read again was refused: %+v", r)
+		}
+		if n != 1 {
+			t.Errorf("%d timers pending after the retry, want 1: the abandoned cart is never decided", n)
 		}
 	})
 }
