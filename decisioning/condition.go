@@ -1,9 +1,11 @@
 package decisioning
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"kairos/decisioning/expr"
 	"kairos/features"
@@ -91,6 +93,35 @@ func (c *Condition) Explain(vec features.Vector, sc *models.Scores) (bool, strin
 		b.WriteString(" → false")
 	}
 	return ok, b.String()
+}
+
+// NextChange estimates how long from now the condition, false now, may
+// turn true with no event of the customer: the soonest a since_* input
+// compared with a literal crosses it (those grow by a second a second),
+// capped at every (windowed counts drift as time passes too); 0 when
+// nothing can change it.
+func (c *Condition) NextChange(vec features.Vector, sc *models.Scores, every time.Duration) time.Duration {
+	vals := c.values(vec, sc, nil)
+	_, steps := c.expr.EvalTrace(vals)
+	next := every
+	for _, st := range steps {
+		name, v, lit := st.Left.Expr, st.Left.Value, st.Right
+		op := st.Op
+		if st.Left.Literal {
+			// literal OP name: mirror it.
+			name, v, lit = st.Right.Expr, st.Right.Value, st.Left
+			op = map[string]string{">": "<", ">=": "<=", "<": ">", "<=": ">="}[op]
+		}
+		if !strings.HasPrefix(name, "since_") || !lit.Literal || math.IsNaN(v) {
+			continue
+		}
+		if (op == ">" || op == ">=") && v < lit.Value {
+			if d := time.Duration((lit.Value-v)*float64(time.Second)) + time.Second; d < next {
+				next = d
+			}
+		}
+	}
+	return next
 }
 
 func (c *Condition) values(vec features.Vector, sc *models.Scores, vals []float64) []float64 {

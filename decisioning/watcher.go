@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -450,20 +452,8 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 		if err := inputs(); err != nil {
 			return err
 		}
-		now, why := t.Cond.Explain(vec, sc)
-		was, err := w.opts.State.SetFlag(ctx, ev.CustomerID, "trigger:"+c.Name, now)
-		if err != nil {
-			return fmt.Errorf("watcher: %s: %w", c.Name, err)
-		}
-		if now == was {
-			continue
-		}
-		w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalCondition, EventID: ev.ID,
-			Detail: fmt.Sprintf("when %q: %s (after %s %s)", t.When, why, ev.Type, ev.ID)})
-		if now {
-			if err := w.enter(ctx, c, ev, time.Time{}, fmt.Sprintf("%q turned true", t.When)); err != nil {
-				return err
-			}
+		if err := w.threshold(ctx, c, ev, vec, sc, ev.Time, fmt.Sprintf("after %s %s", ev.Type, ev.ID), ""); err != nil {
+			return err
 		}
 	}
 	if !w.segmented() || ev.Type == "segment_entered" || ev.Type == "segment_exited" {
@@ -502,6 +492,93 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 		}
 	}
 	return nil
+}
+
+// Rechecks: a threshold condition may change with no event of the
+// customer (since_last_login grows, windowed counts drift), so after each
+// evaluation a recheck timer evaluates it again: when a since_* input
+// will cross its literal, at most RecheckEvery later, for MaxRecheck
+// after the customer's last event.
+const (
+	RecheckEvery  = 24 * time.Hour
+	MaxRecheck    = 90 * 24 * time.Hour
+	recheckPrefix = "recheck:"
+)
+
+// threshold evaluates c's condition for ev's customer, enters the
+// journey when it rose, and schedules the next recheck; anchor is the
+// customer's last event's time, why what prompted the evaluation.
+func (w *Watcher) threshold(ctx context.Context, c *Campaign, ev *features.Event, vec features.Vector, sc *models.Scores, anchor time.Time, why, firing string) error {
+	t := c.Trigger
+	now, explain := t.Cond.Explain(vec, sc)
+	was, err := w.opts.State.SetFlag(ctx, ev.CustomerID, "trigger:"+c.Name, now)
+	if err != nil {
+		return fmt.Errorf("watcher: %s: %w", c.Name, err)
+	}
+	if now != was {
+		w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalCondition, EventID: ev.ID,
+			Detail: fmt.Sprintf("when %q: %s (%s)", t.When, explain, why)})
+		if now {
+			if err := w.enter(ctx, c, ev, time.Time{}, fmt.Sprintf("%q turned true", t.When)); err != nil {
+				return err
+			}
+		}
+	}
+	next := RecheckEvery
+	if !now {
+		next = t.Cond.NextChange(vec, sc, RecheckEvery)
+	}
+	return w.recheck(ctx, c, ev.CustomerID, anchor, w.opts.Now().Add(next), firing)
+}
+
+// recheck makes sure a recheck of c's condition for the customer is due
+// by due: an earlier one pending (other than firing, the recheck being
+// fired) is enough; a later one is replaced.
+func (w *Watcher) recheck(ctx context.Context, c *Campaign, customerID string, anchor, due time.Time, firing string) error {
+	if due.After(anchor.Add(MaxRecheck)) {
+		return nil
+	}
+	pending, err := w.opts.Timers.PendingTimers(ctx, customerID)
+	if err != nil {
+		return fmt.Errorf("watcher: %s: pending timers: %w", c.Name, err)
+	}
+	prefix := recheckPrefix + c.Name + ":" + customerID + ":"
+	var later []string
+	for _, tm := range pending {
+		if !strings.HasPrefix(tm.ID, prefix) || tm.ID == firing {
+			continue
+		}
+		if !tm.Due.After(due) {
+			return nil
+		}
+		later = append(later, tm.ID)
+	}
+	if len(later) > 0 {
+		if _, err := w.opts.Timers.CancelTimers(ctx, customerID, c.Name, later...); err != nil {
+			return fmt.Errorf("watcher: %s: replace a recheck: %w", c.Name, err)
+		}
+	}
+	id := fmt.Sprintf("%s%d:%d", prefix, anchor.UnixMilli(), due.UnixMilli())
+	return w.opts.Timers.SetTimers(ctx, []Timer{{ID: id, CustomerID: customerID, Campaign: c.Name, Due: due, SetAt: w.opts.Now()}})
+}
+
+// fireRecheck evaluates a threshold condition again when its recheck
+// timer comes due.
+func (w *Watcher) fireRecheck(ctx context.Context, c *Campaign, tm ClaimedTimer) error {
+	// The id is recheck:<campaign>:<customer>:<anchor ms>:<due ms>.
+	parts := strings.Split(tm.ID, ":")
+	anchorMS, err := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	if err != nil {
+		return fmt.Errorf("watcher: recheck timer %q: %w", tm.ID, err)
+	}
+	vec, sc, err := w.opts.Engine.Inputs(ctx, tm.CustomerID)
+	if err != nil {
+		return fmt.Errorf("watcher: %w", err)
+	}
+	defer w.opts.Engine.ReleaseScores(sc)
+	now := w.opts.Now()
+	ev := &features.Event{ID: fmt.Sprintf("recheck-%d", tm.Due.UnixMilli()), CustomerID: tm.CustomerID, Type: "recheck", Time: now}
+	return w.threshold(ctx, c, ev, vec, sc, time.UnixMilli(anchorMS).UTC(), "rechecked with no new event", tm.ID)
 }
 
 // enter starts c's journey for ev's customer, if the entry rule lets them
@@ -653,6 +730,13 @@ func (w *Watcher) fire(ctx context.Context, tm ClaimedTimer, now time.Time) (don
 		w.journal(ctx, tm.CustomerID, JournalEntry{At: now, Campaign: tm.Campaign, Kind: JournalTimerCancelled, EventID: tm.EventID,
 			Detail: fmt.Sprintf("timer %s dropped: campaign %s has no trigger in the configuration any more", tm.ID, tm.Campaign)})
 		return true, nil
+	}
+	if strings.HasPrefix(tm.ID, recheckPrefix) {
+		if c.Trigger.Kind != TriggerThreshold {
+			return true, nil // the trigger changed kind
+		}
+		err := w.fireRecheck(ctx, c, tm)
+		return err == nil, err
 	}
 	if c.Trigger.Kind == TriggerAbsence {
 		// A follow-up read by another watcher may not have cancelled this

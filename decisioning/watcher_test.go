@@ -15,6 +15,9 @@ import (
 	"kairos/features"
 )
 
+// cartConfig has the absence trigger alone.
+var cartConfig = triggerConfig[:strings.Index(triggerConfig, "  - name: upgrade")]
+
 // triggerConfig has a campaign of each trigger kind.
 const triggerConfig = `
 global: {control_group: 0%, salt: g}
@@ -150,7 +153,7 @@ func purchase(id, customer string, at time.Time) features.Event {
 // minutes after it; a cart bought within the 30 minutes gets none; a
 // second add_to_cart while the first's timer waits does not enter again.
 func TestWatcherAbsence(t *testing.T) {
-	forEachConfig(t, triggerConfig, func(t *testing.T, h *harness) {
+	forEachConfig(t, cartConfig, func(t *testing.T, h *harness) {
 		for _, id := range []string{"abandons", "buys", "twice"} {
 			h.customer(reachable(id))
 		}
@@ -288,7 +291,7 @@ func TestWatcherEntryRules(t *testing.T) {
 // timers; one of them dies holding claimed timers (it never finishes
 // them). Every abandoned cart is decided exactly once.
 func TestWatcherTimersExactlyOnce(t *testing.T) {
-	forEachConfig(t, triggerConfig, func(t *testing.T, h *harness) {
+	forEachConfig(t, cartConfig, func(t *testing.T, h *harness) {
 		const n = 60
 		at := h.clock()
 		var evs []features.Event
@@ -520,12 +523,71 @@ func TestWatcherRetryAfterFailure(t *testing.T) {
 		defer cancel()
 		time.Sleep(10 * time.Millisecond)
 		_ = bad.Run(ctx) // claims the unacknowledged entry and processes it again
-		n, _ := w.timers.TimerCount(context.Background())
+		pending, _ := w.timers.PendingTimers(context.Background(), "c")
+		n := 0
+		for _, tm := range pending {
+			if tm.Campaign == "cart" {
+				n++
+			}
+		}
 		if r := w.steps(t, "c", "cart", decisioning.JournalRefused); len(r) != 0 {
 			t.Errorf("the entry read again was refused: %+v", r)
 		}
 		if n != 1 {
 			t.Errorf("%d timers pending after the retry, want 1: the abandoned cart is never decided", n)
+		}
+	})
+}
+
+// TestWatcherRecheck: a condition that turns true with the passage of
+// time alone (since_last_login > 7d) fires without a new event, once;
+// a login starts it over.
+func TestWatcherRecheck(t *testing.T) {
+	const cfg = `
+global: {control_group: 0%, salt: g}
+campaigns:
+  - name: winback
+    holdout: 0%
+    salt: w1
+    arms:
+      - {channel: email, offer: come_back}
+      - {channel: none}
+    reward: {event: session_start, within: 7d, value: 1}
+    policy: {kind: thompson}
+    trigger: {when: "since_last_login > 7d"}
+`
+	forEachConfig(t, cfg, func(t *testing.T, h *harness) {
+		h.customer(reachable("w"))
+		w := newWatch(t, h, "w1")
+		w.track(t, ev("l1", "w", "login", h.clock()))
+		w.drain(t)
+		pending, err := w.timers.PendingTimers(context.Background(), "w")
+		if err != nil || len(pending) != 1 || !pending[0].Due.Equal(h.clock().Add(decisioning.RecheckEvery)) {
+			t.Fatalf("pending %+v (%v), want one recheck in a day (7 days away, rechecked daily)", pending, err)
+		}
+		h.advance(6 * 24 * time.Hour)
+		w.drain(t)
+		if got := w.steps(t, "w", "winback", decisioning.JournalDecided); len(got) != 0 {
+			t.Fatalf("decided after 6 days: %+v", got)
+		}
+		h.advance(24*time.Hour + 2*time.Second)
+		w.drain(t)
+		got := w.steps(t, "w", "winback", decisioning.JournalDecided)
+		if len(got) != 1 {
+			t.Fatalf("decisions after 7 days %+v, want one", got)
+		}
+		h.advance(3 * 24 * time.Hour) // still true: the daily rechecks decide nothing more
+		w.drain(t)
+		w.drain(t)
+		if got := w.steps(t, "w", "winback", decisioning.JournalDecided); len(got) != 1 {
+			t.Errorf("decisions while the condition stayed true: %+v", got)
+		}
+		w.track(t, ev("l2", "w", "login", h.clock()))
+		w.drain(t)
+		h.advance(7*24*time.Hour + 2*time.Second)
+		w.drain(t)
+		if got := w.steps(t, "w", "winback", decisioning.JournalDecided); len(got) != 2 {
+			t.Errorf("decisions after a login and 7 more days: %+v, want 2", got)
 		}
 	})
 }
