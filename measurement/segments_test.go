@@ -29,11 +29,11 @@ var segmentsToday = time.Date(2026, 3, 6, 15, 4, 0, 0, time.UTC)
 func sampleSegments() []SegmentSeries {
 	return []SegmentSeries{
 		{Name: "big_spender", When: "revenue_30d > 100", Size: 1234, History: []decisioning.SegmentDay{
-			{"2026-03-01", 1000}, {"2026-03-04", 1200}, {"2026-03-05", 1234},
+			{Date: "2026-03-01", Size: 1000}, {Date: "2026-03-04", Size: 1200}, {Date: "2026-03-05", Size: 1234},
 		}},
 		{Name: "vip", When: hostileCondition, Size: 7},
 		{Name: "lapsed", When: "days_since_last_order >= 30", Size: 0, History: []decisioning.SegmentDay{
-			{"2026-02-27", 3}, {"2026-03-02", 0},
+			{Date: "2026-02-27", Size: 3}, {Date: "2026-03-02", Size: 0},
 		}},
 	}
 }
@@ -51,18 +51,18 @@ func TestSegmentDays(t *testing.T) {
 		want    []day
 	}{
 		{"no history", nil, 7, []day{{"2026-03-06", 7, false}}},
-		{"changed today only", []decisioning.SegmentDay{{"2026-03-06", 5}}, 5, []day{{"2026-03-06", 5, false}}},
-		{"carried forward", []decisioning.SegmentDay{{"2026-03-02", 10}, {"2026-03-04", 12}}, 12, []day{
+		{"changed today only", []decisioning.SegmentDay{{Date: "2026-03-06", Size: 5}}, 5, []day{{"2026-03-06", 5, false}}},
+		{"carried forward", []decisioning.SegmentDay{{Date: "2026-03-02", Size: 10}, {Date: "2026-03-04", Size: 12}}, 12, []day{
 			{"2026-03-02", 10, false}, {"2026-03-03", 10, false}, {"2026-03-04", 12, true}, {"2026-03-05", 12, false}, {"2026-03-06", 12, false},
 		}},
 		// Today's size is the members now, even when the history has
 		// not caught up.
-		{"now differs", []decisioning.SegmentDay{{"2026-03-05", 10}}, 11, []day{{"2026-03-05", 10, false}, {"2026-03-06", 11, true}}},
+		{"now differs", []decisioning.SegmentDay{{Date: "2026-03-05", Size: 10}}, 11, []day{{"2026-03-05", 10, false}, {"2026-03-06", 11, true}}},
 		{"unsorted, duplicate and malformed dates", []decisioning.SegmentDay{
-			{"2026-03-05", 4}, {"yesterday", 99}, {"2026-03-04", 2}, {"2026-03-05", 3}, {"2026-3-6", 98},
+			{Date: "2026-03-05", Size: 4}, {Date: "yesterday", Size: 99}, {Date: "2026-03-04", Size: 2}, {Date: "2026-03-05", Size: 3}, {Date: "2026-3-6", Size: 98},
 		}, 3, []day{{"2026-03-04", 2, false}, {"2026-03-05", 3, true}, {"2026-03-06", 3, false}}},
 		// A change dated after today (a skewed clock) ends the chart.
-		{"future", []decisioning.SegmentDay{{"2026-03-06", 1}, {"2026-03-07", 2}}, 1, []day{{"2026-03-06", 1, false}, {"2026-03-07", 2, true}}},
+		{"future", []decisioning.SegmentDay{{Date: "2026-03-06", Size: 1}, {Date: "2026-03-07", Size: 2}}, 1, []day{{"2026-03-06", 1, false}, {"2026-03-07", 2, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []day
@@ -77,7 +77,7 @@ func TestSegmentDays(t *testing.T) {
 
 	// A long history shows its last maxSegmentDays days, from the size
 	// carried into them.
-	days := segmentDays([]decisioning.SegmentDay{{"2024-01-01", 1}, {"2025-01-01", 2}, {"2026-03-01", 3}}, 3, segmentsToday)
+	days := segmentDays([]decisioning.SegmentDay{{Date: "2024-01-01", Size: 1}, {Date: "2025-01-01", Size: 2}, {Date: "2026-03-01", Size: 3}}, 3, segmentsToday)
 	if len(days) != maxSegmentDays {
 		t.Fatalf("%d days, want %d", len(days), maxSegmentDays)
 	}
@@ -353,7 +353,7 @@ func TestSegmentDateTicks(t *testing.T) {
 		}
 	}
 	// A chart across the new year names the year again.
-	chart := string(segmentChart("s", segmentDays([]decisioning.SegmentDay{{"2025-12-20", 4}}, 5, time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))))
+	chart := string(segmentChart("s", segmentDays([]decisioning.SegmentDay{{Date: "2025-12-20", Size: 4}}, 5, time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))))
 	for _, w := range []string{">Dec 20, 2025</text>", ">Jan 4, 2026</text>", ">Jan 10</text>", "<title>2026-01-10: 5 members (+1)</title>"} {
 		if !strings.Contains(chart, w) {
 			t.Errorf("the chart across the new year lacks %s", w)
