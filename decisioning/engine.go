@@ -469,11 +469,15 @@ func fallbackReason(ctx context.Context, err error) (string, bool) {
 	return "", false
 }
 
+// NotRecorded is the reason of a decision Decide fell back to without
+// recording it (a dependency failed or the deadline passed).
+const NotRecorded = "not_recorded"
+
 // fallback is the unrecorded NO_ACTION decision for a failed dependency.
 func (e *Engine) fallback(r *Request, now time.Time, reason string) *Decision {
 	return &Decision{
 		ID: NewID(now), CustomerID: r.CustomerID, Campaign: r.Campaigns[0], RequestID: r.RequestID,
-		Outcome: NoAction, ArmIndex: -1, Reasons: []string{reason, "not_recorded"}, DecidedAt: now,
+		Outcome: NoAction, ArmIndex: -1, Reasons: []string{reason, NotRecorded}, DecidedAt: now,
 		Scores: Scores{Churn: math.NaN(), Propensity: math.NaN()}, Context: r.Context,
 		Versions: map[string]string{"campaigns": e.cfg.Version},
 	}

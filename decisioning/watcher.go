@@ -767,8 +767,14 @@ func (w *Watcher) decide(ctx context.Context, c *Campaign, customerID, requestID
 		CustomerID: customerID, Campaigns: []string{c.Name}, RequestID: requestID,
 		Context: map[string]string{"trigger": c.Trigger.Kind, "trigger_event": eventID},
 	})
+	if err == nil && slices.Contains(d.Reasons, NotRecorded) {
+		// Decide fell back (its deadline, the store): nothing was recorded,
+		// so the trigger is tried again (the log entry stays unacknowledged,
+		// the timer stays), under the same request id.
+		err = fmt.Errorf("the decision fell back and was not recorded (%s)", strings.Join(d.Reasons, ", "))
+	}
 	if err != nil {
-		w.journal(ctx, customerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalFailed, EventID: eventID, Detail: "decide: " + err.Error()})
+		w.journal(ctx, customerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalFailed, EventID: eventID, Detail: "decide: " + err.Error() + "; tried again"})
 		return fmt.Errorf("watcher: %s: decide: %w", c.Name, err)
 	}
 	if !since.IsZero() {

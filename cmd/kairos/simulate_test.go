@@ -74,7 +74,10 @@ func today() time.Time { return time.Now().UTC().Truncate(24 * time.Hour) }
 // TestSimulateTarget drives a Kairos on the embedded store and checks that
 // it ends up holding the simulated customers' records and features.
 func TestSimulateTarget(t *testing.T) {
-	inst := startServe(t)
+	// The built-in campaigns' triggers decide by themselves here too;
+	// without a dispatcher they send nothing, so the features are the
+	// simulator's events alone.
+	inst := startServe(t, "--dispatch=false")
 	end := today()
 	args := []string{"--target", inst.grpcAddr, "--customers", "40", "--days", "4", "--seed", "3", "--concurrency", "3", "--end", end.Format(time.DateOnly)}
 	stdout, err := runSimulate(t, args...)
