@@ -2,6 +2,8 @@ package decisioning
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -353,7 +355,14 @@ func (w *Watcher) process(ctx context.Context, es []features.LogEntry) error {
 						return err
 					}
 				}
-				return w.evaluate(ctx, items[len(items)-1].ev)
+				// The watcher's own segment events change no feature a
+				// condition reads: evaluate after the last other event.
+				for i := len(items) - 1; i >= 0; i-- {
+					if t := items[i].ev.Type; t != "segment_entered" && t != "segment_exited" {
+						return w.evaluate(ctx, items[i].ev)
+					}
+				}
+				return nil
 			})
 		}
 		if err := g.Wait(); err != nil {
@@ -456,8 +465,8 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 			return err
 		}
 	}
-	if !w.segmented() || ev.Type == "segment_entered" || ev.Type == "segment_exited" {
-		return nil // a segment's own event changes no feature a segment reads
+	if !w.segmented() {
+		return nil
 	}
 	var emit []features.Event
 	for _, sg := range w.opts.Config.Segments {
@@ -479,7 +488,7 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 		}
 		// The id names the change: the same change read twice (a log entry
 		// claimed again) is a duplicate the store drops.
-		id := fmt.Sprintf("%s:%s:%s:%s", typ, sg.Name, ev.CustomerID, ev.ID)
+		id := boundedID(fmt.Sprintf("%s:%s:%s:%s", typ, sg.Name, ev.CustomerID, ev.ID))
 		emit = append(emit, features.Event{ID: id, CustomerID: ev.CustomerID, Type: typ, Time: at,
 			Properties: map[string]features.Value{"segment": features.String(sg.Name)}})
 		w.metrics.segments.WithLabelValues(sg.Name, typ).Inc()
@@ -488,7 +497,16 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 	}
 	if len(emit) > 0 {
 		if _, err := w.opts.Store.Track(ctx, emit, w.opts.Now()); err != nil {
-			return fmt.Errorf("watcher: track segment events: %w", err)
+			// Undo the changes, so that the evaluation tried again makes
+			// them (and their events) again.
+			errs := []error{fmt.Errorf("watcher: track segment events: %w", err)}
+			for _, e := range emit {
+				seg, in := e.Properties["segment"].Str, e.Type == "segment_entered"
+				if _, err := w.opts.Segments.SetMember(ctx, seg, ev.CustomerID, !in, e.Time); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
 		}
 	}
 	return nil
@@ -520,6 +538,11 @@ func (w *Watcher) threshold(ctx context.Context, c *Campaign, ev *features.Event
 			Detail: fmt.Sprintf("when %q: %s (%s)", t.When, explain, why)})
 		if now {
 			if err := w.enter(ctx, c, ev, time.Time{}, fmt.Sprintf("%q turned true", t.When)); err != nil {
+				// Put the flag back, so that the evaluation tried again sees
+				// the crossing again.
+				if _, ferr := w.opts.State.SetFlag(ctx, ev.CustomerID, "trigger:"+c.Name, false); ferr != nil {
+					return errors.Join(err, ferr)
+				}
 				return err
 			}
 		}
@@ -543,18 +566,26 @@ func (w *Watcher) recheck(ctx context.Context, c *Campaign, customerID string, a
 		return fmt.Errorf("watcher: %s: pending timers: %w", c.Name, err)
 	}
 	prefix := recheckPrefix + c.Name + ":" + customerID + ":"
-	var later []string
+	var replace []string
 	for _, tm := range pending {
 		if !strings.HasPrefix(tm.ID, prefix) || tm.ID == firing {
 			continue
 		}
-		if !tm.Due.After(due) {
-			return nil
+		old, _ := recheckAnchor(tm.ID)
+		if !tm.Due.After(due) && !old.Before(anchor) {
+			return nil // an earlier recheck, as recent an anchor
 		}
-		later = append(later, tm.ID)
+		// Keep the earlier due time and the later anchor.
+		replace = append(replace, tm.ID)
+		if tm.Due.Before(due) {
+			due = tm.Due
+		}
+		if old.After(anchor) {
+			anchor = old
+		}
 	}
-	if len(later) > 0 {
-		if _, err := w.opts.Timers.CancelTimers(ctx, customerID, c.Name, later...); err != nil {
+	if len(replace) > 0 {
+		if _, err := w.opts.Timers.CancelTimers(ctx, customerID, c.Name, replace...); err != nil {
 			return fmt.Errorf("watcher: %s: replace a recheck: %w", c.Name, err)
 		}
 	}
@@ -565,11 +596,9 @@ func (w *Watcher) recheck(ctx context.Context, c *Campaign, customerID string, a
 // fireRecheck evaluates a threshold condition again when its recheck
 // timer comes due.
 func (w *Watcher) fireRecheck(ctx context.Context, c *Campaign, tm ClaimedTimer) error {
-	// The id is recheck:<campaign>:<customer>:<anchor ms>:<due ms>.
-	parts := strings.Split(tm.ID, ":")
-	anchorMS, err := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	anchor, err := recheckAnchor(tm.ID)
 	if err != nil {
-		return fmt.Errorf("watcher: recheck timer %q: %w", tm.ID, err)
+		return err
 	}
 	vec, sc, err := w.opts.Engine.Inputs(ctx, tm.CustomerID)
 	if err != nil {
@@ -578,7 +607,19 @@ func (w *Watcher) fireRecheck(ctx context.Context, c *Campaign, tm ClaimedTimer)
 	defer w.opts.Engine.ReleaseScores(sc)
 	now := w.opts.Now()
 	ev := &features.Event{ID: fmt.Sprintf("recheck-%d", tm.Due.UnixMilli()), CustomerID: tm.CustomerID, Type: "recheck", Time: now}
-	return w.threshold(ctx, c, ev, vec, sc, time.UnixMilli(anchorMS).UTC(), "rechecked with no new event", tm.ID)
+	return w.threshold(ctx, c, ev, vec, sc, anchor, "rechecked with no new event", tm.ID)
+}
+
+// recheckAnchor reads the anchor (the customer's last event's time) from
+// a recheck timer's id, recheck:<campaign>:<customer>:<anchor ms>:<due
+// ms> (read from the end: a customer id may hold colons).
+func recheckAnchor(id string) (time.Time, error) {
+	parts := strings.Split(id, ":")
+	ms, err := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	if err != nil || len(parts) < 5 {
+		return time.Time{}, fmt.Errorf("watcher: recheck timer %q: not recheck:<campaign>:<customer>:<anchor ms>:<due ms>", id)
+	}
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 // enter starts c's journey for ev's customer, if the entry rule lets them
@@ -600,7 +641,7 @@ func (w *Watcher) enter(ctx context.Context, c *Campaign, ev *features.Event, ar
 			Detail: fmt.Sprintf("%s, but the customer does not enter: %s", why, refusal(e.Reason, c.Entry))})
 		return nil
 	}
-	id := "trigger:" + c.Name + ":" + ev.ID
+	id := boundedID("trigger:" + c.Name + ":" + ev.ID)
 	if wait == 0 {
 		w.journal(ctx, ev.CustomerID, JournalEntry{At: now, Campaign: c.Name, Kind: JournalTriggered, EventID: ev.ID, Detail: why + ": deciding now"})
 		return w.decide(ctx, c, ev.CustomerID, id, ev.ID, arrived)
@@ -637,6 +678,17 @@ func EntryRefusal(entered, until, followed, at, due time.Time, rule EntryRule) s
 		return "entered_within_period"
 	}
 	return ""
+}
+
+// boundedID returns id when it fits an id's limit (features.MaxIDBytes,
+// MaxRequestIDBytes: 128 bytes), else its first 64 bytes, "~" and 32 hex
+// digits of its SHA-256: still unique, and the same for the same id.
+func boundedID(id string) string {
+	if len(id) <= features.MaxIDBytes {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return strings.ToValidUTF8(id[:64], "") + "~" + hex.EncodeToString(sum[:16])
 }
 
 func refusal(reason string, rule EntryRule) string {
@@ -772,6 +824,13 @@ func (w *Watcher) decide(ctx context.Context, c *Campaign, customerID, requestID
 		// so the trigger is tried again (the log entry stays unacknowledged,
 		// the timer stays), under the same request id.
 		err = fmt.Errorf("the decision fell back and was not recorded (%s)", strings.Join(d.Reasons, ", "))
+	}
+	var fe *features.FieldError
+	if errors.As(err, &fe) {
+		// Decide refuses the request itself (it would refuse it again):
+		// the trigger is dropped, with the reason in the journal.
+		w.journal(ctx, customerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalFailed, EventID: eventID, Detail: "decide refused the trigger: " + err.Error()})
+		return nil
 	}
 	if err != nil {
 		w.journal(ctx, customerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalFailed, EventID: eventID, Detail: "decide: " + err.Error() + "; tried again"})

@@ -591,3 +591,24 @@ campaigns:
 		}
 	})
 }
+
+// TestWatcherLongIDs: a customer and an event with ids of the longest
+// kind still trigger: the request id and the segment event's id are kept
+// within 128 bytes.
+func TestWatcherLongIDs(t *testing.T) {
+	forEachConfig(t, triggerConfig, func(t *testing.T, h *harness) {
+		cid := "c-" + strings.Repeat("x", 100)
+		h.customer(reachable(cid))
+		w := newWatch(t, h, "w1")
+		eid := "payment-failed-" + strings.Repeat("e", 110)
+		w.track(t, ev(eid, cid, "payment_failed", h.clock(), "attempt", 1.0))
+		w.drain(t)
+		got := w.steps(t, cid, "payment", decisioning.JournalDecided)
+		if len(got) != 1 {
+			t.Fatalf("decisions %+v, want one", got)
+		}
+		if f := w.steps(t, cid, "payment", decisioning.JournalFailed); len(f) != 0 {
+			t.Errorf("failures %+v", f)
+		}
+	})
+}

@@ -71,7 +71,9 @@ func (s *State) Follow(ctx context.Context, customerID, campaign string, at time
 	if at.After(j.followed) {
 		j.followed = at
 	}
-	j.until = time.Time{}
+	if !at.Before(j.entered) && at.Before(j.until) {
+		j.until = time.Time{} // the follow-up ends the journey in progress
+	}
 	return nil
 }
 

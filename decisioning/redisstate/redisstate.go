@@ -30,6 +30,9 @@
 //	            campaign, the index of CancelTimers and PendingTimers (the
 //	            timers are in kairos:timers:data); deleted with its last
 //	            timer
+//	trig        the trigger state: journeys and condition flags (triggers.go)
+//	journal     the steps of the customer's triggered journeys, for explain
+//	            (triggers.go)
 //
 // Records are in the binary encodings of package decisioning (Decision,
 // Sent, Window, Reward: MarshalBinary) and ledger.Entry; the policy state

@@ -15,13 +15,12 @@ import (
 
 // The live segments (decisioning.Segments):
 //
-//	kairos:seg:<name>        set of the segment's members
-//	kairos:seg:<name>:days   hash YYYY-MM-DD → the segment's size at the day's last change
+//	kairos:seg:{<name>}        set of the segment's members
+//	kairos:seg:{<name>}:days   hash YYYY-MM-DD → the segment's size at the day's last change
 //
-// A segment spans customers, so its keys carry no customer hash tag: in
-// Redis Cluster they live in the segment's own slot, like the dispatch
-// queue's.
-const segmentPrefix = "kairos:seg:"
+// A segment spans customers, so its keys carry the segment's hash tag,
+// not a customer's: in Redis Cluster both live in the segment's slot.
+func segmentKey(name string) string { return "kairos:seg:{" + name + "}" }
 
 var _ decisioning.Segments = (*State)(nil)
 
@@ -41,7 +40,7 @@ func (s *State) SetMember(ctx context.Context, segment, customerID string, in bo
 	if in {
 		v = "1"
 	}
-	n, err := setMember.Run(ctx, s.client, []string{segmentPrefix + segment, segmentPrefix + segment + ":days"},
+	n, err := setMember.Run(ctx, s.client, []string{segmentKey(segment), segmentKey(segment) + ":days"},
 		customerID, v, at.UTC().Format(time.DateOnly)).Int()
 	if err != nil {
 		return false, s.fail(ctx, "segment membership", err)
@@ -51,7 +50,7 @@ func (s *State) SetMember(ctx context.Context, segment, customerID string, in bo
 
 // SegmentSize implements decisioning.Segments.
 func (s *State) SegmentSize(ctx context.Context, segment string) (int64, error) {
-	n, err := s.client.SCard(ctx, segmentPrefix+segment).Result()
+	n, err := s.client.SCard(ctx, segmentKey(segment)).Result()
 	if err != nil {
 		return 0, s.fail(ctx, "segment size", err)
 	}
@@ -68,7 +67,7 @@ func (s *State) SegmentMembers(ctx context.Context, segment, cursor string, n in
 			return nil, "", fmt.Errorf("redisstate: segment cursor %q is not one a previous page returned", cursor)
 		}
 	}
-	ids, next, err := s.client.SScan(ctx, segmentPrefix+segment, c, "", int64(max(n, 1))).Result()
+	ids, next, err := s.client.SScan(ctx, segmentKey(segment), c, "", int64(max(n, 1))).Result()
 	if err != nil {
 		return nil, "", s.fail(ctx, "segment members", err)
 	}
@@ -81,7 +80,7 @@ func (s *State) SegmentMembers(ctx context.Context, segment, cursor string, n in
 
 // SegmentHistory implements decisioning.Segments.
 func (s *State) SegmentHistory(ctx context.Context, segment string) ([]decisioning.SegmentDay, error) {
-	m, err := s.client.HGetAll(ctx, segmentPrefix+segment+":days").Result()
+	m, err := s.client.HGetAll(ctx, segmentKey(segment)+":days").Result()
 	if err != nil {
 		return nil, s.fail(ctx, "segment history", err)
 	}

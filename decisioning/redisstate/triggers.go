@@ -17,11 +17,11 @@ import (
 
 // The trigger state of a customer (decisioning.TriggerState):
 //
-//	kairos:c:{<id>}:trig      hash: "j:<campaign>" → "<entered ms>:<until ms>:<followed ms>:<event id>"
+//	k:{<id>}:trig             hash: "j:<campaign>" → "<entered ms>:<until ms>:<followed ms>:<event id>"
 //	                          (0: never) of the campaign's journey and the event of its last entry, "f:<name>" → "1" while
 //	                          the named condition is true; no expiry (an entry rule of
 //	                          once remembers for ever)
-//	kairos:c:{<id>}:journal   list of JSON decisioning.JournalEntry, oldest first, the
+//	k:{<id>}:journal          list of JSON decisioning.JournalEntry, oldest first, the
 //	                          newest decisioning.MaxJournal kept, expiring JournalTTL after
 //	                          the last step
 const (
@@ -145,7 +145,9 @@ func (s *State) Follow(ctx context.Context, customerID, campaign string, at time
 		if at.After(j.followed) {
 			j.followed = at
 		}
-		j.until = time.Time{}
+		if !at.Before(j.entered) && at.Before(j.until) {
+			j.until = time.Time{} // the follow-up ends the journey in progress
+		}
 		return true
 	})
 }
