@@ -191,6 +191,16 @@ type Sent struct {
 	At         time.Time `json:"at"`
 }
 
+// ArmKey names an arm "channel/offer", the channel alone for the none arm
+// or an arm without an offer ("" for no arm): how reports, the journal and
+// explain write an arm.
+func ArmKey(channel, offer string) string {
+	if offer == "" || channel == ChannelNone {
+		return channel
+	}
+	return channel + "/" + offer
+}
+
 // FeatureVector returns the decision's features as a features.Vector.
 func (d *Decision) FeatureVector() features.Vector {
 	return features.Vector{Names: d.FeatureNames, Values: d.Features}

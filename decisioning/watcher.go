@@ -473,7 +473,8 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 		if err := inputs(); err != nil {
 			return err
 		}
-		in, why := sg.Cond.Explain(vec, sc)
+		// Explained (each input's value) only when the membership changed.
+		in := sg.Cond.Eval(vec, sc, nil)
 		at := w.opts.Now()
 		changed, err := w.opts.Segments.SetMember(ctx, sg.Name, ev.CustomerID, in, at)
 		if err != nil {
@@ -482,6 +483,7 @@ func (w *Watcher) evaluate(ctx context.Context, ev *features.Event) error {
 		if !changed {
 			continue
 		}
+		_, why := sg.Cond.Explain(vec, sc)
 		typ, kind := "segment_exited", JournalSegmentExited
 		if in {
 			typ, kind = "segment_entered", JournalSegmentEntered
@@ -528,12 +530,13 @@ const (
 // customer's last event's time, why what prompted the evaluation.
 func (w *Watcher) threshold(ctx context.Context, c *Campaign, ev *features.Event, vec features.Vector, sc *models.Scores, anchor time.Time, why, firing string) error {
 	t := c.Trigger
-	now, explain := t.Cond.Explain(vec, sc)
+	now := t.Cond.Eval(vec, sc, nil)
 	was, err := w.opts.State.SetFlag(ctx, ev.CustomerID, "trigger:"+c.Name, now)
 	if err != nil {
 		return fmt.Errorf("watcher: %s: %w", c.Name, err)
 	}
 	if now != was {
+		_, explain := t.Cond.Explain(vec, sc) // each input's value, for the journal
 		w.journal(ctx, ev.CustomerID, JournalEntry{At: w.opts.Now(), Campaign: c.Name, Kind: JournalCondition, EventID: ev.ID,
 			Detail: fmt.Sprintf("when %q: %s (%s)", t.When, explain, why)})
 		if now {
@@ -843,12 +846,8 @@ func (w *Watcher) decide(ctx context.Context, c *Campaign, customerID, requestID
 			w.opts.OnDecision(d, lag)
 		}
 	}
-	arm := d.Channel
-	if d.Offer != "" {
-		arm += "/" + d.Offer
-	}
 	w.journal(ctx, customerID, JournalEntry{At: d.DecidedAt, Campaign: c.Name, Kind: JournalDecided, EventID: eventID, DecisionID: d.ID,
-		Detail: fmt.Sprintf("%s %s (%s)", d.Outcome, arm, joinReasons(d.Reasons))})
+		Detail: fmt.Sprintf("%s %s (%s)", d.Outcome, ArmKey(d.Channel, d.Offer), joinReasons(d.Reasons))})
 	return nil
 }
 
@@ -856,7 +855,7 @@ func joinReasons(rs []string) string {
 	if len(rs) == 0 {
 		return "no reason recorded"
 	}
-	return fmt.Sprint(slices.Clone(rs))
+	return fmt.Sprint(rs)
 }
 
 // journal appends a step to the customer's journal and counts it. A

@@ -134,6 +134,12 @@ const (
 	groupControl              // GLOBAL_CONTROL
 )
 
+// Compared reports whether a decision is in a compared group (treated,
+// holdout or global control): the first such decision of a customer is
+// their first exposure (see the package documentation, "Campaign
+// reports").
+func Compared(d *decisioning.Decision) bool { return groupOf(d) != groupNone }
+
 func groupOf(d *decisioning.Decision) group {
 	switch d.Outcome {
 	case decisioning.GlobalControl:
@@ -148,15 +154,6 @@ func groupOf(d *decisioning.Decision) group {
 		}
 	}
 	return groupNone
-}
-
-// armKey names an arm "channel/offer", or "none" for the none arm (and a
-// channel alone for an arm without an offer).
-func armKey(channel, offer string) string {
-	if offer == "" || channel == decisioning.ChannelNone {
-		return channel
-	}
-	return channel + "/" + offer
 }
 
 // BuildCampaign builds the incrementality report of one campaign over a
@@ -258,7 +255,7 @@ func BuildCampaign(in CampaignInput) (*CampaignReport, error) {
 		rep.Decisions[d.Outcome.String()]++
 		u := unit{d: d}
 		if d.ArmIndex >= 0 {
-			u.arm = armKey(d.Channel, d.Offer)
+			u.arm = decisioning.ArmKey(d.Channel, d.Offer)
 		}
 		if len(c.Metrics) > 0 {
 			u.events = make([]float64, len(c.Metrics))
@@ -544,7 +541,7 @@ func (b *builder) arms() []string {
 	}
 	var out []string
 	for _, a := range b.in.Campaign.Arms {
-		if k := armKey(a.Channel, a.Offer); chosen[k] && !slices.Contains(out, k) {
+		if k := decisioning.ArmKey(a.Channel, a.Offer); chosen[k] && !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
@@ -736,8 +733,8 @@ func (b *builder) attribution() {
 	}
 	costs := map[string]float64{}
 	for _, a := range b.in.Campaign.Arms {
-		if _, ok := costs[armKey(a.Channel, a.Offer)]; !ok {
-			costs[armKey(a.Channel, a.Offer)] = a.Cost
+		if _, ok := costs[decisioning.ArmKey(a.Channel, a.Offer)]; !ok {
+			costs[decisioning.ArmKey(a.Channel, a.Offer)] = a.Cost
 		}
 	}
 	at := &b.rep.Attribution
@@ -910,7 +907,7 @@ func (b *builder) ope() {
 	keys := make([]string, k)
 	none := -1
 	for i, a := range arms {
-		keys[i] = armKey(a.Channel, a.Offer)
+		keys[i] = decisioning.ArmKey(a.Channel, a.Offer)
 		if a.Channel == decisioning.ChannelNone && none < 0 {
 			none = i
 		}
@@ -1045,7 +1042,7 @@ func (b *builder) loggedRound(d *decisioning.Decision, keys []string) bool {
 		return false
 	}
 	for j, a := range d.Arms {
-		if armKey(a.Channel, a.Offer) != keys[j] || !(a.Probability >= 0 && a.Probability <= 1) {
+		if decisioning.ArmKey(a.Channel, a.Offer) != keys[j] || !(a.Probability >= 0 && a.Probability <= 1) {
 			return false
 		}
 	}

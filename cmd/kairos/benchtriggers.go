@@ -283,12 +283,11 @@ func goHeap(context.Context) (int64, error) {
 	return int64(m.HeapAlloc), nil
 }
 
-// quantileMS returns the q-quantile of ds in milliseconds (0 when empty).
+// quantileMS is bench.Percentile, 0 (which JSON can hold) when ds is
+// empty.
 func quantileMS(ds []time.Duration, q float64) float64 {
 	if len(ds) == 0 {
 		return 0
 	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return float64(s[min(int(q*float64(len(s))), len(s)-1)]) / 1e6
+	return bench.Percentile(ds, q)
 }

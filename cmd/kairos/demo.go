@@ -522,9 +522,7 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 		exposed := map[string]bool{}
 		for i := range ds {
 			d := &ds[i]
-			compared := d.Outcome == decisioning.GlobalControl ||
-				(d.ArmIndex >= 0 && (d.Outcome == decisioning.Send || d.Outcome == decisioning.NoAction || d.Outcome == decisioning.Holdout))
-			if !compared || exposed[d.CustomerID] {
+			if !measurement.Compared(d) || exposed[d.CustomerID] {
 				continue
 			}
 			exposed[d.CustomerID] = true
@@ -544,7 +542,7 @@ func printDemoReports(ctx context.Context, w io.Writer, reports *ledgerReports, 
 				add(measurement.ScopeGlobalControl, sd, arm, 1-holdoutShare)
 			default:
 				add(measurement.ScopeCampaign, sd, arm, 1)
-				add(measurement.ScopeArmPrefix+armKeyOf(d), sd, arm, 1)
+				add(measurement.ScopeArmPrefix+decisioning.ArmKey(d.Channel, d.Offer), sd, arm, 1)
 				if d.Channel != decisioning.ChannelNone && d.Outcome != decisioning.NoAction {
 					add(measurement.ScopeChannelPrefix+d.Channel, sd, arm, 1)
 				}
@@ -645,13 +643,6 @@ func demoFormat(metric string) func(float64) string {
 		}
 		return fmt.Sprintf("%+.2f pp", 100*v)
 	}
-}
-
-func armKeyOf(d *decisioning.Decision) string {
-	if d.Offer == "" || d.Channel == decisioning.ChannelNone {
-		return d.Channel
-	}
-	return d.Channel + "/" + d.Offer
 }
 
 func b2f(b bool) float64 {

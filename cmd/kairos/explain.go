@@ -58,11 +58,7 @@ func timeline(ctx context.Context, l ledger.Ledger, ts decisioning.TriggerState,
 	}
 	for i := range ds {
 		d := &ds[i]
-		arm := d.Channel
-		if d.Offer != "" {
-			arm += "/" + d.Offer
-		}
-		detail := fmt.Sprintf("%s %s, reasons %s", d.Outcome, arm, strings.Join(d.Reasons, ", "))
+		detail := fmt.Sprintf("%s %s, reasons %s", d.Outcome, decisioning.ArmKey(d.Channel, d.Offer), strings.Join(d.Reasons, ", "))
 		if t := d.Context["trigger"]; t != "" {
 			detail += fmt.Sprintf("; triggered (%s, event %s)", t, d.Context["trigger_event"])
 		} else if d.RequestID != "" {

@@ -32,19 +32,7 @@ import (
 // templates (cart_recovery/reminder/email.*), so serve needs no
 // --channels; the test's customers have no record (no email address, no
 // consent), so every decision is recorded and none sends.
-const cartAbsence = `
-global: {control_group: 0%, salt: g}
-campaigns:
-  - name: cart_recovery
-    holdout: 0%
-    salt: c1
-    arms:
-      - {channel: email, offer: reminder}
-      - {channel: none}
-    reward: {event: purchase, within: 72h, value: amount}
-    policy: {kind: thompson, epsilon: 0.5}
-    trigger: {on: {event: add_to_cart}, unless: {event: purchase}, within: 3s}
-`
+var cartAbsence = oneArm + "    trigger: {on: {event: add_to_cart}, unless: {event: purchase}, within: 3s}\n"
 
 // triggerChild is a kairos serve child process and its admin address.
 type triggerChild struct {

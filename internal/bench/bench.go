@@ -297,7 +297,9 @@ func openLoop(ctx context.Context, rate int, d time.Duration, op func(ctx contex
 	return lat, errors.Join(errs...)
 }
 
-func percentile(lat []time.Duration, p float64) float64 {
+// Percentile returns the p-quantile (nearest rank) of lat in
+// milliseconds, NaN when lat is empty.
+func Percentile(lat []time.Duration, p float64) float64 {
 	if len(lat) == 0 {
 		return math.NaN()
 	}
@@ -379,8 +381,8 @@ func Track(ctx context.Context, o Options) (Result, error) {
 	res := Result{Name: "track", Store: storeName(o), Concurrency: o.Concurrency, Batch: o.Batch, Customers: o.Customers,
 		DurationSec: o.Duration.Seconds(),
 		OpsPerSec:   round(ops, 1), EventsPerSec: round(ops*float64(o.Batch), 0),
-		P50ms: round(percentile(lat, .5), 3), P99ms: round(percentile(lat, .99), 3),
-		BaselineOpsPerSec: round(bops, 1), BaselineP50ms: round(percentile(blat, .5), 3), BaselineP99ms: round(percentile(blat, .99), 3),
+		P50ms: round(Percentile(lat, .5), 3), P99ms: round(Percentile(lat, .99), 3),
+		BaselineOpsPerSec: round(bops, 1), BaselineP50ms: round(Percentile(blat, .5), 3), BaselineP99ms: round(Percentile(blat, .99), 3),
 		Ratio: round(ops/bops, 3)}
 	if r.redis != nil {
 		res.RedisPingP50ms, res.RedisPingP99ms, err = pingLatency(ctx, r.redis)
@@ -397,7 +399,7 @@ func pingLatency(ctx context.Context, c *redis.Client) (p50, p99 float64, err er
 		}
 		lat = append(lat, time.Since(t))
 	}
-	return round(percentile(lat, .5), 3), round(percentile(lat, .99), 3), nil
+	return round(Percentile(lat, .5), 3), round(Percentile(lat, .99), 3), nil
 }
 
 // Profile fills the store with o.Days of activity of o.Customers customers,
@@ -498,8 +500,8 @@ func measure(ctx context.Context, r *rig, o Options, res *Result, unit string, c
 		return fmt.Errorf("bench: %s: %w", res.Name, err)
 	}
 	res.OpsPerSec, res.BaselineOpsPerSec, res.Ratio = round(ops, 1), round(bops, 1), round(ops/bops, 3)
-	res.P50ms, res.P99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineP50ms, res.BaselineP99ms = round(percentile(blat, .5), 3), round(percentile(blat, .99), 3)
+	res.P50ms, res.P99ms = round(Percentile(lat, .5), 3), round(Percentile(lat, .99), 3)
+	res.BaselineP50ms, res.BaselineP99ms = round(Percentile(blat, .5), 3), round(Percentile(blat, .99), 3)
 	fmt.Fprintf(o.Progress, "  latency at %d %s/s: baseline...\n", o.Rate, unit)
 	if blat, err = openLoop(ctx, o.Rate, o.Duration, open(r.baseline)); err != nil {
 		return fmt.Errorf("bench: baseline: %w", err)
@@ -509,8 +511,8 @@ func measure(ctx context.Context, r *rig, o Options, res *Result, unit string, c
 		return fmt.Errorf("bench: %s: %w", res.Name, err)
 	}
 	res.RatePerSec = float64(o.Rate)
-	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineRateP99ms = round(percentile(blat, .99), 3)
+	res.RateP50ms, res.RateP99ms = round(Percentile(lat, .5), 3), round(Percentile(lat, .99), 3)
+	res.BaselineRateP99ms = round(Percentile(blat, .99), 3)
 	if r.redis != nil {
 		res.RedisPingP50ms, res.RedisPingP99ms, err = pingLatency(ctx, r.redis)
 	}

@@ -341,13 +341,13 @@ func Dispatch(ctx context.Context, o DispatchOptions) (DispatchResult, error) {
 	}
 	ops, bops := float64(o.Messages)/ddur.Seconds(), float64(o.Messages)/bdur.Seconds()
 	res.OpsPerSec, res.BaselineOpsPerSec, res.Ratio = round(ops, 1), round(bops, 1), round(ops/bops, 3)
-	res.P50ms, res.P99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineP50ms, res.BaselineP99ms = round(percentile(blat, .5), 3), round(percentile(blat, .99), 3)
+	res.P50ms, res.P99ms = round(Percentile(lat, .5), 3), round(Percentile(lat, .99), 3)
+	res.BaselineP50ms, res.BaselineP99ms = round(Percentile(blat, .5), 3), round(Percentile(blat, .99), 3)
 	for _, ch := range r.names {
 		n := len(chLat[ch])
 		res.PerChannel = append(res.PerChannel, ChannelResult{Channel: ch, Messages: n,
-			OpsPerSec: round(float64(n)/chEnd[ch].Seconds(), 1), P99ms: round(percentile(chLat[ch], .99), 3),
-			BaselineOpsPerSec: round(float64(n)/chBend[ch].Seconds(), 1), BaselineP99ms: round(percentile(chBlat[ch], .99), 3)})
+			OpsPerSec: round(float64(n)/chEnd[ch].Seconds(), 1), P99ms: round(Percentile(chLat[ch], .99), 3),
+			BaselineOpsPerSec: round(float64(n)/chBend[ch].Seconds(), 1), BaselineP99ms: round(Percentile(chBlat[ch], .99), 3)})
 	}
 
 	// Latency at a fixed rate: direct sends, then decisions through the
@@ -655,8 +655,8 @@ func (r *dispatchRun) latency(ctx context.Context, d *dispatch.Dispatcher, res *
 		lat = append(lat, r.rec.at(id).Sub(c.at))
 	}
 	res.RatePerSec = float64(o.Rate)
-	res.RateP50ms, res.RateP99ms = round(percentile(lat, .5), 3), round(percentile(lat, .99), 3)
-	res.BaselineRateP99ms = round(percentile(blat, .99), 3)
+	res.RateP50ms, res.RateP99ms = round(Percentile(lat, .5), 3), round(Percentile(lat, .99), 3)
+	res.BaselineRateP99ms = round(Percentile(blat, .99), 3)
 	return nil
 }
 
